@@ -1,0 +1,60 @@
+"""Typed application and request contexts, and the App / Request aliases handlers use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from sanic import Request as SanicRequest
+from sanic import Sanic
+
+from app.config import Settings
+from app.ports import BillingAgency, Cache, Clock, PaymentChannel, WeChatMiniProgram
+
+if TYPE_CHECKING:
+    from app.services import Services
+
+
+@dataclass
+class Adapters:
+    """Outside parties. create_app builds any that are not injected, from settings."""
+
+    clock: Clock | None = None
+    cache: Cache | None = None
+    wechat: WeChatMiniProgram | None = None
+    channels: dict[str, PaymentChannel] = field(default_factory=dict)
+    agencies: dict[str, BillingAgency] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Principal:
+    """Who is calling, from a verified access token."""
+
+    user_id: int
+    roles: frozenset[str]
+    session_id: str
+    face_verified_at: int | None = None  # epoch seconds of the last face pass
+
+
+class AppContext(SimpleNamespace):
+    settings: Settings
+    adapters: Adapters
+    services: Services
+    closers: list[Any]
+
+
+class RequestContext(SimpleNamespace):
+    request_id: str
+    started: float
+    principal: Principal | None
+
+
+class Request(SanicRequest["App", RequestContext]):
+    @staticmethod
+    def make_context() -> RequestContext:
+        return RequestContext(principal=None)
+
+
+App = Sanic[AppContext, SimpleNamespace]

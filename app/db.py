@@ -1,0 +1,68 @@
+"""Tortoise ORM configuration: one app label per feature, each with its own migrations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.config import DatabaseSettings
+
+# label -> models module. Migrations live in models/migrations/<label>/.
+FEATURE_APPS = {
+    "identity": "models.identity",
+    "catalogue": "models.catalogue",
+    "licences": "models.licences",
+    "payments": "models.payments",
+}
+
+
+def _installed_apps() -> dict[str, str]:
+    import importlib.util
+
+    # A feature counts once it has both its models and its migrations package.
+    return {
+        label: module
+        for label, module in FEATURE_APPS.items()
+        if importlib.util.find_spec(module) and importlib.util.find_spec(f"models.migrations.{label}")
+    }
+
+
+def tortoise_config(database: DatabaseSettings) -> dict[str, Any]:
+    url = database.url
+    if url.startswith(("postgres://", "postgresql://")):
+        url = "asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("asyncpg://") and "maxsize=" not in url:
+        url += ("&" if "?" in url else "?") + f"maxsize={database.pool_max_size}"
+    return {
+        "connections": {"default": url},
+        "apps": {
+            label: {
+                "models": [module],
+                "default_connection": "default",
+                "migrations": f"models.migrations.{label}",
+            }
+            for label, module in _installed_apps().items()
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def migrate(database: DatabaseSettings) -> None:
+    """Apply every pending migration of every feature."""
+    from tortoise import Tortoise
+    from tortoise.migrations.api.migrate import migrate as run_migrations
+
+    if database.is_sqlite:
+        _ensure_sqlite_dir(database.url)
+    try:
+        await run_migrations(config=tortoise_config(database))
+    finally:
+        await Tortoise.close_connections()
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    from pathlib import Path
+
+    path = url.split("://", 1)[1].split("?", 1)[0]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,210 @@
+"""The composition root: create_app(settings, adapters=...) -> App.
+
+Run it with `python -m app serve`, or `sanic app.factory:create_app --factory`.
+Clients (database, Redis, HTTP) are opened per worker in before_server_start and closed in
+after_server_stop; nothing is attached at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+import httpx
+from sanic import Sanic
+from sanic.exceptions import SanicException
+from sanic.response import HTTPResponse
+
+from app.config import Settings, load_settings
+from app.context import Adapters, App, AppContext, Request
+from app.errors import AppError, BodyTooLarge, MethodNotAllowed, NotFound, ServiceUnavailable
+from app.logs import access_log, configure_logging, error_log
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    adapters: Adapters | None = None,
+    manage_orm: bool = True,
+    name: str = "gov_miniapp",
+) -> App:
+    settings = settings or load_settings()
+    configure_logging(settings.service.log_level)
+    app: App = Sanic(
+        name,
+        ctx=AppContext(settings=settings, adapters=adapters or Adapters(), closers=[]),
+        request_class=Request,
+        configure_logging=False,
+    )
+    _configure_sanic(app, settings)
+    _register_error_renderer(app, settings)
+    _register_request_middleware(app)
+    _register_lifecycle(app, manage_orm=manage_orm)
+    _register_blueprints(app, settings)
+    return app
+
+
+def _configure_sanic(app: App, settings: Settings) -> None:
+    service = settings.service
+    app.config.update(
+        FALLBACK_ERROR_FORMAT="json",
+        REQUEST_MAX_SIZE=service.max_body_bytes,
+        REQUEST_TIMEOUT=service.request_timeout,
+        RESPONSE_TIMEOUT=service.request_timeout,
+        GRACEFUL_SHUTDOWN_TIMEOUT=service.graceful_shutdown_timeout,
+        ACCESS_LOG=False,
+        PROXIES_COUNT=service.proxies_count,
+        REAL_IP_HEADER=service.real_ip_header or None,
+        KEEP_ALIVE_TIMEOUT=75,
+        MOTD=False,
+        OAS=False,
+    )
+
+
+def _register_error_renderer(app: App, settings: Settings) -> None:
+    from handlers._endpoint import ok
+
+    def render(request: Request, exc: Exception) -> HTTPResponse:
+        request_id = getattr(request.ctx, "request_id", None) or uuid.uuid4().hex
+        if isinstance(exc, SanicException) and not isinstance(exc, AppError):
+            exc = _from_sanic(exc)
+        if isinstance(exc, AppError):
+            if exc.status >= 500:
+                error_log.error("request failed: %s", exc.code, extra={"request_id": request_id})
+            body: dict[str, Any] = {"code": exc.code, "message": exc.detail}
+            if exc.context:
+                body["context"] = exc.context
+            return ok({"error": body, "request_id": request_id}, status=exc.status, headers=exc.headers)
+        error_log.exception("unhandled error", exc_info=exc, extra={"request_id": request_id})
+        if not settings.service.render_unexpected_errors:
+            raise exc
+        return ok(
+            {"error": {"code": "internal_error", "message": AppError.message}, "request_id": request_id},
+            status=500,
+        )
+
+    app.error_handler.add(Exception, render)
+
+
+def _from_sanic(exc: SanicException) -> AppError:
+    status = getattr(exc, "status_code", 500)
+    if status == 404:
+        return NotFound("No such route.")
+    if status == 405:
+        return MethodNotAllowed()
+    if status == 413:
+        return BodyTooLarge()
+    if status == 503:
+        return ServiceUnavailable()
+    error = AppError(str(exc) if status < 500 else None)
+    error.__class__ = type("SanicError", (AppError,), {"status": status, "code": _code_for(status)})
+    return error
+
+
+def _code_for(status: int) -> str:
+    return {400: "bad_request", 408: "request_timeout", 411: "length_required", 415: "unsupported_media_type"}.get(
+        status, "internal_error" if status >= 500 else "bad_request"
+    )
+
+
+def _register_request_middleware(app: App) -> None:
+    @app.on_request(priority=100)
+    async def start_request(request: Request) -> None:
+        incoming = request.headers.get("x-request-id", "")
+        request.ctx.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.ctx.started = time.perf_counter()
+
+    @app.on_response(priority=100)
+    async def finish_request(request: Request, response: HTTPResponse) -> None:
+        request_id = getattr(request.ctx, "request_id", "")
+        response.headers["X-Request-ID"] = request_id
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if access_log.isEnabledFor(logging.INFO):
+            started = getattr(request.ctx, "started", None)
+            access_log.info(
+                "access",
+                extra={
+                    "request_id": request_id,
+                    "method": request.method,
+                    "path": request.path,  # never the query string
+                    "status": response.status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+                    "client_ip": request.remote_addr or request.ip,
+                },
+            )
+
+
+def _register_lifecycle(app: App, *, manage_orm: bool) -> None:
+    @app.before_server_start
+    async def open_resources(app: App) -> None:
+        settings = app.ctx.settings
+        adapters = app.ctx.adapters
+        http = httpx.AsyncClient(timeout=settings.wechat.timeout, trust_env=False)
+        app.ctx.closers.append(http.aclose)
+        _build_adapters(settings, adapters, http, app.ctx.closers)
+        if manage_orm:
+            from tortoise import Tortoise
+
+            from app.db import tortoise_config
+
+            await Tortoise.init(config=tortoise_config(settings.database))
+            app.ctx.closers.append(Tortoise.close_connections)
+        from app.services import build_services
+
+        app.ctx.services = build_services(settings, adapters)
+        await app.ctx.services.start()
+        app.ctx.closers.append(app.ctx.services.stop)
+
+    @app.after_server_stop
+    async def close_resources(app: App) -> None:
+        for close in reversed(app.ctx.closers):
+            try:
+                await close()
+            except Exception:  # closing must go on past one failure
+                error_log.exception("closing a resource failed")
+        app.ctx.closers.clear()
+
+
+def _build_adapters(settings: Settings, adapters: Adapters, http: httpx.AsyncClient, closers: list[Any]) -> None:
+    from app.adapters.cache import RedisCache
+    from app.adapters.clock import SystemClock
+    from app.adapters.wechat import WeChatApiClient
+
+    if adapters.clock is None:
+        adapters.clock = SystemClock()
+    if adapters.cache is None:
+        cache = RedisCache.from_url(settings.redis.url, prefix=settings.redis.key_prefix)
+        adapters.cache = cache
+        closers.append(cache.close)
+    if adapters.wechat is None:
+        adapters.wechat = WeChatApiClient(
+            http=http,
+            cache=adapters.cache,
+            appid=settings.wechat.appid,
+            secret=settings.wechat.secret,
+            base_url=settings.wechat.api_base or settings.sandbox_base("wechat"),
+        )
+    from app.adapters import registry
+
+    registry.build_outside_parties(settings, adapters, http)
+
+
+def _register_blueprints(app: App, settings: Settings) -> None:
+    from handlers import blueprints
+
+    for blueprint in blueprints():
+        app.blueprint(blueprint)
+    if settings.sandbox.enabled:
+        from app.sandbox import mount_sandboxes
+
+        mount_sandboxes(app, settings)
+
+
+def main_factory() -> App:
+    """Entry point for `sanic app.factory:main_factory --factory`."""
+    return create_app()

@@ -1,0 +1,1 @@
+"""Identity: WeChat login and sessions, real name, phone, face verification, roles, audit."""

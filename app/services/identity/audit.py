@@ -1,0 +1,106 @@
+"""The audit log: append-only security events, each chained to the previous one by SHA-256.
+
+Appends lock the single head row, so the chain stays linear across workers; `audit-verify`
+recomputes every link and compares the end with the head, so an edited, inserted or deleted
+record (including the last one) is detected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from app.ports import Clock
+from models.identity import AuditEvent, AuditHead
+
+GENESIS = "0" * 64
+
+
+def link_hash(prev_hash: str, *, seq: int, at: datetime, kind: str, actor_id: int | None, subject: str, data: dict[str, Any]) -> str:
+    canonical = orjson.dumps(
+        {"seq": seq, "at": at.isoformat(), "kind": kind, "actor": actor_id, "subject": subject, "data": data},
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
+
+
+class AuditLog:
+    def __init__(self, clock: Clock):
+        self._clock = clock
+
+    async def record(
+        self,
+        kind: str,
+        *,
+        actor_id: int | None = None,
+        subject: str = "",
+        data: dict[str, Any] | None = None,
+        connection: BaseDBAsyncClient | None = None,
+    ) -> int:
+        """Append one event (inside the caller's transaction when given one); returns its seq."""
+        if connection is not None:
+            return await self._append(connection, kind, actor_id, subject, data or {})
+        async with in_transaction() as conn:
+            return await self._append(conn, kind, actor_id, subject, data or {})
+
+    async def _append(
+        self, conn: BaseDBAsyncClient, kind: str, actor_id: int | None, subject: str, data: dict[str, Any]
+    ) -> int:
+        head = await AuditHead.select_for_update().using_db(conn).get_or_none(id=1)
+        if head is None:
+            head = await AuditHead.create(id=1, seq=0, hash=GENESIS, using_db=conn)
+        at = self._clock.now().replace(microsecond=(self._clock.now().microsecond // 1000) * 1000)
+        seq = head.seq + 1
+        digest = link_hash(head.hash, seq=seq, at=at, kind=kind, actor_id=actor_id, subject=subject, data=data)
+        await AuditEvent.create(
+            seq=seq, at=at, kind=kind, actor_id=actor_id, subject=subject, data=data,
+            prev_hash=head.hash, hash=digest, using_db=conn,
+        )
+        await AuditHead.filter(id=1).using_db(conn).update(seq=seq, hash=digest)
+        return seq
+
+
+@dataclass
+class ChainReport:
+    records: int
+    intact: bool
+    first_bad_seq: int | None = None
+    problem: str = ""
+
+    def summary(self) -> str:
+        if self.intact:
+            return f"audit chain intact: {self.records} records"
+        return f"audit chain BROKEN at seq {self.first_bad_seq}: {self.problem} ({self.records} records read)"
+
+
+async def verify_chain(batch: int = 1000) -> ChainReport:
+    prev_hash, expected_seq, count = GENESIS, 1, 0
+    last_seq = 0
+    while True:
+        rows = await AuditEvent.filter(seq__gt=last_seq).order_by("seq").limit(batch)
+        if not rows:
+            break
+        for row in rows:
+            count += 1
+            if row.seq != expected_seq:
+                return ChainReport(count, False, expected_seq, "record missing")
+            if row.prev_hash != prev_hash:
+                return ChainReport(count, False, row.seq, "link to the previous record broken")
+            digest = link_hash(
+                prev_hash, seq=row.seq, at=row.at, kind=row.kind, actor_id=row.actor_id,
+                subject=row.subject, data=row.data,
+            )
+            if digest != row.hash:
+                return ChainReport(count, False, row.seq, "record edited")
+            prev_hash, expected_seq, last_seq = row.hash, row.seq + 1, row.seq
+    head = await AuditHead.get_or_none(id=1)
+    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
+    if head_seq != last_seq or head_hash != prev_hash:
+        return ChainReport(count, False, last_seq + 1, "records after the last one were deleted")
+    return ChainReport(count, True)

@@ -1,0 +1,124 @@
+"""Access tokens: short-lived ES256 JWTs with `kid`, checked strictly (typ, iss, aud, alg).
+
+Keys come from a directory: each `<kid>.pem` private key signs and verifies, each
+`<kid>.pub.pem` public key only verifies. Rotation with overlap: add the new key, make it active
+(jwt_active_kid, or the newest name), keep the old one as .pub.pem until its tokens have expired.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from app.config import ConfigError, SecuritySettings
+from app.errors import TokenExpired, TokenInvalid
+
+ACCESS_TOKEN_TYPE = "at+jwt"
+_ALGORITHMS = ["ES256"]  # explicit: never "none", never an HMAC algorithm
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: int
+    roles: frozenset[str]
+    session_id: str
+    face_verified_at: int | None
+
+
+class TokenKeys:
+    def __init__(self, signing_kid: str, signing_key: ec.EllipticCurvePrivateKey, verify_keys: dict[str, Any]):
+        self.signing_kid = signing_kid
+        self.signing_key = signing_key
+        self.verify_keys = verify_keys
+
+    @classmethod
+    def from_directory(cls, directory: str, active_kid: str = "") -> TokenKeys:
+        path = Path(directory)
+        private: dict[str, ec.EllipticCurvePrivateKey] = {}
+        public: dict[str, Any] = {}
+        for file in sorted(path.glob("*.pem")):
+            data = file.read_bytes()
+            if file.name.endswith(".pub.pem"):
+                public[file.name.removesuffix(".pub.pem")] = serialization.load_pem_public_key(data)
+            else:
+                key = serialization.load_pem_private_key(data, password=None)
+                if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+                    raise ConfigError(f"{file.name}: JWT keys must be EC P-256")
+                private[file.stem] = key
+        if not private:
+            raise ConfigError(f"no JWT signing key (*.pem) in {directory}")
+        kid = active_kid or sorted(private)[-1]
+        if kid not in private:
+            raise ConfigError(f"jwt_active_kid {kid!r} has no private key in {directory}")
+        verify = {k: v.public_key() for k, v in private.items()} | public
+        return cls(kid, private[kid], verify)
+
+
+class AccessTokens:
+    def __init__(self, settings: SecuritySettings, keys: TokenKeys):
+        self._settings = settings
+        self._keys = keys
+
+    @property
+    def ttl(self) -> int:
+        return self._settings.access_token_ttl
+
+    def issue(self, claims: AccessClaims, *, now: datetime) -> str:
+        issued = int(now.timestamp())
+        payload: dict[str, Any] = {
+            "iss": self._settings.jwt_issuer,
+            "aud": self._settings.jwt_audience,
+            "sub": str(claims.user_id),
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + self._settings.access_token_ttl,
+            "jti": secrets.token_hex(8),
+            "sid": claims.session_id,
+            "roles": sorted(claims.roles),
+        }
+        if claims.face_verified_at is not None:
+            payload["fva"] = claims.face_verified_at
+        headers = {"kid": self._keys.signing_kid, "typ": ACCESS_TOKEN_TYPE}
+        return jwt.encode(payload, self._keys.signing_key, algorithm="ES256", headers=headers)
+
+    def verify(self, token: str, *, now: datetime) -> AccessClaims:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise TokenInvalid() from None
+        if header.get("typ") != ACCESS_TOKEN_TYPE or header.get("alg") not in _ALGORITHMS:
+            raise TokenInvalid()
+        key = self._keys.verify_keys.get(header.get("kid", ""))
+        if key is None:
+            raise TokenInvalid()
+        try:
+            payload = jwt.decode(
+                token,
+                key,
+                algorithms=_ALGORITHMS,
+                audience=self._settings.jwt_audience,
+                issuer=self._settings.jwt_issuer,
+                options={"require": ["exp", "iat", "sub", "iss", "aud", "sid"]},
+                leeway=5,
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenExpired() from None
+        except jwt.InvalidTokenError:
+            raise TokenInvalid() from None
+        try:
+            fva = payload.get("fva")
+            return AccessClaims(
+                user_id=int(payload["sub"]),
+                roles=frozenset(str(r) for r in payload.get("roles", [])),
+                session_id=str(payload["sid"]),
+                face_verified_at=int(fva) if fva is not None else None,
+            )
+        except (TypeError, ValueError):
+            raise TokenInvalid() from None

@@ -1,0 +1,113 @@
+"""Channel notify intake: verify, check against the order, store once, transition, answer fast."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from app.ports import (
+    ChannelNotify,
+    ChannelRefund,
+    ChannelTransaction,
+    Clock,
+    NotifyAnswer,
+    NotifyRejected,
+    PaymentChannel,
+)
+from app.services.payments.errors import UnknownChannel
+from app.services.payments.ledger import confirm_payment
+from app.services.payments.refunds import apply_refund_outcome
+from models.payments import ChannelNotification, PaymentOrder, PaymentRefund
+
+log = logging.getLogger("app.payments.notify")
+
+
+def identity_mismatch(channel: PaymentChannel, txn: ChannelTransaction) -> str | None:
+    """Which of appid / merchant id the transaction reports differently from our own, if any."""
+    ours_app = getattr(channel, "appid", None) or getattr(channel, "app_id", None)
+    ours_merchant = getattr(channel, "mchid", None) or getattr(channel, "seller_id", None)
+    if txn.app_id and ours_app and txn.app_id != ours_app:
+        return "app_mismatch"
+    if txn.merchant_id and ours_merchant and txn.merchant_id != ours_merchant:
+        return "merchant_mismatch"
+    return None
+
+
+class NotifyDesk:
+    def __init__(self, *, channels: dict[str, PaymentChannel], clock: Clock, wake_worker: Callable[[], None]):
+        self.channels = channels
+        self.clock = clock
+        self.wake_worker = wake_worker
+
+    async def handle(self, channel_name: str, headers: Mapping[str, str], body: bytes) -> NotifyAnswer:
+        channel = self.channels.get(channel_name)
+        if channel is None:
+            raise UnknownChannel()
+        try:
+            notify = channel.verify_notify(headers, body)
+        except NotifyRejected as exc:
+            log.warning("notify rejected", extra={"channel": channel_name, "reason": exc.reason})
+            return channel.answer_notify(accepted=False)
+        if notify.kind == "payment" and notify.transaction is not None:
+            accepted = await self._payment(channel, notify, notify.transaction)
+        elif notify.kind == "refund" and notify.refund is not None:
+            accepted = await self._refund(channel, notify, notify.refund)
+        else:
+            log.warning("notify rejected", extra={"channel": channel_name, "reason": "empty_notify"})
+            accepted = False
+        return channel.answer_notify(accepted=accepted)
+
+    async def _payment(self, channel: PaymentChannel, notify: ChannelNotify, txn: ChannelTransaction) -> bool:
+        order = await PaymentOrder.get_or_none(order_no=txn.order_no)
+        reason = None
+        if order is None or order.channel != channel.name:
+            reason = "unknown_order"
+        elif txn.amount != order.amount:
+            reason = "amount_mismatch"
+        else:
+            reason = identity_mismatch(channel, txn)
+        if reason is not None:
+            log.warning("notify rejected", extra={"channel": channel.name, "reason": reason, "order_no": txn.order_no})
+            return False
+        assert order is not None
+        if txn.state != "paid":
+            # Only success is notified; anything else is left to the poller's query.
+            return True
+        now = self.clock.now()
+        try:
+            async with in_transaction() as conn:
+                await ChannelNotification.create(
+                    channel=channel.name, event_id=notify.event_id, kind="payment",
+                    order_no=order.order_no, outcome="paid", using_db=conn,
+                )
+                changed = await confirm_payment(
+                    order, conn=conn, now=now, amount=txn.amount, channel_txn_id=txn.channel_txn_id,
+                    paid_at=txn.paid_at, source="notify",
+                )
+        except IntegrityError:
+            # The same notify again (a retry, a duplicate): already stored and handled.
+            return True
+        if changed:
+            self.wake_worker()
+        return True
+
+    async def _refund(self, channel: PaymentChannel, notify: ChannelNotify, outcome: ChannelRefund) -> bool:
+        refund = await PaymentRefund.get_or_none(refund_no=outcome.refund_no).prefetch_related("order")
+        if refund is None or refund.order.order_no != outcome.order_no or outcome.amount != refund.amount:
+            log.warning("notify rejected", extra={"channel": channel.name, "reason": "unknown_refund"})
+            return False
+        if outcome.state == "processing":
+            return True
+        try:
+            async with in_transaction() as conn:
+                await ChannelNotification.create(
+                    channel=channel.name, event_id=notify.event_id, kind="refund",
+                    order_no=outcome.order_no, outcome=outcome.state, using_db=conn,
+                )
+                await apply_refund_outcome(refund, outcome, conn=conn, now=self.clock.now())
+        except IntegrityError:
+            return True
+        return True

@@ -1,0 +1,291 @@
+"""Bills and orders: look up what is owed, open an order exactly once, show it to its payer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from app.config import PaymentSettings
+from app.ports import (
+    AgencyBill,
+    AgencyError,
+    BillingAgency,
+    ChannelError,
+    ChannelOrder,
+    Clock,
+    PaymentChannel,
+)
+from app.services.payments.errors import (
+    AgencyUnavailable,
+    BillBeingPaid,
+    BillNotFound,
+    BillNotPayable,
+    ChannelRefused,
+    ChannelUnavailable,
+    IdempotencyKeyInProgress,
+    IdempotencyKeyRequired,
+    IdempotencyKeyReused,
+    InvalidBillReference,
+    OrderNotFound,
+    UnknownChannel,
+)
+from app.services.payments.ledger import bill_key, new_order_no, try_advance
+from app.services.payments.states import MONEY_HELD_STATES, OrderStatus
+from models.payments import IdempotencyRecord, PaymentOrder, PaymentReceipt
+
+log = logging.getLogger("app.payments")
+
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+AGENCY_OF_BILL = {"fine": "traffic", "tax": "tax", "fee": "tax"}
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    bill_type: str
+    bill_ref: str
+    channel: str
+    party: str | None = None  # plate or name, for fines
+
+    def fingerprint(self) -> str:
+        canonical = json.dumps(
+            {"bill_type": self.bill_type, "bill_ref": self.bill_ref, "channel": self.channel,
+             "party": self.party},
+            sort_keys=True, ensure_ascii=False,
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def bill_view(bill: AgencyBill) -> dict[str, Any]:
+    return {
+        "bill_type": bill.bill_type,
+        "bill_ref": bill.bill_ref,
+        "agency": bill.agency,
+        "description": bill.description,
+        "payer_name_masked": bill.payer_name_masked,
+        "principal": bill.principal,
+        "late_fee": bill.late_fee,
+        "amount_due": bill.amount_due,
+        "due_date": bill.due_date.isoformat() if bill.due_date else None,
+        "status": bill.status,
+        "details": bill.extra,
+    }
+
+
+def order_view(order: PaymentOrder, receipt: PaymentReceipt | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "order_no": order.order_no,
+        "bill_type": order.bill_type,
+        "bill_ref": order.bill_ref,
+        "channel": order.channel,
+        "amount": order.amount,
+        "principal": order.principal,
+        "late_fee": order.late_fee,
+        "status": order.status,
+        "refunded_amount": order.refunded_amount,
+        "expires_at": order.expires_at.isoformat(),
+        "paid_at": order.paid_at.isoformat() if order.paid_at else None,
+        "settled_at": order.settled_at.isoformat() if order.settled_at else None,
+        "created_at": order.created_at.isoformat() if order.created_at else None,
+        "receipt": None,
+    }
+    if receipt is not None:
+        view["receipt"] = {"receipt_no": receipt.receipt_no, **receipt.data}
+    return view
+
+
+class OrderDesk:
+    """Bill lookups, order creation (idempotent, one live order per bill) and order reads."""
+
+    def __init__(
+        self,
+        *,
+        settings: PaymentSettings,
+        channels: dict[str, PaymentChannel],
+        agencies: dict[str, BillingAgency],
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.channels = channels
+        self.agencies = agencies
+        self.clock = clock
+        self.ref_patterns = {
+            "traffic": re.compile(settings.traffic_ref_pattern),
+            "tax": re.compile(settings.tax_ref_pattern),
+        }
+
+    # ------------------------------------------------------------------ bills
+    async def lookup_bill(self, *, bill_type: str, bill_ref: str, party: str | None = None) -> AgencyBill:
+        agency_name = AGENCY_OF_BILL.get(bill_type)
+        if agency_name is None or agency_name not in self.agencies:
+            raise InvalidBillReference("Unknown bill type.", context={"bill_type": bill_type})
+        if not self.ref_patterns[agency_name].fullmatch(bill_ref):
+            raise InvalidBillReference()
+        try:
+            bill = await self.agencies[agency_name].lookup(bill_ref, second_factor=party)
+        except AgencyError as exc:
+            if exc.code == "bill_not_found":
+                raise BillNotFound() from None
+            log.warning("agency lookup failed", extra={"agency": agency_name, "code": exc.code})
+            raise AgencyUnavailable() from None
+        if bill.bill_type != bill_type and not (bill_type in ("tax", "fee") and bill.agency == "tax"):
+            raise BillNotFound()
+        return bill
+
+    async def find_fine(self, *, decision_no: str, party: str) -> dict[str, Any]:
+        return bill_view(await self.lookup_bill(bill_type="fine", bill_ref=decision_no, party=party))
+
+    async def find_notice(self, *, notice_code: str) -> dict[str, Any]:
+        if not self.ref_patterns["tax"].fullmatch(notice_code):
+            raise InvalidBillReference()
+        bill = await self.lookup_bill(bill_type="tax", bill_ref=notice_code)
+        return bill_view(bill)
+
+    # ------------------------------------------------------------------ orders
+    async def create_payment(
+        self, *, user_id: int, payer_openid: str | None, idempotency_key: str | None, request: PaymentRequest
+    ) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, body): 201 for a new order, 200 for a replay or a resumed order."""
+        if not idempotency_key or not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+            raise IdempotencyKeyRequired()
+        if request.channel not in self.channels:
+            raise UnknownChannel(context={"channel": request.channel, "offered": sorted(self.channels)})
+        fingerprint = request.fingerprint()
+        replay = await self._claim_key(user_id, idempotency_key, fingerprint)
+        if replay is not None:
+            return replay
+        try:
+            status, body = await self._open_order(user_id=user_id, payer_openid=payer_openid, request=request)
+        except Exception:
+            # Nothing was promised: let the client retry the same key.
+            await IdempotencyRecord.filter(user_id=user_id, key=idempotency_key).delete()
+            raise
+        await IdempotencyRecord.filter(user_id=user_id, key=idempotency_key).update(
+            response_status=status, response_body=body
+        )
+        return status, body
+
+    async def _claim_key(self, user_id: int, key: str, fingerprint: str) -> tuple[int, dict[str, Any]] | None:
+        now = self.clock.now()
+        for _ in range(2):
+            try:
+                await IdempotencyRecord.create(
+                    user_id=user_id, key=key, request_hash=fingerprint,
+                    expires_at=now + timedelta(seconds=self.settings.idempotency_ttl),
+                )
+                return None
+            except IntegrityError:
+                record = await IdempotencyRecord.get_or_none(user_id=user_id, key=key)
+                if record is None:
+                    continue
+                if record.expires_at <= now:
+                    await IdempotencyRecord.filter(id=record.id, expires_at__lte=now).delete()
+                    continue
+                if record.request_hash != fingerprint:
+                    raise IdempotencyKeyReused() from None
+                if record.response_status is None:
+                    raise IdempotencyKeyInProgress() from None
+                return record.response_status, dict(record.response_body or {})
+        raise IdempotencyKeyInProgress()
+
+    async def _open_order(
+        self, *, user_id: int, payer_openid: str | None, request: PaymentRequest
+    ) -> tuple[int, dict[str, Any]]:
+        bill = await self.lookup_bill(bill_type=request.bill_type, bill_ref=request.bill_ref, party=request.party)
+        key = bill_key(bill.agency, bill.bill_ref)
+        existing = await PaymentOrder.get_or_none(live_bill_key=key)
+        if existing is not None:
+            return await self._resume(existing, user_id=user_id, channel=request.channel)
+        if bill.status != "unpaid" or bill.amount_due <= 0:
+            raise BillNotPayable(context={"status": bill.status})
+        if await PaymentOrder.filter(bill_key=key, status__in=[s.value for s in MONEY_HELD_STATES]).exists():
+            raise BillBeingPaid()
+        now = self.clock.now()
+        try:
+            order = await PaymentOrder.create(
+                order_no=new_order_no(now),
+                user_id=user_id,
+                payer_openid=payer_openid,
+                bill_type=bill.bill_type,
+                bill_ref=bill.bill_ref,
+                agency=bill.agency,
+                bill_key=key,
+                live_bill_key=key,
+                description=bill.description[:120],
+                channel=request.channel,
+                amount=bill.amount_due,  # from the agency, never from the client
+                principal=bill.principal,
+                late_fee=bill.late_fee,
+                status=OrderStatus.CREATED.value,
+                expires_at=now + timedelta(seconds=self.settings.order_ttl),
+                next_poll_at=now + timedelta(seconds=self.settings.created_grace),
+            )
+        except IntegrityError:
+            raise BillBeingPaid() from None
+        pay_params = await self._open_at_channel(order)
+        return 201, {"order_no": order.order_no, "amount": order.amount, "status": order.status, "pay_params": pay_params}
+
+    async def _resume(self, order: PaymentOrder, *, user_id: int, channel: str) -> tuple[int, dict[str, Any]]:
+        """The payer asks again for a bill they are paying: hand back the same order (WeChat's rule)."""
+        resumable = (
+            order.user_id == user_id
+            and order.channel == channel
+            and order.status in (OrderStatus.CREATED.value, OrderStatus.PAYING.value)
+            and order.expires_at > self.clock.now()
+        )
+        if not resumable:
+            raise BillBeingPaid()
+        # Still `created`: the first call's outcome at the channel is unknown, so open it again
+        # under the same order number; the channel keeps one order per number.
+        pay_params = order.pay_params if order.pay_params else await self._open_at_channel(order)
+        return 200, {"order_no": order.order_no, "amount": order.amount, "status": order.status,
+                     "pay_params": pay_params}
+
+    async def _open_at_channel(self, order: PaymentOrder) -> dict[str, Any]:
+        channel = self.channels[order.channel]
+        try:
+            pay_params = await channel.create(
+                ChannelOrder(
+                    order_no=order.order_no, amount=order.amount, description=order.description,
+                    expires_at=order.expires_at, payer_openid=order.payer_openid,
+                )
+            )
+        except ChannelError as exc:
+            if exc.retryable:
+                # The channel may hold the order; the poller settles the question by query.
+                log.warning("channel create outcome unknown", extra={"order_no": order.order_no, "code": exc.code})
+                raise ChannelUnavailable(context={"order_no": order.order_no}) from None
+            async with in_transaction() as conn:
+                await try_advance(order, "channel_refused", conn=conn, now=self.clock.now(),
+                                  changes={"live_bill_key": None, "next_poll_at": None},
+                                  detail={"code": exc.code})
+            raise ChannelRefused(context={"code": exc.code}) from None
+        now = self.clock.now()
+        async with in_transaction() as conn:
+            await try_advance(
+                order, "channel_opened", conn=conn, now=now,
+                changes={"pay_params": pay_params, "next_poll_at": now + timedelta(seconds=self.settings.poll_delays[0])},
+            )
+        return pay_params
+
+    async def get_payment(self, *, user_id: int, order_no: str) -> dict[str, Any]:
+        order = await PaymentOrder.get_or_none(order_no=order_no)
+        # Someone else's order answers exactly like a missing one.
+        if order is None or order.user_id != user_id:
+            raise OrderNotFound()
+        receipt = await PaymentReceipt.get_or_none(order_id=order.id)
+        return order_view(order, receipt)
+
+    async def list_payments(self, *, user_id: int, limit: int = 50) -> list[dict[str, Any]]:
+        orders = await PaymentOrder.filter(user_id=user_id).order_by("-id").limit(limit)
+        return [order_view(order) for order in orders]
+
+    async def sweep_idempotency_keys(self, now: datetime) -> int:
+        return await IdempotencyRecord.filter(expires_at__lte=now).delete()

@@ -1,0 +1,149 @@
+"""Refunds: operator-initiated or for a double payment; never more than what was paid."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from app.ports import ChannelError, ChannelRefund, Clock, PaymentChannel
+from app.services.payments.errors import OrderNotFound, RefundExceedsPaid, RefundNotAllowed
+from app.services.payments.ledger import try_advance
+from app.services.payments.states import OrderStatus
+from models.payments import PaymentOrder, PaymentRefund
+
+log = logging.getLogger("app.payments.refunds")
+
+REFUND_POLL = timedelta(seconds=30)
+
+
+def refund_view(refund: PaymentRefund) -> dict[str, Any]:
+    return {
+        "refund_no": refund.refund_no,
+        "amount": refund.amount,
+        "reason": refund.reason,
+        "kind": refund.kind,
+        "status": refund.status,
+        "created_at": refund.created_at.isoformat() if refund.created_at else None,
+        "completed_at": refund.completed_at.isoformat() if refund.completed_at else None,
+    }
+
+
+async def open_refund(
+    order: PaymentOrder, *, conn: BaseDBAsyncClient, now: datetime, amount: int, reason: str, kind: str,
+    requested_by: int | None = None,
+) -> PaymentRefund:
+    """Write the refund and move the order to `refunding`; the caller's transaction holds both."""
+    available = (order.paid_amount or 0) - order.refunded_amount
+    if amount <= 0 or amount > available:
+        raise RefundExceedsPaid(context={"refundable": max(available, 0)})
+    if not await try_advance(order, "refund_requested", conn=conn, now=now, detail={"kind": kind, "amount": amount}):
+        raise RefundNotAllowed(context={"status": order.status})
+    count = await PaymentRefund.filter(order_id=order.id).using_db(conn).count()
+    return await PaymentRefund.create(
+        refund_no=f"R{order.order_no[1:]}{count + 1:02d}", order_id=order.id, amount=amount,
+        reason=reason[:80], kind=kind, status="processing", requested_by=requested_by,
+        next_poll_at=now, using_db=conn,
+    )
+
+
+async def apply_refund_outcome(
+    refund: PaymentRefund, outcome: ChannelRefund, *, conn: BaseDBAsyncClient, now: datetime
+) -> bool:
+    """Record a final refund outcome once, and move the order on; False if already recorded."""
+    if outcome.state == "processing":
+        return False
+    status = "succeeded" if outcome.state == "succeeded" else "failed"
+    updated = await PaymentRefund.filter(id=refund.id, status="processing").using_db(conn).update(
+        status=status, completed_at=now, next_poll_at=None, channel_refund_id=outcome.channel_refund_id
+    )
+    if updated != 1:
+        return False
+    order = await PaymentOrder.get(id=refund.order_id).using_db(conn)
+    came_from = "settled" if order.settled_at is not None else "paid"
+    if status == "succeeded":
+        refunded = order.refunded_amount + refund.amount
+        full = refunded >= (order.paid_amount or 0)
+        event = "refund_completed" if full else f"partial_refund_completed_{came_from}"
+        changes: dict[str, Any] = {"refunded_amount": refunded}
+        if full:
+            changes["live_bill_key"] = None
+        await try_advance(order, event, conn=conn, now=now, changes=changes, detail={"refund_no": refund.refund_no})
+    else:
+        await try_advance(order, f"refund_failed_{came_from}", conn=conn, now=now, detail={"refund_no": refund.refund_no})
+    return True
+
+
+class RefundDesk:
+    def __init__(self, *, channels: dict[str, PaymentChannel], clock: Clock) -> None:
+        self.channels = channels
+        self.clock = clock
+
+    async def request_refund(
+        self, *, order_no: str, amount: int, reason: str, operator_id: int | None, kind: str = "operator"
+    ) -> dict[str, Any]:
+        now = self.clock.now()
+        async with in_transaction() as conn:
+            order = await PaymentOrder.filter(order_no=order_no).using_db(conn).select_for_update().first()
+            if order is None:
+                raise OrderNotFound()
+            if order.status not in (OrderStatus.PAID.value, OrderStatus.SETTLED.value):
+                raise RefundNotAllowed(context={"status": order.status})
+            refund = await open_refund(order, conn=conn, now=now, amount=amount, reason=reason, kind=kind,
+                                       requested_by=operator_id)
+        await self.submit(refund, order_no=order.order_no, total=order.paid_amount or order.amount,
+                          channel=order.channel)
+        await refund.refresh_from_db()
+        return refund_view(refund)
+
+    async def submit(self, refund: PaymentRefund, *, order_no: str, total: int, channel: str) -> None:
+        """Ask the channel; a retry reuses the refund number, so the channel refunds once."""
+        try:
+            outcome = await self.channels[channel].refund(
+                order_no=order_no, refund_no=refund.refund_no, amount=refund.amount, total=total,
+                reason=refund.reason,
+            )
+        except ChannelError as exc:
+            if exc.retryable:
+                await PaymentRefund.filter(id=refund.id, status="processing").update(
+                    next_poll_at=self.clock.now() + REFUND_POLL
+                )
+                return
+            outcome = ChannelRefund(refund_no=refund.refund_no, order_no=order_no, state="failed",
+                                    amount=refund.amount)
+            log.warning("refund refused by channel", extra={"refund_no": refund.refund_no, "code": exc.code})
+        await self.record(refund, outcome)
+
+    async def record(self, refund: PaymentRefund, outcome: ChannelRefund) -> None:
+        now = self.clock.now()
+        if outcome.state == "processing":
+            await PaymentRefund.filter(id=refund.id, status="processing").update(next_poll_at=now + REFUND_POLL)
+            return
+        async with in_transaction() as conn:
+            await apply_refund_outcome(refund, outcome, conn=conn, now=now)
+
+    async def poll(self, refund: PaymentRefund) -> None:
+        order = await PaymentOrder.get(id=refund.order_id)
+        try:
+            outcome = await self.channels[order.channel].query_refund(order_no=order.order_no,
+                                                                      refund_no=refund.refund_no)
+        except ChannelError as exc:
+            if exc.code in ("refund_not_found", "not_found"):
+                # The first request never reached the channel: submit it again, same number.
+                await self.submit(refund, order_no=order.order_no, total=order.paid_amount or order.amount,
+                                  channel=order.channel)
+                return
+            await PaymentRefund.filter(id=refund.id, status="processing").update(
+                next_poll_at=self.clock.now() + REFUND_POLL
+            )
+            return
+        await self.record(refund, outcome)
+
+    async def list_for_order(self, order_no: str) -> list[dict[str, Any]]:
+        order = await PaymentOrder.get_or_none(order_no=order_no)
+        if order is None:
+            raise OrderNotFound()
+        return [refund_view(r) for r in await PaymentRefund.filter(order_id=order.id).order_by("id")]

@@ -1,0 +1,72 @@
+"""The payment order state machine: every allowed transition is a row of one table.
+
+``paying`` means the channel holds an open order the payer may still pay; ``paid`` means the money
+arrived and the agency has not yet confirmed it; ``settled`` means the agency has. A transition
+not in the table raises, so a late, duplicated or reordered event can never move an order back.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class OrderStatus(StrEnum):
+    CREATED = "created"
+    PAYING = "paying"
+    PAID = "paid"
+    SETTLED = "settled"
+    CLOSED = "closed"
+    REFUNDING = "refunding"
+    REFUNDED = "refunded"
+    FAILED = "failed"
+
+
+S = OrderStatus
+
+# (from, event) -> to
+TRANSITIONS: dict[tuple[OrderStatus, str], OrderStatus] = {
+    (S.CREATED, "channel_opened"): S.PAYING,
+    (S.CREATED, "channel_refused"): S.FAILED,
+    (S.CREATED, "expired"): S.CLOSED,
+    (S.PAYING, "payment_confirmed"): S.PAID,
+    (S.PAYING, "payment_failed"): S.FAILED,
+    (S.PAYING, "expired"): S.CLOSED,
+    # The channel is the truth about money: a payment it confirms after we closed still counts.
+    (S.CLOSED, "payment_confirmed"): S.PAID,
+    (S.FAILED, "payment_confirmed"): S.PAID,
+    (S.PAID, "settlement_accepted"): S.SETTLED,
+    (S.PAID, "refund_requested"): S.REFUNDING,
+    (S.SETTLED, "refund_requested"): S.REFUNDING,
+    (S.REFUNDING, "refund_completed"): S.REFUNDED,
+    (S.REFUNDING, "partial_refund_completed_settled"): S.SETTLED,
+    (S.REFUNDING, "partial_refund_completed_paid"): S.PAID,
+    (S.REFUNDING, "refund_failed_settled"): S.SETTLED,
+    (S.REFUNDING, "refund_failed_paid"): S.PAID,
+}
+
+# A bill is taken while one of its orders is in one of these states.
+LIVE_STATES = frozenset({S.CREATED, S.PAYING, S.PAID, S.SETTLED, S.REFUNDING})
+# States in which the payer's money sits with us or the agency.
+MONEY_HELD_STATES = frozenset({S.PAID, S.SETTLED, S.REFUNDING})
+TERMINAL_STATES = frozenset({S.REFUNDED})
+
+
+class InvalidTransition(Exception):
+    def __init__(self, current: OrderStatus, event: str):
+        super().__init__(f"event {event!r} is not allowed in state {current.value!r}")
+        self.current = current
+        self.event = event
+
+
+def next_status(current: OrderStatus | str, event: str) -> OrderStatus:
+    """The state `event` leads to from `current`; raises InvalidTransition when not allowed."""
+    state = OrderStatus(current)
+    try:
+        return TRANSITIONS[(state, event)]
+    except KeyError:
+        raise InvalidTransition(state, event) from None
+
+
+def sources_of(event: str) -> frozenset[OrderStatus]:
+    """Every state from which `event` is allowed (for conditional UPDATE ... WHERE status IN ...)."""
+    return frozenset(src for (src, ev) in TRANSITIONS if ev == event)

@@ -1,0 +1,182 @@
+"""`@endpoint`: who may call a route, what it accepts, and how it is documented, in one place.
+
+    @bp.post("/realname")
+    @endpoint(auth=RESIDENT, body=RealNameBody, summary="Bind the real name")
+    async def bind_realname(request: Request, body: RealNameBody) -> HTTPResponse:
+        return ok(await services(request).identity.bind_realname(...))
+
+The decorator authenticates the bearer token (the principal lands in request.ctx.principal),
+enforces the policy, parses and validates the JSON body and query string with pydantic, and
+records everything for /openapi.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from sanic.response import HTTPResponse
+
+from app.errors import (
+    FaceVerificationRequired,
+    Forbidden,
+    InvalidJson,
+    Unauthorized,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+
+if TYPE_CHECKING:
+    from app.context import Principal, Request
+    from app.services import Services
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    authenticated: bool = True
+    any_role: frozenset[str] = frozenset()
+    face: bool = False
+    description: str = ""
+
+
+PUBLIC = Policy("public", authenticated=False, description="Anyone.")
+RESIDENT = Policy("resident", description="Any logged-in user.")
+FACE_VERIFIED = Policy(
+    "face_verified", face=True, description="A logged-in user whose last face check is recent."
+)
+BUSINESS = Policy(
+    "business", any_role=frozenset({"business"}), description="A legal representative or agent."
+)
+INSPECTOR = Policy("inspector", any_role=frozenset({"inspector"}), description="An inspector.")
+OPERATOR = Policy("operator", any_role=frozenset({"operator"}), description="An operator.")
+SANDBOX = Policy("sandbox", authenticated=False, description="Sandbox helper; never in production.")
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    auth: Policy
+    summary: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    tags: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+    extra_responses: dict[int, str] = field(default_factory=dict)
+
+
+Handler = Callable[..., Awaitable[HTTPResponse]]
+
+
+def endpoint(
+    *,
+    auth: Policy,
+    summary: str,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    tags: tuple[str, ...] = (),
+    errors: tuple[str, ...] = (),
+) -> Callable[[Handler], Handler]:
+    spec = EndpointSpec(auth, summary, body, query, response, tags, errors)
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def wrapper(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+            await authorize(request, spec.auth)
+            if spec.body is not None:
+                kwargs["body"] = parse_body(request, spec.body)
+            if spec.query is not None:
+                kwargs["query"] = parse_query(request, spec.query)
+            return await handler(request, *args, **kwargs)
+
+        wrapper.__endpoint__ = spec  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def services(request: Request) -> Services:
+    return request.app.ctx.services
+
+
+def principal(request: Request) -> Principal:
+    """The authenticated caller; only valid inside a route whose policy is not PUBLIC."""
+    who = request.ctx.principal
+    assert who is not None, "principal() used on a public route"
+    return who
+
+
+async def authorize(request: Request, policy: Policy) -> None:
+    if not policy.authenticated:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized()
+    who = await services(request).identity.authenticate(token.strip())
+    request.ctx.principal = who
+    if policy.any_role and not (who.roles & policy.any_role):
+        raise Forbidden()
+    if policy.face:
+        services(request).identity.require_recent_face(who)
+
+
+def parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
+    raw = request.body or b""
+    if raw.strip():
+        content_type = request.headers.get("content-type", "application/json")
+        if "json" not in content_type.split(";", 1)[0]:
+            raise UnsupportedMediaType()
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise InvalidJson() from None
+    else:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValidationFailed("The body must be a JSON object.")
+    return _validate(model, data)
+
+
+def parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
+    data = {key: values[0] for key, values in request.args.items() if values}
+    return _validate(model, data)
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        # Report where and what, never the submitted value (it may be personal data).
+        problems = [
+            {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "problem": err["msg"]}
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        raise ValidationFailed(context={"fields": problems}) from None
+
+
+def to_jsonable(data: Any) -> Any:
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json")
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        return dataclasses.asdict(data)
+    return data
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def ok(data: Any = None, *, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
+    if status == 204:
+        return HTTPResponse(status=204, headers=headers)
+    body = orjson.dumps(to_jsonable(data), default=_default)
+    return HTTPResponse(body, status=status, headers=headers, content_type="application/json")

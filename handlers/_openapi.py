@@ -1,0 +1,137 @@
+"""Builds the OpenAPI 3.1 document from the routes and their @endpoint specs."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sanic import Sanic
+
+from handlers._endpoint import EndpointSpec
+
+_PARAM = re.compile(r"<([a-zA-Z_][a-zA-Z0-9_]*)(?::([a-zA-Z_]+))?>")
+_PARAM_TYPES = {"int": {"type": "integer"}, "float": {"type": "number"}}
+
+
+def _error_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["error", "request_id"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "description": "stable snake_case code"},
+                    "message": {"type": "string"},
+                    "context": {"type": "object"},
+                },
+            },
+            "request_id": {"type": "string"},
+        },
+    }
+
+
+def build_openapi(app: Sanic) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    schemas: dict[str, Any] = {"Error": _error_schema()}
+    for route in app.router.routes:
+        spec: EndpointSpec | None = getattr(route.handler, "__endpoint__", None)
+        uri = "/" + route.path.lstrip("/")
+        if spec is None and not uri.startswith("/sandbox"):
+            continue
+        openapi_path = _PARAM.sub(lambda m: "{" + m.group(1) + "}", uri)
+        params = [
+            {"name": m.group(1), "in": "path", "required": True, "schema": _PARAM_TYPES.get(m.group(2) or "", {"type": "string"})}
+            for m in _PARAM.finditer(uri)
+        ]
+        for method in sorted(route.methods):
+            if method in ("HEAD", "OPTIONS"):
+                continue
+            paths.setdefault(openapi_path, {})[method.lower()] = _operation(spec, route, params, schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Government services mini-program API",
+            "version": "1.0.0",
+            "description": "Residents, businesses, inspectors and operators. Errors use the Error envelope with a stable code.",
+        },
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }
+
+
+def _operation(spec: EndpointSpec | None, route: Any, params: list[dict[str, Any]], schemas: dict[str, Any]) -> dict[str, Any]:
+    error_ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    if spec is None:
+        return {"summary": f"Sandbox protocol route {route.name}", "tags": ["sandbox"], "parameters": params,
+                "responses": {"200": {"description": "as the real party answers"}}}
+    operation: dict[str, Any] = {
+        "summary": spec.summary,
+        "operationId": route.name.replace(".", "_"),
+        "tags": list(spec.tags) or [route.name.split(".")[1] if "." in route.name else "default"],
+        "parameters": list(params),
+        "x-auth-policy": spec.auth.name,
+        "description": f"Who may call: {spec.auth.description}",
+        "responses": {"200": {"description": "OK"}, "4XX": {"description": "Error: " + (", ".join(spec.errors) or "see code"), **error_ref}},
+    }
+    if spec.auth.authenticated:
+        operation["security"] = [{"bearer": []}]
+        operation["responses"]["401"] = {"description": "unauthorized, token_invalid, token_expired", **error_ref}
+        operation["responses"]["403"] = {"description": "forbidden" + (", face_verification_required" if spec.auth.face else ""), **error_ref}
+    if spec.body is not None:
+        schemas[spec.body.__name__] = _schema(spec.body, schemas)
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{spec.body.__name__}"}}}}
+    if spec.query is not None:
+        for name, prop in _schema(spec.query, schemas).get("properties", {}).items():
+            required = name in spec.query.model_json_schema().get("required", [])
+            operation["parameters"].append({"name": name, "in": "query", "required": required, "schema": prop})
+    if spec.response is not None:
+        schemas[spec.response.__name__] = _schema(spec.response, schemas)
+        operation["responses"]["200"] = {"description": "OK", "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{spec.response.__name__}"}}}}
+    return operation
+
+
+def _schema(model: Any, schemas: dict[str, Any]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in schema.pop("$defs", {}).items():
+        schemas[name] = definition
+    return schema
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>API</title>
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<style>
+body{font:14px/1.5 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2129}
+header{background:#1677ff;color:#fff;padding:16px 24px}h1{margin:0;font-size:20px}
+main{max-width:1100px;margin:auto;padding:16px}
+details{background:#fff;border:1px solid #e5e6eb;border-radius:6px;margin:6px 0}
+summary{cursor:pointer;padding:8px 12px;font-family:ui-monospace,monospace}
+.m{display:inline-block;width:64px;font-weight:700}.get{color:#00a870}.post{color:#1677ff}.put{color:#ff7d00}.delete{color:#f53f3f}.patch{color:#722ed1}
+.auth{float:right;color:#86909c;font-family:system-ui}
+pre{background:#f2f3f5;margin:0 12px 12px;padding:8px;overflow:auto;border-radius:4px}
+h2{font-size:16px;margin:20px 0 6px}
+</style></head><body><header><h1>API reference</h1><div>OpenAPI document: <a style="color:#fff" href="/openapi.json">/openapi.json</a></div></header>
+<main id="root">Loading…</main>
+<script>
+fetch('/openapi.json').then(r=>r.json()).then(doc=>{
+  const root=document.getElementById('root');root.textContent='';
+  const groups={};
+  for(const [path,ops] of Object.entries(doc.paths)) for(const [m,op] of Object.entries(ops)) (groups[(op.tags||['other'])[0]] ||= []).push([m,path,op]);
+  for(const [tag,list] of Object.entries(groups).sort()){
+    const h=document.createElement('h2');h.textContent=tag;root.appendChild(h);
+    for(const [m,path,op] of list){
+      const d=document.createElement('details');const s=document.createElement('summary');
+      s.innerHTML='<span class="m '+m+'">'+m.toUpperCase()+'</span>';s.append(path+'  '+(op.summary||''));
+      const a=document.createElement('span');a.className='auth';a.textContent=op['x-auth-policy']||'';s.appendChild(a);
+      const pre=document.createElement('pre');const body=op.requestBody?doc.components.schemas[op.requestBody.content['application/json'].schema.$ref.split('/').pop()]:null;
+      pre.textContent=JSON.stringify({description:op.description,parameters:op.parameters,body,responses:op.responses},null,2);
+      d.append(s,pre);root.appendChild(d);
+    }
+  }
+});
+</script></body></html>"""

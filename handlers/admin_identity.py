@@ -1,0 +1,62 @@
+"""Operators: enterprises, inspector grants, and the audit log."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from sanic import Blueprint
+from sanic.response import HTTPResponse
+
+from app.context import Request
+from handlers._endpoint import OPERATOR, endpoint, ok, principal, services
+
+bp = Blueprint("admin_identity", url_prefix="/api/v1/admin")
+
+
+class EnterpriseBody(BaseModel):
+    credit_code: str = Field(min_length=18, max_length=18)
+    name: str = Field(min_length=2, max_length=200)
+    region_code: str = Field(pattern=r"^\d{6}$")
+    legal_rep_name: str = Field(min_length=2, max_length=30)
+    legal_rep_id_number: str = Field(min_length=15, max_length=20)
+
+
+class InspectorBody(BaseModel):
+    licence_types: list[str] = Field(min_length=1, max_length=100)
+    regions: list[str] = Field(min_length=1, max_length=100, description="GB/T 2260 codes; a prefix covers the area below")
+
+
+class AuditQuery(BaseModel):
+    before_seq: int | None = Field(default=None, ge=1)
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+@bp.post("/enterprises")
+@endpoint(auth=OPERATOR, body=EnterpriseBody, summary="Register an enterprise and its legal representative", tags=("admin",),
+          errors=("credit_code_invalid", "id_number_invalid", "enterprise_exists"))
+async def register_enterprise(request: Request, body: EnterpriseBody) -> HTTPResponse:
+    result = await services(request).identity.register_enterprise(principal(request), **body.model_dump())
+    return ok(result, status=201)
+
+
+@bp.put("/inspectors/<user_id:int>")
+@endpoint(auth=OPERATOR, body=InspectorBody, summary="Make a user an inspector with a scope", tags=("admin",),
+          errors=("user_not_found",))
+async def grant_inspector(request: Request, user_id: int, body: InspectorBody) -> HTTPResponse:
+    result = await services(request).identity.grant_inspector(
+        principal(request), user_id=user_id, licence_types=body.licence_types, regions=body.regions
+    )
+    return ok(result)
+
+
+@bp.delete("/inspectors/<user_id:int>")
+@endpoint(auth=OPERATOR, summary="Withdraw a user's inspector role", tags=("admin",))
+async def revoke_inspector(request: Request, user_id: int) -> HTTPResponse:
+    await services(request).identity.revoke_inspector(principal(request), user_id=user_id)
+    return ok(status=204)
+
+
+@bp.get("/audit")
+@endpoint(auth=OPERATOR, query=AuditQuery, summary="Recent audit events, newest first", tags=("admin",))
+async def audit_log(request: Request, query: AuditQuery) -> HTTPResponse:
+    events = await services(request).identity.audit_events(before_seq=query.before_seq, limit=query.limit)
+    return ok({"events": events})

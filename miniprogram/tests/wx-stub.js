@@ -1,0 +1,82 @@
+'use strict';
+// A stand-in for the mini-program's `wx` global: in-memory storage and a scripted backend.
+// Each route handler gets the request and returns {statusCode, data, header} (or throws to
+// simulate a network failure).
+
+function createWx(routes) {
+  const storage = new Map();
+  const calls = [];
+  const ui = [];
+  const wx = {
+    calls,
+    ui,
+    storage,
+    getStorageSync: (key) => (storage.has(key) ? storage.get(key) : ''),
+    setStorageSync: (key, value) => storage.set(key, value),
+    removeStorageSync: (key) => storage.delete(key),
+    showToast: (options) => ui.push(['toast', options.title]),
+    showModal: (options) => ui.push(['modal', options.content]),
+    login: ({ success }) => success({ code: 'wx-login-code' }),
+    request(options) {
+      const url = new URL(options.url);
+      const call = {
+        method: options.method,
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        data: options.data,
+        header: Object.assign({}, options.header),
+      };
+      calls.push(call);
+      const handler = routes[`${call.method} ${call.path}`];
+      setImmediate(() => {
+        if (!handler) {
+          options.success({ statusCode: 404, data: { error: { code: 'not_found' }, request_id: 'r-404' }, header: {} });
+          return;
+        }
+        let res;
+        try {
+          res = handler(call);
+        } catch (err) {
+          options.fail({ errMsg: 'request:fail' });
+          return;
+        }
+        options.success(Object.assign({ header: {} }, res));
+      });
+    },
+  };
+  return wx;
+}
+
+function errorResponse(statusCode, code, requestId = 'req-1', header = {}) {
+  return { statusCode, data: { error: { code, message: code, context: {} }, request_id: requestId }, header };
+}
+
+function tokens(suffix, extra = {}) {
+  return {
+    statusCode: 200,
+    data: Object.assign({
+      access_token: `access-${suffix}`,
+      refresh_token: `refresh-${suffix}`,
+      expires_in: 900,
+      user: { id: 'u1', roles: ['resident'], realname_verified: false, face_verified_at: null },
+    }, extra),
+  };
+}
+
+// Fresh copies of the modules for each test, so no single-flight state leaks between tests.
+function loadModules({ sandbox = false } = {}) {
+  const root = require('path').resolve(__dirname, '..');
+  Object.keys(require.cache).forEach((key) => {
+    if (key.startsWith(root) && !key.includes(`${require('path').sep}tests${require('path').sep}`)) delete require.cache[key];
+  });
+  const config = require('../config');
+  config.baseUrl = 'http://backend.test';
+  config.sandbox = sandbox;
+  return {
+    config,
+    request: require('../utils/request'),
+    session: require('../utils/session'),
+  };
+}
+
+module.exports = { createWx, errorResponse, tokens, loadModules };

@@ -1,0 +1,220 @@
+'use strict';
+// The one module that calls the backend: bearer token, silent login and refresh, one retry
+// after a refresh, and the table that turns every stable error code into a message for people.
+const config = require('../config');
+const http = require('./http');
+const session = require('./session');
+const platform = require('./platform');
+
+// Stable error codes from the backend (error.code) and from the phone (ClientError.code).
+const ERROR_MESSAGES = {
+  validation_failed: '填写的信息有误，请检查后重试',
+  invalid_json: '请求格式有误，请更新小程序后重试',
+  body_too_large: '提交的内容过大，请精简后重试',
+  unsupported_media_type: '请求格式有误，请更新小程序后重试',
+  unauthorized: '请先登录',
+  token_expired: '登录已过期，请重新进入小程序',
+  token_invalid: '登录状态无效，请重新进入小程序',
+  token_revoked: '登录已失效，请重新进入小程序',
+  refresh_token_invalid: '登录已失效，请重新进入小程序',
+  refresh_token_reused: '账号存在异常登录，已为您退出，请重新登录',
+  forbidden: '您没有权限进行此操作',
+  not_found: '未找到相关内容',
+  method_not_allowed: '暂不支持此操作',
+  rate_limited: '操作过于频繁，请稍后再试',
+  face_verification_required: '为保护您的信息安全，请先完成人脸核身',
+  realname_required: '请先完成实名认证',
+  realname_already_bound: '您已完成实名认证',
+  id_number_invalid: '身份证号码有误，请核对后重新输入',
+  id_number_taken: '该身份证号码已绑定其他微信账号',
+  code_invalid: '微信授权已失效，请重试',
+  code_used: '微信授权已使用，请重试',
+  code_expired: '微信授权已过期，请重试',
+  phone_code_invalid: '获取手机号失败，请重试',
+  verify_id_invalid: '人脸核身已失效，请重新开始',
+  face_failed: '人脸核身未通过，请确认是本人操作后重试',
+  face_not_finished: '人脸核身尚未完成，请完成后再试',
+  wechat_unavailable: '微信服务暂时不可用，请稍后再试',
+  region_not_found: '未找到该地区',
+  service_not_found: '未找到该服务事项',
+  zone_not_found: '未找到该专区',
+  bundle_not_found: '未找到该“一件事”',
+  query_invalid: '搜索内容无效，请换个说法试试',
+  licence_not_found: '未找到该证照',
+  licence_not_active: '该证照当前不可用（已暂停、吊销或过期）',
+  presentation_invalid: '亮证码无效，请让持证人刷新后重试',
+  payment_not_found: '未找到该支付订单',
+  bill_not_found: '未查询到待缴账单，请核对填写的信息',
+  bill_ref_invalid: '缴款编号格式有误，请核对',
+  bill_already_paid: '该账单已缴纳或正在缴纳，无需重复支付',
+  channel_unsupported: '暂不支持该支付方式',
+  channel_unavailable: '支付渠道暂时不可用，请稍后再试',
+  agency_unavailable: '缴费单位系统暂时不可用，请稍后再试',
+  idempotency_conflict: '支付请求已变更，请返回重新发起支付',
+  idempotency_key_missing: '支付请求缺少编号，请返回重新发起支付',
+  refund_exceeds_paid: '退款金额超过已支付金额',
+  conflict: '数据已被他人修改，请刷新后重试',
+  service_unavailable: '系统维护中，请稍后再试',
+  internal_error: '系统繁忙，请稍后再试',
+  // Raised on the phone, not by the backend.
+  network_error: '网络连接失败，请检查网络后重试',
+  wx_login_failed: '微信登录失败，请稍后重试',
+  face_cancelled: '已取消人脸核身',
+  payment_cancelled: '已取消支付',
+  sandbox_failed: '模拟环境调用失败，请稍后再试',
+};
+
+const FALLBACK_MESSAGE = '操作失败，请稍后再试';
+// Codes whose message is worth a request id, so the help desk can find the log line.
+const SHOW_REQUEST_ID = new Set(['internal_error', 'service_unavailable']);
+
+function messageFor(code, { requestId, retryAfter } = {}) {
+  if (code === 'rate_limited' && retryAfter) return `操作过于频繁，请 ${retryAfter} 秒后再试`;
+  const known = Object.prototype.hasOwnProperty.call(ERROR_MESSAGES, code);
+  const base = known ? ERROR_MESSAGES[code] : FALLBACK_MESSAGE;
+  if ((!known || SHOW_REQUEST_ID.has(code)) && requestId) return `${base}（请求编号：${requestId}）`;
+  return base;
+}
+
+class ApiError extends Error {
+  constructor({ status, code, requestId, context, retryAfter }) {
+    const userMessage = messageFor(code, { requestId, retryAfter });
+    super(userMessage);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.userMessage = userMessage;
+    this.requestId = requestId || null;
+    this.context = context || {};
+    this.retryAfter = retryAfter || null;
+  }
+}
+
+function toApiError(res) {
+  const body = res.data && typeof res.data === 'object' ? res.data : {};
+  const error = body.error && typeof body.error === 'object' ? body.error : {};
+  const retryAfter = Number(http.headerValue(res.header, 'Retry-After')) || null;
+  return new ApiError({
+    status: res.statusCode,
+    code: error.code || (res.statusCode >= 500 ? 'internal_error' : 'unknown_error'),
+    requestId: body.request_id || http.headerValue(res.header, 'X-Request-ID'),
+    context: error.context,
+    retryAfter,
+  });
+}
+
+function fromClientError(err) {
+  const code = err && err.code && ERROR_MESSAGES[err.code] ? err.code : 'network_error';
+  return new ApiError({ status: 0, code });
+}
+
+async function send(options) {
+  let res;
+  try {
+    res = await http.send(options);
+  } catch (err) {
+    throw fromClientError(err);
+  }
+  if (res.statusCode >= 200 && res.statusCode < 300) return res.data;
+  throw toApiError(res);
+}
+
+async function login() {
+  let code;
+  try {
+    code = await platform.getLoginCode();
+  } catch (err) {
+    throw fromClientError(err);
+  }
+  const body = await send({ method: 'POST', path: '/api/v1/auth/login', data: { code } });
+  session.save(body);
+  return body.user;
+}
+
+// A rejected refresh token (expired, revoked, reused) means a fresh silent wx.login;
+// network and server failures are passed on so a flaky network does not log people out.
+async function renewSession() {
+  const refreshToken = session.refreshToken();
+  if (refreshToken) {
+    try {
+      const body = await send({
+        method: 'POST',
+        path: '/api/v1/auth/refresh',
+        data: { refresh_token: refreshToken },
+      });
+      session.save(body);
+      return;
+    } catch (err) {
+      if (err.status === 0 || err.status >= 500 || err.status === 429) throw err;
+      session.clear();
+    }
+  }
+  await login();
+}
+
+// Several requests failing at once share one renewal: a refresh token works only once.
+let renewal = null;
+function renewOnce() {
+  if (!renewal) {
+    renewal = renewSession().finally(() => {
+      renewal = null;
+    });
+  }
+  return renewal;
+}
+
+async function request({ method = 'GET', path, query, data, header = {}, auth = true }) {
+  if (!auth) return send({ method, path, query, data, header });
+  if (session.expiresWithin(config.refreshLeewaySeconds)) await renewOnce();
+  const attempt = () => send({
+    method,
+    path,
+    query,
+    data,
+    // The caller's headers (an Idempotency-Key among them) go out unchanged on the retry.
+    header: Object.assign({}, header, { Authorization: `Bearer ${session.accessToken()}` }),
+  });
+  try {
+    return await attempt();
+  } catch (err) {
+    if (err.status !== 401 || (err.code !== 'token_expired' && err.code !== 'token_invalid')) throw err;
+    if (err.code === 'token_invalid') session.clear();
+    await renewOnce();
+    return attempt();
+  }
+}
+
+// A fresh key for each payment attempt; retries of that attempt reuse it.
+function newIdempotencyKey() {
+  const hex = platform.randomHex(32).split('');
+  hex[12] = '4';
+  hex[16] = '89ab'[parseInt(hex[16], 16) % 4];
+  const s = hex.join('');
+  return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
+}
+
+// A toast holds about two short lines; longer messages (with a request id) need a dialog.
+function showError(err) {
+  const message = err && err.userMessage ? err.userMessage : messageFor(err && err.code);
+  if (message.length <= 14) {
+    wx.showToast({ title: message, icon: 'none', duration: 3000 });
+  } else {
+    wx.showModal({ title: '提示', content: message, showCancel: false });
+  }
+}
+
+module.exports = {
+  ERROR_MESSAGES,
+  ApiError,
+  messageFor,
+  request,
+  login,
+  renewSession: renewOnce,
+  fromClientError,
+  newIdempotencyKey,
+  showError,
+  get: (path, query) => request({ method: 'GET', path, query }),
+  // Catalogue reads need no login, so they keep working when identity is unavailable.
+  publicGet: (path, query) => request({ method: 'GET', path, query, auth: false }),
+  post: (path, data, header) => request({ method: 'POST', path, data, header }),
+};

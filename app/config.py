@@ -47,6 +47,12 @@ class Secret:
         return bool(self._value)
 
 
+def project_path(path: str) -> Path:
+    """A configured path: absolute as given, relative to the project root otherwise."""
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else PROJECT_ROOT / candidate
+
+
 class ConfigError(Exception):
     """The configuration is invalid; the service refuses to start."""
 
@@ -57,6 +63,7 @@ SANDBOX_BLIND_INDEX_KEY = "c2FuZGJveC1ibGluZC1pbmRleC1obWFjLWtleS0wMDAx"
 SANDBOX_WECHAT_SECRET = "sandbox-wechat-app-secret-000001"
 SANDBOX_TRAFFIC_SECRET = "sandbox-traffic-agency-secret-01"
 SANDBOX_TAX_SECRET = "sandbox-tax-agency-secret-000001"
+SANDBOX_WECHATPAY_APIV3_KEY = "sandboxApiV3Key0123456789abcdefX"
 
 
 @dataclass(frozen=True)
@@ -119,7 +126,6 @@ class SecuritySettings:
     field_encryption_key: Secret = field(default_factory=lambda: Secret(SANDBOX_FIELD_KEY))
     blind_index_key: Secret = field(default_factory=lambda: Secret(SANDBOX_BLIND_INDEX_KEY))
     face_window_seconds: int = 600
-    operator_login_lockout: int = 10
 
 
 @dataclass(frozen=True)
@@ -160,7 +166,18 @@ class CatalogueSettings:
 
 @dataclass(frozen=True)
 class LicenceSettings:
-    presentation_ttl: int = 90
+    presentation_ttl: int = 90  # seconds a QR presentation lives; at most 90
+    refresh_after: int = 30  # the mini-program fetches a new presentation this often
+    clock_skew: int = 60  # seconds of clock difference inspections tolerate
+    # Issuer and trust-list keys: a secrets mount with <name>.key.pem and <name>.cert.pem, and/or
+    # PEM private keys in APP_LICENCES_PRIVATE_KEYS_PEM. The sandbox keys are for development only.
+    keys_dir: str = str(SANDBOX_CERTS / "licences")
+    private_keys_pem: Secret = field(default_factory=lambda: Secret(""))
+    trust_list_certificate: str = str(SANDBOX_CERTS / "licences" / "trust-list-2026.cert.pem")
+    trust_list_ttl: int = 86_400  # how long an offline verifier may use a fetched list
+    trust_list_cache_seconds: int = 30
+    # Presentations live 90 s, so only recent revocations can still matter to a verifier.
+    revocation_window_days: int = 7
 
 
 @dataclass(frozen=True)
@@ -188,6 +205,43 @@ class PaymentSettings:
 
 
 @dataclass(frozen=True)
+class WeChatPaySettings:
+    """WeChat Pay API v3 (direct merchant, JSAPI). Keys: PEM text from the environment (e.g.
+    APP_WECHATPAY_MERCHANT_PRIVATE_KEY) or, when that is empty, the file at *_path (a secrets mount)."""
+
+    base_url: str = ""  # empty with the sandbox on: the in-process sandbox
+    mchid: str = "1900000109"
+    appid: str = ""  # empty: the mini-program's wechat.appid
+    merchant_serial_no: str = "711D634A826B4DE4D3787E51D72A74F26A41170F"
+    merchant_private_key: Secret = field(default_factory=lambda: Secret(""))
+    merchant_private_key_path: str = str(SANDBOX_CERTS / "wechatpay" / "merchant_private_key.pem")
+    apiv3_key: Secret = field(default_factory=lambda: Secret(SANDBOX_WECHATPAY_APIV3_KEY))
+    # Public-key mode (PUB_KEY_ID_...), platform certificates (fetched from /v3/certificates and
+    # optionally pre-loaded from files), or both during WeChat's 7-day switch.
+    public_key_id: str = "PUB_KEY_ID_0119000001092026112100000000000001"
+    public_key_path: str = str(SANDBOX_CERTS / "wechatpay" / "wechatpay_public_key.pem")
+    platform_certificate_paths: tuple[str, ...] = ()
+    notify_url: str = ""  # empty: <service.base_url>/notify/wechatpay
+    timeout: float = 5.0
+    notify_max_age: int = 300  # seconds; older Wechatpay-Timestamp values are replays
+
+
+@dataclass(frozen=True)
+class AlipaySettings:
+    """Alipay open platform (RSA2, public-key mode). Keys as for WeChat Pay: env text or a file."""
+
+    gateway_url: str = ""  # empty with the sandbox on: the in-process sandbox's /gateway.do
+    app_id: str = "2021000000000001"
+    seller_id: str = "2088000000000001"  # the merchant PID notifies must name
+    app_private_key: Secret = field(default_factory=lambda: Secret(""))
+    app_private_key_path: str = str(SANDBOX_CERTS / "alipay" / "app_private_key.pem")
+    alipay_public_key: str = ""
+    alipay_public_key_path: str = str(SANDBOX_CERTS / "alipay" / "alipay_public_key.pem")
+    notify_url: str = ""  # empty: <service.base_url>/notify/alipay
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -199,6 +253,8 @@ class Settings:
     catalogue: CatalogueSettings = field(default_factory=CatalogueSettings)
     licences: LicenceSettings = field(default_factory=LicenceSettings)
     payments: PaymentSettings = field(default_factory=PaymentSettings)
+    wechatpay: WeChatPaySettings = field(default_factory=WeChatPaySettings)
+    alipay: AlipaySettings = field(default_factory=AlipaySettings)
 
     def with_overrides(self, **sections: dict[str, Any]) -> Settings:
         """A copy with some keys replaced, e.g. with_overrides(database={"url": ...})."""
@@ -324,6 +380,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("token lifetimes must be positive, refresh longer than access")
     _decoded_key(security.field_encryption_key, "security.field_encryption_key", 32)
     _decoded_key(security.blind_index_key, "security.blind_index_key", 32)
+    if not 0 < settings.licences.refresh_after < settings.licences.presentation_ttl <= 90:
+        raise ConfigError("licences: need 0 < refresh_after < presentation_ttl <= 90")
     if service.is_production:
         _validate_production(settings)
 
@@ -340,15 +398,30 @@ def _validate_production(settings: Settings) -> None:
         problems.append("wechat.secret is missing or the sandbox default")
     if not settings.wechat.api_base:
         problems.append("wechat.api_base is not set")
-    keys_dir = Path(settings.security.jwt_keys_dir)
+    keys_dir = project_path(settings.security.jwt_keys_dir)
     if keys_dir.resolve().is_relative_to(SANDBOX_CERTS.resolve()):
         problems.append("security.jwt_keys_dir points at the sandbox keys")
     elif not any(keys_dir.glob("*.pem")) if keys_dir.exists() else True:
         problems.append("security.jwt_keys_dir holds no signing key")
+    licence_keys = Path(settings.licences.keys_dir)
+    if licence_keys.resolve().is_relative_to(SANDBOX_CERTS.resolve()):
+        problems.append("licences.keys_dir points at the sandbox keys")
     payments = settings.payments
     if payments.traffic_secret.reveal() in ("", SANDBOX_TRAFFIC_SECRET) or not payments.traffic_base_url:
         problems.append("payments.traffic_secret / traffic_base_url are missing or the sandbox default")
     if payments.tax_secret.reveal() in ("", SANDBOX_TAX_SECRET) or not payments.tax_base_url:
         problems.append("payments.tax_secret / tax_base_url are missing or the sandbox default")
+    sandbox_keys = SANDBOX_CERTS.resolve()
+    wechatpay, alipay = settings.wechatpay, settings.alipay
+    if not wechatpay.base_url or wechatpay.apiv3_key.reveal() in ("", SANDBOX_WECHATPAY_APIV3_KEY):
+        problems.append("wechatpay.base_url / apiv3_key are missing or the sandbox default")
+    if not alipay.gateway_url:
+        problems.append("alipay.gateway_url is not set")
+    for name, text, path in (
+        ("wechatpay.merchant_private_key", wechatpay.merchant_private_key, wechatpay.merchant_private_key_path),
+        ("alipay.app_private_key", alipay.app_private_key, alipay.app_private_key_path),
+    ):
+        if not text and (PROJECT_ROOT / path).resolve().is_relative_to(sandbox_keys):
+            problems.append(f"{name} is the sandbox key")
     if problems:
         raise ConfigError("production refuses to start: " + "; ".join(problems))

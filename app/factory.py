@@ -152,7 +152,7 @@ def _register_lifecycle(app: App, *, manage_orm: bool) -> None:
 
             from app.db import tortoise_config
 
-            await Tortoise.init(config=tortoise_config(settings.database))
+            await Tortoise.init(config=tortoise_config(settings.database), _enable_global_fallback=True)
             app.ctx.closers.append(Tortoise.close_connections)
         from app.services import build_services
 
@@ -189,6 +189,10 @@ def _build_adapters(settings: Settings, adapters: Adapters, http: httpx.AsyncCli
             secret=settings.wechat.secret,
             base_url=settings.wechat.api_base or settings.sandbox_base("wechat"),
         )
+    if "qr_renderer" not in adapters.extra:
+        from app.adapters.qr_render import QrRenderer
+
+        adapters.extra["qr_renderer"] = QrRenderer()
     from app.adapters import registry
 
     registry.build_outside_parties(settings, adapters, http)

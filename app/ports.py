@@ -44,6 +44,15 @@ class Cache(Protocol):
     async def ping(self) -> bool: ...
 
 
+# --------------------------------------------------------------------------- QR rendering
+class QrRenderer(Protocol):
+    """Renders a QR presentation payload (CPU work: call through asyncio.to_thread)."""
+
+    def png(self, payload: str, *, scale: int = 4, border: int = 4) -> bytes: ...
+
+    def svg(self, payload: str, *, scale: int = 4, border: int = 4) -> str: ...
+
+
 # --------------------------------------------------------------------------- WeChat
 @dataclass(frozen=True)
 class WeChatSession:

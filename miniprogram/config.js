@@ -11,4 +11,8 @@ module.exports = {
   // Polling a payment after the pay sheet closes: the notify may take a moment to arrive.
   paymentPollIntervalMs: 2000,
   paymentPollAttempts: 15,
+  // Subscribe-message template ids from the mini-program admin console (订阅消息).
+  subscribeTemplates: {
+    licenceChecked: '',
+  },
 };

@@ -79,7 +79,7 @@ class ChannelNotification(Model):
 
 
 class IdempotencyRecord(Model):
-    """A client's Idempotency-Key with the hash of its request and the answer it got (24 h)."""
+    """An Idempotency-Key of a client, with the hash of its request and the answer it got (24 h)."""
 
     id = fields.BigIntField(primary_key=True)
     user_id = fields.BigIntField()
@@ -115,7 +115,7 @@ class SettlementOutbox(Model):
 
 
 class PaymentReceipt(Model):
-    """The agency's electronic receipt (财政电子票据) for a settled order."""
+    """The electronic receipt (财政电子票据) the agency issued for a settled order."""
 
     id = fields.BigIntField(primary_key=True)
     order: fields.OneToOneRelation[PaymentOrder] = fields.OneToOneField(

@@ -14,7 +14,10 @@ import httpx
 from app.config import Settings
 from app.context import Adapters
 
-CHANNEL_BUILDERS: dict[str, str] = {}
+CHANNEL_BUILDERS: dict[str, str] = {
+    "wechatpay": "app.adapters.wechatpay:build_wechatpay_channel",
+    "alipay": "app.adapters.alipay:build_alipay_channel",
+}
 AGENCY_BUILDERS: dict[str, str] = {
     "traffic": "app.adapters.traffic_police:build_traffic_police",
     "tax": "app.adapters.tax_bureau:build_tax_bureau",

@@ -33,6 +33,8 @@ AUTH_SCHEME = "AGENCY-HMAC-SHA256"
 RESPONSE_TIMESTAMP = "Agency-Timestamp"
 RESPONSE_NONCE = "Agency-Nonce"
 RESPONSE_SIGNATURE = "Agency-Signature"
+# Settlement answers that will not change on a retry.
+FINAL_SETTLEMENT_REFUSALS = frozenset({"bill_already_settled", "settlement_amount_mismatch"})
 
 
 def request_message(method: str, target: str, timestamp: str, nonce: str, body: bytes) -> bytes:
@@ -177,10 +179,12 @@ class SignedAgencyClient:
                 receipt=receipt,
             )
         error = data.get("error", {}) if isinstance(data, dict) else {}
+        code = str(error.get("code", "settlement_refused"))
         raise AgencyError(
             str(error.get("message", f"the agency refused the settlement (HTTP {status})")),
-            code=str(error.get("code", "settlement_refused")),
-            retryable=status == 429,
+            code=code,
+            # Only a definite "no" ends the retries; anything else may be the agency's passing confusion.
+            retryable=code not in FINAL_SETTLEMENT_REFUSALS,
         )
 
 

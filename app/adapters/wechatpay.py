@@ -43,6 +43,7 @@ from app.adapters._paycrypto import (
     wechatpay_response_message,
     yuan_to_fen,
 )
+from app.config import PROJECT_ROOT, Secret, Settings
 from app.ports import (
     ChannelBillRow,
     ChannelError,
@@ -435,3 +436,28 @@ def parse_trade_bill(text: str) -> list[ChannelBillRow]:
     if summary is None or not summary or summary[0].lstrip("`") != str(len(rows)):
         raise ChannelError("the trade bill's summary does not match its rows", code="bill_unreadable")
     return rows
+
+
+def _key_text(secret: Secret, path: str) -> str:
+    """A key given as text (environment) wins over the file at path (a secrets mount)."""
+    return secret.reveal() or (PROJECT_ROOT / path).read_text()
+
+
+def build_wechatpay_channel(settings: Settings, http: httpx.AsyncClient) -> WeChatPayChannel:
+    wechatpay = settings.wechatpay
+    public_key = (PROJECT_ROOT / wechatpay.public_key_path).read_text() if wechatpay.public_key_id else None
+    return WeChatPayChannel(
+        base_url=wechatpay.base_url or settings.sandbox_base("wechatpay"),
+        mchid=wechatpay.mchid,
+        appid=wechatpay.appid or settings.wechat.appid,
+        merchant_serial_no=wechatpay.merchant_serial_no,
+        merchant_private_key=_key_text(wechatpay.merchant_private_key, wechatpay.merchant_private_key_path),
+        apiv3_key=wechatpay.apiv3_key.reveal(),
+        notify_url=wechatpay.notify_url or f"{settings.service.base_url}/notify/wechatpay",
+        platform_certificates=tuple((PROJECT_ROOT / p).read_text() for p in wechatpay.platform_certificate_paths),
+        public_key=public_key,
+        public_key_id=wechatpay.public_key_id or None,
+        timeout=wechatpay.timeout,
+        notify_max_age=wechatpay.notify_max_age,
+        http=http,
+    )

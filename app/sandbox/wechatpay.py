@@ -22,11 +22,14 @@ import re
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, raw
 from sanic.response import json as json_response
@@ -46,6 +49,7 @@ from app.adapters._paycrypto import (
     wechatpay_request_message,
     wechatpay_response_message,
 )
+from app.config import Settings
 from app.sandbox._paychannel import (
     SHANGHAI,
     FaultBook,
@@ -71,6 +75,20 @@ FORGE_VARIANTS = (
     "bad_signature", "wrong_amount", "wrong_mchid", "wrong_appid", "stale_timestamp", "signtest",
     "unknown_serial",
 )
+# Allowed moves of a trade and of a refund; anything else is a bug in the sandbox.
+TRADE_TRANSITIONS: dict[str, frozenset[str]] = {
+    "NOTPAY": frozenset({"SUCCESS", "PAYERROR", "CLOSED"}),
+    "PAYERROR": frozenset({"SUCCESS", "CLOSED"}),  # the payer may try again
+    "SUCCESS": frozenset({"REFUND"}),
+    "REFUND": frozenset({"REFUND"}),
+    "CLOSED": frozenset(),
+}
+REFUND_TRANSITIONS: dict[str, frozenset[str]] = {
+    "PROCESSING": frozenset({"SUCCESS", "CLOSED", "ABNORMAL"}),
+    "ABNORMAL": frozenset({"SUCCESS", "CLOSED"}),
+    "SUCCESS": frozenset(),
+    "CLOSED": frozenset(),
+}
 OUT_TRADE_NO = re.compile(r"^[0-9A-Za-z_\-|*]{6,32}$")
 BILL_HEADER = [
     "交易时间", "公众账号ID", "商户号", "特约商户号", "设备号", "微信订单号", "商户订单号", "用户标识", "交易类型",
@@ -135,6 +153,11 @@ class SandboxOrder:
     success_time: datetime | None = None
     refunded: int = 0  # fen already refunded or being refunded
 
+    def move(self, to: str) -> None:
+        if to not in TRADE_TRANSITIONS[self.trade_state]:
+            raise ValueError(f"trade {self.out_trade_no}: {self.trade_state} -> {to} is not allowed")
+        self.trade_state = to
+
     def view(self) -> dict[str, Any]:
         data = asdict(self)
         for key in ("time_expire", "created_at", "success_time"):
@@ -156,6 +179,11 @@ class SandboxRefund:
     status: str = "PROCESSING"
     success_time: datetime | None = None
 
+    def move(self, to: str) -> None:
+        if to not in REFUND_TRANSITIONS[self.status]:
+            raise ValueError(f"refund {self.out_refund_no}: {self.status} -> {to} is not allowed")
+        self.status = to
+
 
 @dataclass
 class WeChatPaySandbox:
@@ -173,9 +201,10 @@ class WeChatPaySandbox:
         cfg = self.config
         self.merchant_certificate = load_certificate(cfg.merchant_certificate_pem)
         self.merchant_serial = certificate_serial(self.merchant_certificate)
-        self.platform_key = load_private_key(cfg.platform_private_key_pem)
-        self.platform_certificate = load_certificate(cfg.platform_certificate_pem)
-        self.platform_serial = certificate_serial(self.platform_certificate)
+        # Every platform certificate still valid, oldest first; the newest signs (as after a rotation).
+        self.platform_certificates: list[tuple[rsa.RSAPrivateKey, x509.Certificate]] = [
+            (load_private_key(cfg.platform_private_key_pem), load_certificate(cfg.platform_certificate_pem))
+        ]
         self.public_key_signer = load_private_key(cfg.public_key_private_pem)
         self.notify_signing = cfg.notify_signing
         self.faults = FaultBook(operations=OPERATIONS, forge_variants=FORGE_VARIANTS)
@@ -186,6 +215,27 @@ class WeChatPaySandbox:
             time_compression=cfg.time_compression,
             timeout=cfg.notify_timeout,
         )
+
+    @property
+    def platform_key(self) -> rsa.RSAPrivateKey:
+        return self.platform_certificates[-1][0]
+
+    @property
+    def platform_serial(self) -> str:
+        return certificate_serial(self.platform_certificates[-1][1])
+
+    def rotate_platform_certificate(self) -> str:
+        """Issue a new platform certificate that signs from now on; the old one stays listed."""
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Sandbox WeChat Pay platform (rotated)")])
+        now = datetime.now(UTC)
+        certificate = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=5 * 365)).sign(key, hashes.SHA256())
+        )
+        self.platform_certificates.append((key, certificate))
+        return certificate_serial(certificate)
 
     # ----------------------------------------------------------------- signing
     def sign(self, body: bytes, *, public_key_mode: bool, timestamp: int | None = None) -> dict[str, str]:
@@ -276,7 +326,7 @@ class WeChatPaySandbox:
         return data
 
     def pay(self, order: SandboxOrder) -> None:
-        order.trade_state = "SUCCESS"
+        order.move("SUCCESS")
         order.transaction_id = "42000" + datetime.now(SHANGHAI).strftime("%Y%m%d") + secrets.token_hex(8)[:18]
         order.success_time = now_utc()
         self.send_notify(order.out_trade_no, "TRANSACTION.SUCCESS", "支付成功", "transaction",
@@ -358,11 +408,11 @@ class WeChatPaySandbox:
         await self.dispatcher.channel_sleep(self.config.refund_seconds)
         if refund.status != "PROCESSING":
             return
-        refund.status = self.refund_outcome
+        refund.move(self.refund_outcome)
         order = self.orders[refund.out_trade_no]
         if refund.status == "SUCCESS":
             refund.success_time = now_utc()
-            order.trade_state = "REFUND"
+            order.move("REFUND")
         elif refund.status == "CLOSED":
             order.refunded -= refund.refund
         if refund.notify_url:
@@ -471,11 +521,27 @@ def _json_body(request: Request) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def create_blueprint(config: WeChatPaySandboxConfig | None = None, *, name: str = "sandbox_wechatpay",
-                     url_prefix: str = "/sandbox/wechatpay") -> Blueprint:
-    """The sandbox as a blueprint; its state is bp.ctx.state (a WeChatPaySandbox)."""
-    bp = Blueprint(name, url_prefix=url_prefix)
-    state = WeChatPaySandbox(config or WeChatPaySandboxConfig.from_directory())
+def config_from_settings(settings: Settings) -> WeChatPaySandboxConfig:
+    """The sandbox plays the WeChat Pay our settings point at: same merchant, keys and mode."""
+    wechatpay = settings.wechatpay
+    return WeChatPaySandboxConfig.from_directory(
+        mchid=wechatpay.mchid,
+        appid=wechatpay.appid or settings.wechat.appid,
+        apiv3_key=wechatpay.apiv3_key.reveal(),
+        public_key_id=wechatpay.public_key_id or SANDBOX_PUBLIC_KEY_ID,
+        notify_signing="public_key" if wechatpay.public_key_id else "certificate",
+        time_compression=settings.sandbox.time_compression,
+    )
+
+
+def create_blueprint(settings: Settings | WeChatPaySandboxConfig | None = None) -> Blueprint:
+    """The sandbox as a blueprint under /sandbox/wechatpay; its state is bp.ctx.state."""
+    if isinstance(settings, Settings):
+        config = config_from_settings(settings)
+    else:
+        config = settings or WeChatPaySandboxConfig.from_directory()
+    bp = Blueprint("sandbox_wechatpay", url_prefix="/sandbox/wechatpay")
+    state = WeChatPaySandbox(config)
     bp.ctx.state = state
 
     @bp.listener("after_server_stop")
@@ -586,7 +652,7 @@ def create_blueprint(config: WeChatPaySandboxConfig | None = None, *, name: str 
             return state.error(request, 404, "ORDER_NOT_EXIST", "订单不存在")
         if order.trade_state in ("SUCCESS", "REFUND"):
             return state.error(request, 400, "ORDERPAID", "订单已支付")
-        order.trade_state = "CLOSED"
+        order.move("CLOSED")
         return await finish(request, state.answer(request, None, 204))
 
     @bp.post("/v3/refund/domestic/refunds")
@@ -676,18 +742,20 @@ def create_blueprint(config: WeChatPaySandboxConfig | None = None, *, name: str 
     async def certificates(request: Request) -> HTTPResponse:
         if (early := await guarded(request, "certificates")) is not None:
             return early
-        cert = state.platform_certificate
-        nonce = nonce_str(12)
-        pem = cert.public_bytes(serialization.Encoding.PEM)
-        return await finish(request, state.answer(request, {"data": [{
-            "serial_no": state.platform_serial,
-            "effective_time": cert.not_valid_before_utc.astimezone(SHANGHAI).isoformat(timespec="seconds"),
-            "expire_time": cert.not_valid_after_utc.astimezone(SHANGHAI).isoformat(timespec="seconds"),
-            "encrypt_certificate": {
-                "algorithm": "AEAD_AES_256_GCM", "nonce": nonce, "associated_data": "certificate",
-                "ciphertext": aes_gcm_encrypt(state.config.apiv3_key, nonce, pem, "certificate"),
-            },
-        }]}))
+        listed = []
+        for _, cert in state.platform_certificates:
+            nonce = nonce_str(12)
+            pem = cert.public_bytes(serialization.Encoding.PEM)
+            listed.append({
+                "serial_no": certificate_serial(cert),
+                "effective_time": cert.not_valid_before_utc.astimezone(SHANGHAI).isoformat(timespec="seconds"),
+                "expire_time": cert.not_valid_after_utc.astimezone(SHANGHAI).isoformat(timespec="seconds"),
+                "encrypt_certificate": {
+                    "algorithm": "AEAD_AES_256_GCM", "nonce": nonce, "associated_data": "certificate",
+                    "ciphertext": aes_gcm_encrypt(state.config.apiv3_key, nonce, pem, "certificate"),
+                },
+            })
+        return await finish(request, state.answer(request, {"data": listed}))
 
     # ------------------------------------------------------------- helper routes (not WeChat's)
     @bp.post("/confirm")
@@ -715,7 +783,7 @@ def create_blueprint(config: WeChatPaySandboxConfig | None = None, *, name: str 
         if outcome == "pay":
             state.pay(order)
         else:
-            order.trade_state = "PAYERROR"
+            order.move("PAYERROR")
         return json_response({"order_no": order.out_trade_no, "trade_state": order.trade_state,
                               "transaction_id": order.transaction_id})
 
@@ -746,7 +814,9 @@ def create_blueprint(config: WeChatPaySandboxConfig | None = None, *, name: str 
         data = _json_body(request)
         if data is None:
             return json_response({"code": "invalid_json", "message": "send a JSON object"}, status=400)
-        settings = {k: data.pop(k) for k in ("refund_outcome", "notify_signing") if k in data}
+        settings = {
+            k: data.pop(k) for k in ("refund_outcome", "notify_signing", "rotate_platform_certificate") if k in data
+        }
         if settings.get("refund_outcome", "SUCCESS") not in ("SUCCESS", "CLOSED", "ABNORMAL"):
             return json_response({"code": "invalid_fault", "message": "refund_outcome"}, status=400)
         if settings.get("notify_signing", "certificate") not in ("certificate", "public_key"):
@@ -757,7 +827,9 @@ def create_blueprint(config: WeChatPaySandboxConfig | None = None, *, name: str 
             return json_response({"code": "invalid_fault", "message": str(exc)}, status=400)
         state.refund_outcome = settings.get("refund_outcome", state.refund_outcome)
         state.notify_signing = settings.get("notify_signing", state.notify_signing)
-        return json_response(state.faults.describe())
+        if settings.get("rotate_platform_certificate"):
+            state.rotate_platform_certificate()
+        return json_response({**state.faults.describe(), "platform_serial": state.platform_serial})
 
     @bp.delete("/faults")
     async def clear_faults(request: Request) -> HTTPResponse:

@@ -93,6 +93,7 @@ class SearchIndex:
         self,
         *,
         analyzer: Analyzer,
+        vocabulary: Vocabulary,
         documents: list[SearchDocument],
         postings: dict[str, _Posting],
         region_rows: np.ndarray,
@@ -103,6 +104,7 @@ class SearchIndex:
         version: int,
     ) -> None:
         self.analyzer = analyzer
+        self.vocabulary = vocabulary
         self.version = version
         self._documents = documents
         self._postings = postings
@@ -182,9 +184,13 @@ class SearchIndex:
                 chunks[term].append((row_array, weight))
 
         postings = {term: _merge(parts) for term, parts in chunks.items()}
-        analyzer.learn_vocabulary(t[2:] for t in postings if t.startswith("w:"))
+        vocabulary = Vocabulary.build(
+            # How many distinct texts use a word, not rows: one item in 124 counties is one use.
+            {term[2:]: len(parts) for term, parts in chunks.items() if term.startswith("w:")}
+        )
         return cls(
             analyzer=analyzer,
+            vocabulary=vocabulary,
             documents=docs,
             postings=postings,
             region_rows=region_rows,
@@ -224,7 +230,7 @@ class SearchIndex:
     ) -> SearchResult:
         page = max(1, page)
         page_size = max(1, min(page_size, 100))
-        plan = self.analyzer.plan(query, has_term=self.has_term)
+        plan = self.analyzer.plan(query, self.vocabulary, self.has_term)
         rows, relevance = self._score(plan)
         if rows.size == 0:
             return SearchResult(hits=[], total=0, page=page, page_size=page_size)
@@ -280,14 +286,18 @@ class SearchIndex:
         return rows, relevance
 
     def _concept_scores(self, concept: Concept) -> tuple[np.ndarray, np.ndarray]:
+        present = [(term, weight) for term, weight in concept.alternatives if term in self._postings]
+        if not present:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+        # Alternatives are readings of one need: they share the rarest reading's idf, so our
+        # stated preference among them decides, not how rare each happens to be.
+        idf = max(self._idf[term] for term, _ in present)
         parts_rows = []
         parts_values = []
-        for term, weight in concept.alternatives:
-            posting = self._postings.get(term)
-            if posting is None:
-                continue
+        for term, weight in present:
+            posting = self._postings[term]
             parts_rows.append(posting.rows)
-            parts_values.append(posting.weights * np.float32(weight * self._idf[term]))
+            parts_values.append(posting.weights * np.float32(weight * idf))
         if not parts_rows:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
         if len(parts_rows) == 1:

@@ -81,8 +81,8 @@ class Vocabulary:
             elif word.isascii() and word.isalpha():
                 add(word, f"w:{word}", 1.0)
         for phrase in SYNONYMS:
+            # Full pinyin only: the initials of everyday phrases collide with real terms.
             add(full_pinyin(phrase), f"s:{phrase}", _FULL_PINYIN_WEIGHT)
-            add(initials(phrase), f"s:{phrase}", _INITIALS_WEIGHT)
 
         ranked: dict[str, list[tuple[str, float]]] = {}
         for key, targets in keys.items():
@@ -322,7 +322,10 @@ def _frequency_prior(target: str, targets: Iterable[tuple[str, float]], vocabula
 @lru_cache(maxsize=4096)
 def _synonym_concept(phrase: str) -> Concept:
     alternatives = [(f"w:{phrase}", 1.0)]
-    alternatives.extend((f"w:{target}", _SYNONYM_TARGET_WEIGHT) for target in SYNONYMS[phrase])
+    # Targets are listed most likely first.
+    alternatives.extend(
+        (f"w:{target}", _SYNONYM_TARGET_WEIGHT - 0.05 * rank) for rank, target in enumerate(SYNONYMS[phrase])
+    )
     return Concept(phrase, tuple(alternatives))
 
 

@@ -6,6 +6,7 @@ as request.app.ctx.services.<feature>.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +65,7 @@ def build_services(settings: Settings, adapters: Adapters) -> Services:
             await connections.get("default").execute_query("SELECT 1")
             database = True
         except Exception:  # any failure means "not healthy", whatever the driver raised
+            logging.getLogger("app.health").warning("database check failed", exc_info=True)
             database = False
         return {"database": database, "redis": await cache.ping()}
 

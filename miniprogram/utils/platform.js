@@ -88,6 +88,18 @@ async function requestPayment(order) {
   }
 }
 
+// One-time subscription for a notice (e.g. "your licence was checked"). Without a configured
+// template, or in the sandbox, there is nothing to ask for.
+async function requestSubscribe(templateId) {
+  if (config.sandbox || !templateId) return true;
+  try {
+    const res = await wxCall('requestSubscribeMessage', { tmplIds: [templateId] });
+    return res[templateId] === 'accept';
+  } catch (err) {
+    return false;
+  }
+}
+
 // In the sandbox the getPhoneNumber button's code cannot be exchanged, so ask for one.
 async function sandboxPhoneCode(phone) {
   const body = await sandboxCall('/sandbox/wechat/phone-code', { phone });
@@ -99,6 +111,7 @@ module.exports = {
   getLoginCode,
   requestFacialVerify,
   requestPayment,
+  requestSubscribe,
   sandboxPhoneCode,
   randomHex,
 };

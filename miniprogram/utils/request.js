@@ -217,4 +217,5 @@ module.exports = {
   // Catalogue reads need no login, so they keep working when identity is unavailable.
   publicGet: (path, query) => request({ method: 'GET', path, query, auth: false }),
   post: (path, data, header) => request({ method: 'POST', path, data, header }),
+  put: (path, data) => request({ method: 'PUT', path, data }),
 };

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -23,8 +24,6 @@ from sanic.response import HTTPResponse, raw
 from app.adapters.wechatpay import WeChatPayChannel
 from app.ports import ChannelError, ChannelNotify, ChannelOrder, ChannelOrderAlreadyPaid, NotifyRejected
 from app.sandbox.wechatpay import CERTS, WeChatPaySandbox, WeChatPaySandboxConfig, create_blueprint
-
-pytestmark = pytest.mark.asyncio
 
 
 @dataclass
@@ -327,7 +326,7 @@ async def test_bill_download_checks_the_hash_and_shows_injected_mismatches(wx: H
     orders = [(await wx.open_order(amount=1000 + i))[0] for i in range(4)]
     for order in orders:
         await wx.helper("POST", "/confirm", json={"order_no": order.order_no, "outcome": "pay"})
-    today = datetime.now(UTC).astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai")).date()
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     clean = await wx.channel.download_bill(today)
     assert sorted((r.order_no, r.amount) for r in clean) == sorted((o.order_no, o.amount) for o in orders)
 

@@ -47,7 +47,7 @@ class NotifyDesk:
         if channel is None:
             raise UnknownChannel()
         try:
-            notify = channel.verify_notify(headers, body)
+            notify = await self._verify(channel, headers, body)
         except NotifyRejected as exc:
             log.warning("notify rejected", extra={"channel": channel_name, "reason": exc.reason})
             return channel.answer_notify(accepted=False)
@@ -59,6 +59,19 @@ class NotifyDesk:
             log.warning("notify rejected", extra={"channel": channel_name, "reason": "empty_notify"})
             accepted = False
         return channel.answer_notify(accepted=accepted)
+
+    @staticmethod
+    async def _verify(channel: PaymentChannel, headers: Mapping[str, str], body: bytes) -> ChannelNotify:
+        try:
+            return channel.verify_notify(headers, body)
+        except NotifyRejected as exc:
+            refresh = getattr(channel, "refresh_certificates", None)
+            if exc.reason != "unknown_serial" or refresh is None:
+                raise
+        # A platform certificate we have not seen (first notify, or a rotation): fetch the
+        # list once, then judge the same notify again.
+        await refresh()
+        return channel.verify_notify(headers, body)
 
     async def _payment(self, channel: PaymentChannel, notify: ChannelNotify, txn: ChannelTransaction) -> bool:
         order = await PaymentOrder.get_or_none(order_no=txn.order_no)

@@ -39,7 +39,13 @@ from app.services.payments.errors import (
 )
 from app.services.payments.ledger import bill_key, new_order_no, try_advance
 from app.services.payments.states import MONEY_HELD_STATES, OrderStatus
-from models.payments import IdempotencyRecord, PaymentOrder, PaymentReceipt
+from models.payments import (
+    IdempotencyRecord,
+    PaymentOrder,
+    PaymentOrderEvent,
+    PaymentReceipt,
+    SettlementOutbox,
+)
 
 log = logging.getLogger("app.payments")
 
@@ -282,6 +288,27 @@ class OrderDesk:
             raise OrderNotFound()
         receipt = await PaymentReceipt.get_or_none(order_id=order.id)
         return order_view(order, receipt)
+
+    async def admin_view(self, *, order_no: str) -> dict[str, Any]:
+        order = await PaymentOrder.get_or_none(order_no=order_no)
+        if order is None:
+            raise OrderNotFound()
+        receipt = await PaymentReceipt.get_or_none(order_id=order.id)
+        settlement = await SettlementOutbox.get_or_none(order_id=order.id)
+        events = await PaymentOrderEvent.filter(order_id=order.id).order_by("id")
+        return order_view(order, receipt) | {
+            "user_id": order.user_id,
+            "channel_txn_id": order.channel_txn_id,
+            "settlement": None if settlement is None else {
+                "settlement_id": settlement.settlement_id, "status": settlement.status,
+                "attempts": settlement.attempts, "last_error": settlement.last_error,
+            },
+            "history": [
+                {"event": e.event, "from": e.from_status, "to": e.to_status, "detail": e.detail,
+                 "at": e.created_at.isoformat()}
+                for e in events
+            ],
+        }
 
     async def list_payments(self, *, user_id: int, limit: int = 50) -> list[dict[str, Any]]:
         orders = await PaymentOrder.filter(user_id=user_id).order_by("-id").limit(limit)

@@ -206,6 +206,10 @@ class PaymentWorker:
                 await self._poll_later(order)
                 return
             txn, state = None, "unpaid"
+            if order.status == OrderStatus.CREATED.value:
+                # Our create never reached the channel: nothing can be paid, free the bill now.
+                await self._close(order, channel_state="missing")
+                return
         now = self.clock.now()
         if state == "paid" and txn is not None:
             if txn.amount != order.amount:

@@ -86,6 +86,14 @@ Page({
     });
   },
 
+  async onNotifyChange(e) {
+    const wanted = e.detail.value;
+    await this.run(async () => {
+      if (wanted) await platform.requestSubscribe(config.subscribeTemplates.licenceChecked);
+      await api.put('/api/v1/me/preferences', { notify_on_licence_check: wanted });
+    });
+  },
+
   async startFace() {
     await this.run(async () => {
       await verifyFace();

@@ -1,0 +1,143 @@
+// Payments: look an order up, refund part or all of it, see order counts, run and read
+// reconciliations and mark mismatches as dealt with.
+import { payments } from '../api.js';
+import { h, clear, table, tag, form, section, act, yuan, beijing } from '../ui.js';
+
+const STATUS_TONES = { settled: 'ok', paid: 'ok', refunded: 'warn', refunding: 'warn', failed: 'bad', closed: 'bad' };
+const STATUS_LABELS = {
+  created: '待支付', paying: '支付中', paid: '已支付', settled: '已入账', closed: '已关闭',
+  refunding: '退款中', refunded: '已退款', failed: '失败',
+};
+
+function statusTag(status) {
+  return tag(STATUS_LABELS[status] || status, STATUS_TONES[status]);
+}
+
+function dl(pairs) {
+  return h('dl', { class: 'kv' }, pairs.filter(([, v]) => v !== undefined && v !== null && v !== '')
+    .flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v instanceof Node ? v : String(v))]));
+}
+
+export async function ordersView(root) {
+  const detail = h('div');
+  const stats = h('div');
+  const orderNo = h('input', { placeholder: '订单号' });
+
+  async function show(no) {
+    const order = await payments.getOrder(no);
+    const refunds = order.refunds || [];
+    const refundForm = form([
+      { name: 'amount_yuan', label: '退款金额（元）', required: true, help: `最多可退 ${yuan((order.amount || 0) - (order.refunded_amount || 0))}` },
+      { name: 'reason', label: '退款原因', required: true },
+    ], {}, {
+      submitLabel: '发起退款',
+      onSubmit: async (values) => {
+        const fen = Math.round(Number(values.amount_yuan) * 100);
+        if (!Number.isInteger(fen) || fen <= 0) throw new Error('退款金额无效');
+        if (!window.confirm(`确认退款 ${yuan(fen)}？`)) return;
+        await payments.refund(no, fen, values.reason);
+        await show(no);
+      },
+    });
+    clear(detail,
+      section(`订单 ${order.order_no}`,
+        dl([
+          ['状态', statusTag(order.status)], ['金额', yuan(order.amount)], ['本金', yuan(order.principal)], ['滞纳金/加处罚款', yuan(order.late_fee)],
+          ['已退款', yuan(order.refunded_amount)], ['账单', `${order.bill_type} ${order.bill_ref}`], ['渠道', order.channel],
+          ['渠道交易号', order.channel_txn_id], ['创建', beijing(order.created_at)], ['支付', beijing(order.paid_at)], ['入账', beijing(order.settled_at)],
+          ['电子票据', order.receipt ? order.receipt.receipt_no : ''],
+        ]),
+        h('h3', {}, '退款记录'),
+        table([
+          { label: '退款单号', key: 'refund_no' },
+          { label: '金额', render: (r) => yuan(r.amount) },
+          { label: '原因', key: 'reason' },
+          { label: '类型', key: 'kind' },
+          { label: '状态', key: 'status' },
+          { label: '时间', render: (r) => beijing(r.created_at) },
+        ], refunds, { empty: '无退款' }),
+        h('h3', {}, '退款'),
+        refundForm.el));
+  }
+
+  async function loadStats() {
+    const body = await payments.stats();
+    const counts = body.orders || {};
+    clear(stats, h('div', { class: 'stats' },
+      Object.entries(counts).map(([status, count]) => h('div', { class: 'stat' }, h('b', {}, String(count)), STATUS_LABELS[status] || status))),
+    (body.overdue_settlements || []).length
+      ? [h('h3', {}, '超过 1 小时未入账'), table([
+        { label: '订单号', render: (o) => h('a', { href: '#/payments/orders', onclick: (e) => { e.preventDefault(); act(null, () => show(o.order_no)); } }, o.order_no) },
+        { label: '支付时间', render: (o) => beijing(o.paid_at) },
+        { label: '尝试次数', key: 'attempts' },
+        { label: '最近错误', key: 'last_error' },
+      ], body.overdue_settlements)]
+      : h('p', { class: 'muted' }, '没有超时未入账的订单'));
+  }
+
+  clear(root,
+    section('订单概况', stats),
+    section('查询订单',
+      h('form', {
+        class: 'toolbar',
+        onsubmit: (e) => {
+          e.preventDefault();
+          if (orderNo.value.trim()) act(e.submitter, () => show(orderNo.value.trim()));
+        },
+      }, orderNo, h('button', { type: 'submit', class: 'primary' }, '查询'))),
+    detail);
+  await loadStats();
+}
+
+const MISMATCH_LABELS = {
+  missing_in_channel: '渠道账单缺失',
+  missing_in_ledger: '本地订单缺失',
+  missing_at_agency: '缴费单位未入账',
+  amount_mismatch: '金额不一致',
+  status_mismatch: '状态不一致',
+  double_payment: '重复支付',
+};
+
+export async function reconciliationsView(root) {
+  const runs = h('div');
+  const detail = h('div');
+  const date = h('input', { type: 'date' });
+  date.value = new Date(Date.now() + 8 * 3600 * 1000 - 86400000).toISOString().slice(0, 10);
+
+  async function showRun(id) {
+    const run = await payments.getReconciliation(id);
+    const items = run.items || [];
+    clear(detail, section(`对账 ${run.date || run.day || ''}（#${run.id}）`,
+      h('p', {}, tag(run.status), ' ', h('span', { class: 'muted' }, `开始 ${beijing(run.started_at)} · 结束 ${beijing(run.finished_at)}`)),
+      table([
+        { label: '类型', render: (i) => MISMATCH_LABELS[i.kind] || i.kind },
+        { label: '渠道', key: 'channel' },
+        { label: '订单号', key: 'order_no' },
+        { label: '我方金额', render: (i) => yuan(i.our_amount ?? i.expected_amount) },
+        { label: '对方金额', render: (i) => yuan(i.their_amount ?? i.actual_amount) },
+        { label: '建议', render: (i) => (i.proposed_refund ? `建议退款 ${yuan(i.proposed_refund)}` : i.suggestion || '') },
+        { label: '处理', render: (i) => (i.resolved_at ? tag(`已处理 ${beijing(i.resolved_at)}`, 'ok')
+          : h('button', { onclick: (e) => act(e.target, async () => { await payments.resolveItem(i.id); await showRun(id); }, '已标记处理') }, '标记已处理')) },
+      ], items, { empty: '没有差异' })));
+  }
+
+  async function loadRuns() {
+    const body = await payments.listReconciliations();
+    clear(runs, table([
+      { label: '编号', key: 'id' },
+      { label: '日期', render: (r) => r.date || r.day },
+      { label: '状态', render: (r) => tag(r.status) },
+      { label: '差异数', render: (r) => r.mismatches ?? r.item_count ?? '' },
+      { label: '开始', render: (r) => beijing(r.started_at) },
+      { label: '', render: (r) => h('button', { onclick: (e) => act(e.target, () => showRun(r.id)) }, '查看') },
+    ], body.runs || []));
+  }
+
+  clear(root,
+    section('发起对账',
+      h('div', { class: 'toolbar' }, date,
+        h('button', { class: 'primary', onclick: (e) => act(e.target, async () => { const run = await payments.reconcile(date.value); await loadRuns(); if (run && run.id) await showRun(run.id); }, '对账完成') }, '对账'))),
+    section('对账记录', runs),
+    detail);
+  await loadRuns();
+}

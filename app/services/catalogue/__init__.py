@@ -1,0 +1,1 @@
+"""Service catalogue use-cases: departments, regions, service items, zones, bundles, search."""

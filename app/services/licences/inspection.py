@@ -1,0 +1,158 @@
+"""Inspection (扫码核验): an inspector checks a presented code online and the holder sees it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+
+from app.config import LicenceSettings
+from app.lc1.verifier import InspectorScope, Reason, VerificationResult, verify
+from app.ports import Cache, Clock, WeChatMiniProgram
+from app.services.identity.protection import mask_name
+from app.services.identity.service import IdentityService
+from app.services.licences.service import SHANGHAI, effective_status
+from app.services.licences.states import LicenceStatus
+from app.services.licences.trust import TrustStore
+from models.identity import Enterprise, User
+from models.licences import Inspection, Licence
+
+log = logging.getLogger("app.licences")
+
+# Refusals after the signature check: the code is genuine, so the attempt belongs to its licence.
+GENUINE_REFUSALS = frozenset({Reason.NOT_YET_VALID, Reason.EXPIRED})
+REPLAY_KEY = "licences:cti:"
+
+
+@dataclass
+class InspectionService:
+    settings: LicenceSettings
+    clock: Clock
+    cache: Cache
+    identity: IdentityService
+    wechat: WeChatMiniProgram
+    trust: TrustStore
+    template_id: str
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+
+    async def inspect(
+        self, *, inspector_id: int, payload: str, location: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        now = self.clock.now()
+        scope_row = await self.identity.inspector_scope(inspector_id)
+        scope = InspectorScope(
+            licence_types=frozenset(scope_row.licence_types if scope_row else ()),
+            regions=frozenset(scope_row.regions if scope_row else ()),
+        )
+        result = verify(payload, await self.trust.online(), now, skew=self.settings.clock_skew)
+        licence: Licence | None = None
+        reason: str | None = result.reason
+        if result.claims is not None and (result.valid or result.reason in GENUINE_REFUSALS):
+            licence = await Licence.get_or_none(identifier=result.claims.identifier).select_related("licence_type")
+        if result.valid:
+            reason = self._licence_refusal(licence, scope, now)
+            if reason is None:
+                reason = await self._claim_token(result, now)
+        token_id = result.claims.token_id.hex() if result.claims else None
+        try:
+            await Inspection.create(
+                licence=licence, inspector_id=inspector_id, at=now, valid=reason is None,
+                reason=reason, token_id=token_id,
+                accepted_token_id=token_id if reason is None else None, location=location,
+            )
+        except IntegrityError:
+            # The cache lost the cti (restart, eviction) but the database remembers the acceptance.
+            reason = Reason.REPLAYED
+            await Inspection.create(
+                licence=licence, inspector_id=inspector_id, at=now, valid=False, reason=reason,
+                token_id=token_id, location=location,
+            )
+        if licence is not None:
+            self._notify_later(licence, valid=reason is None, at=now)
+        checked_at = now.astimezone(SHANGHAI)
+        if reason is not None or licence is None:
+            return {"valid": False, "reason": str(reason), "checked_at": checked_at}
+        return {"valid": True, "licence": self._inspector_view(licence, now), "checked_at": checked_at}
+
+    def _licence_refusal(self, licence: Licence | None, scope: InspectorScope, now: datetime) -> str | None:
+        if licence is None:
+            return "unknown_licence"
+        # Scope before status: an inspector out of scope learns nothing about the licence.
+        if not scope.covers(licence_type=licence.licence_type.code, region=licence.region_code):
+            return "out_of_scope"
+        status = effective_status(licence, now)
+        if status != LicenceStatus.ACTIVE:
+            return str(status)
+        return None
+
+    async def _claim_token(self, result: VerificationResult, now: datetime) -> str | None:
+        """Accept a cti once within its window: the first SET NX wins across all workers."""
+        assert result.claims is not None
+        ttl = result.claims.expires_at + self.settings.clock_skew - int(now.timestamp()) + 1
+        fresh = await self.cache.set(
+            REPLAY_KEY + result.claims.token_id.hex(), b"1", ttl=max(ttl, 1), only_if_absent=True
+        )
+        return None if fresh else Reason.REPLAYED
+
+    def _inspector_view(self, licence: Licence, now: datetime) -> dict[str, Any]:
+        licence_type = licence.licence_type
+        visible = licence_type.visible_fields.get("inspector", [])
+        person = licence.holder_kind == "person"
+        return {
+            "identifier": licence.identifier,
+            "type": {"code": licence_type.code, "name": licence_type.name},
+            "issuer": licence.issuer_id,  # type: ignore[attr-defined]
+            "holder": {
+                "kind": licence.holder_kind,
+                "name": mask_name(licence.holder_name) if person else licence.holder_name,
+                "credit_code": licence.holder_credit_code,
+            },
+            "region_code": licence.region_code,
+            "status": effective_status(licence, now),
+            "valid_until": licence.valid_until,
+            "data": {name: value for name, value in licence.data.items() if name in visible},
+        }
+
+    # ----------------------------------------------------------------- holder notification
+    def _notify_later(self, licence: Licence, *, valid: bool, at: datetime) -> None:
+        """After the inspection is stored: the inspector's answer does not wait for WeChat."""
+        task = asyncio.create_task(self._notify(licence, valid=valid, at=at))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _notify(self, licence: Licence, *, valid: bool, at: datetime) -> None:
+        try:
+            if licence.holder_kind == "person":
+                index = licence.holder_index
+            else:
+                enterprise = await Enterprise.get_or_none(credit_code=licence.holder_credit_code)
+                index = enterprise.legal_rep_index if enterprise else None
+            if not index:
+                return
+            for user in await User.filter(id_number_index=index, notify_on_licence_check=True):
+                if not user.openid:
+                    continue
+                await self.wechat.send_subscribe_message(
+                    openid=user.openid,
+                    template_id=self.template_id,
+                    data={
+                        "thing1": licence.licence_type.name[:20],
+                        "time2": at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+                        "thing3": "执法人员扫码核验",
+                        "phrase4": "通过" if valid else "未通过",
+                    },
+                    page=f"pages/licences/usage?id={licence.id}",
+                )
+        except Exception:  # a failed notification must never affect the inspection
+            log.warning("licence check notification failed", extra={"licence_id": licence.id}, exc_info=True)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,466 @@
+"""Licences for holders and issuers: issuance, wallet, status, presentations, usage, consent."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from app.config import LicenceSettings
+from app.context import Principal
+from app.errors import FaceVerificationRequired
+from app.lc1 import codec
+from app.lc1.identifier import InvalidIdentifier, LicenceIdentifier, is_valid_credit_code
+from app.lc1.verifier import verify
+from app.ports import Cache, Clock, QrRenderer
+from app.services.identity.audit import AuditLog
+from app.services.identity.idnumbers import InvalidIdNumber, validate_id_number
+from app.services.identity.protection import mask_name
+from app.services.identity.service import IdentityService
+from app.services.licences.catalogue import REGION_CODE, LicenceCatalogue
+from app.services.licences.errors import (
+    ConsentNotFound,
+    IdentifierInvalid,
+    IssuerNotAllowed,
+    LicenceConflict,
+    LicenceInvalid,
+    LicenceNotActive,
+    LicenceNotFound,
+    PayloadInvalid,
+    SigningKeyUnavailable,
+    TransitionNotAllowed,
+)
+from app.services.licences.keys import KeyRing
+from app.services.licences.states import LicenceStatus, next_status
+from app.services.licences.trust import TrustStore
+from models.identity import User
+from models.licences import ConsentGrant, Inspection, Licence, LicenceEvent, LicenceIssuerKey
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+TOKEN_ID_BYTES = 8
+USAGE_LIMIT = 100
+
+
+def local_today(now: datetime) -> date:
+    return now.astimezone(SHANGHAI).date()
+
+
+def effective_status(licence: Licence, now: datetime) -> str:
+    """The status now: a licence past its last valid day counts as expired even before a job marks it."""
+    if licence.status == LicenceStatus.ACTIVE and licence.valid_until and licence.valid_until < local_today(now):
+        return LicenceStatus.EXPIRED
+    return licence.status
+
+
+def _content_hash(request: dict[str, Any]) -> str:
+    canonical = json.dumps(request, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _validate_data(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, str]:
+    problems = []
+    clean: dict[str, str] = {}
+    for name in data:
+        if name not in schema:
+            problems.append({"field": f"data.{name}", "problem": "not a field of this licence type"})
+    for name, spec in schema.items():
+        value = data.get(name)
+        if value is None or value == "":
+            if spec.get("required", False):
+                problems.append({"field": f"data.{name}", "problem": "required"})
+            continue
+        if not isinstance(value, str):
+            problems.append({"field": f"data.{name}", "problem": "must be text"})
+            continue
+        if spec.get("type", "text") == "date":
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                problems.append({"field": f"data.{name}", "problem": "must be a date YYYY-MM-DD"})
+                continue
+        elif len(value) > int(spec.get("max_length", 200)):
+            problems.append({"field": f"data.{name}", "problem": "too long"})
+            continue
+        clean[name] = value
+    if problems:
+        raise LicenceInvalid(context={"fields": problems})
+    return clean
+
+
+@dataclass
+class LicenceService:
+    settings: LicenceSettings
+    clock: Clock
+    cache: Cache
+    identity: IdentityService
+    audit: AuditLog
+    catalogue: LicenceCatalogue
+    trust: TrustStore
+    keys: KeyRing
+    renderer: QrRenderer
+
+    # ----------------------------------------------------------------- views
+    def view(self, licence: Licence, *, now: datetime, locked: bool = False) -> dict[str, Any]:
+        licence_type = licence.licence_type
+        return {
+            "id": licence.id,
+            "identifier": licence.identifier,
+            "type": {"code": licence_type.code, "name": licence_type.name, "department": licence_type.department},
+            "issuer": licence.issuer_id,  # type: ignore[attr-defined]
+            "holder": {
+                "kind": licence.holder_kind,
+                "name": licence.holder_name,
+                "credit_code": licence.holder_credit_code,
+            },
+            "region_code": licence.region_code,
+            "status": effective_status(licence, now),
+            "valid_from": licence.valid_from,
+            "valid_until": licence.valid_until,
+            "identity_class": licence_type.identity_class,
+            # Identity-class licences show their fields only after a recent face check.
+            "locked": locked,
+            "data": {} if locked else licence.data,
+        }
+
+    # ----------------------------------------------------------------- issuance
+    async def issue(
+        self,
+        *,
+        actor_id: int | None,
+        source: str,
+        type_code: str,
+        issuer_code: str,
+        serial: str,
+        version: str,
+        holder_name: str,
+        holder_id_number: str | None,
+        holder_credit_code: str | None,
+        region_code: str,
+        data: dict[str, Any],
+        valid_from: date,
+        valid_until: date | None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Issue a licence; repeating the same request returns the same licence (created=False)."""
+        now = self.clock.now()
+        licence_type = await self.catalogue.get_type(type_code)
+        issuer = await self.catalogue.get_issuer(issuer_code)
+        if type_code not in issuer.licence_types:
+            raise IssuerNotAllowed()
+        try:
+            identifier = str(LicenceIdentifier(type_code, issuer_code, serial, version))
+        except InvalidIdentifier as exc:
+            raise IdentifierInvalid(context={"problem": str(exc)}) from None
+        problems = []
+        holder_index = None
+        if licence_type.holder_kind == "person":
+            try:
+                number, _ = validate_id_number(holder_id_number or "", today=local_today(now))
+            except InvalidIdNumber as exc:
+                problems.append({"field": "holder.id_number", "problem": exc.reason})
+            else:
+                holder_index = self.identity.blind.of(number, field="id_number")
+            holder_credit_code = None
+        elif not is_valid_credit_code(holder_credit_code or ""):
+            problems.append({"field": "holder.credit_code", "problem": "not a valid credit code"})
+        if not REGION_CODE.fullmatch(region_code):
+            problems.append({"field": "region_code", "problem": "six digits"})
+        if valid_until is not None and valid_until < valid_from:
+            problems.append({"field": "valid_until", "problem": "before valid_from"})
+        if problems:
+            raise LicenceInvalid(context={"fields": problems})
+        clean = _validate_data(licence_type.field_schema, data)
+        content_hash = _content_hash(
+            {
+                "identifier": identifier, "holder_index": holder_index,
+                "holder_credit_code": holder_credit_code, "holder_name": holder_name,
+                "region_code": region_code, "data": clean, "valid_from": valid_from,
+                "valid_until": valid_until,
+            }
+        )
+        existing = await Licence.get_or_none(identifier=identifier).select_related("licence_type")
+        if existing is not None:
+            return self._same_or_conflict(existing, content_hash, now), False
+        try:
+            async with in_transaction() as conn:
+                licence = await Licence.create(
+                    identifier=identifier, licence_type=licence_type, issuer=issuer,
+                    holder_kind=licence_type.holder_kind, holder_index=holder_index,
+                    holder_credit_code=holder_credit_code, holder_name=holder_name,
+                    region_code=region_code, data=clean, valid_from=valid_from,
+                    valid_until=valid_until, status=LicenceStatus.ACTIVE, status_changed_at=now,
+                    source=source, content_hash=content_hash, issued_at=now, using_db=conn,
+                )
+                await LicenceEvent.create(
+                    licence=licence, kind="issued", to_status=LicenceStatus.ACTIVE,
+                    actor_id=actor_id, reason=source, at=now, using_db=conn,
+                )
+        except IntegrityError:
+            # Someone issued the same identifier at the same moment: answer as a repeat would.
+            existing = await Licence.get(identifier=identifier).select_related("licence_type")
+            return self._same_or_conflict(existing, content_hash, now), False
+        licence.licence_type = licence_type
+        return self.view(licence, now=now), True
+
+    def _same_or_conflict(self, existing: Licence, content_hash: str, now: datetime) -> dict[str, Any]:
+        if existing.content_hash != content_hash:
+            raise LicenceConflict(context={"identifier": existing.identifier})
+        return self.view(existing, now=now)
+
+    # ----------------------------------------------------------------- status
+    async def change_status(
+        self, *, actor_id: int, licence_id: int, action: str, reason: str
+    ) -> dict[str, Any]:
+        now = self.clock.now()
+        async with in_transaction() as conn:
+            licence = await Licence.select_for_update().using_db(conn).get_or_none(id=licence_id)
+            if licence is None:
+                raise LicenceNotFound()
+            target = next_status(licence.status, action)
+            if target is None:
+                raise TransitionNotAllowed(context={"status": licence.status, "action": action})
+            previous = licence.status
+            licence.status, licence.status_changed_at = target, now
+            await licence.save(update_fields=["status", "status_changed_at"], using_db=conn)
+            await LicenceEvent.create(
+                licence=licence, kind=action, from_status=previous, to_status=target,
+                actor_id=actor_id, reason=reason, at=now, using_db=conn,
+            )
+        await self.trust.invalidate()
+        await self.audit.record(
+            f"licence_{action}", actor_id=actor_id, subject=f"licence:{licence_id}", data={"reason": reason}
+        )
+        await licence.fetch_related("licence_type")
+        return self.view(licence, now=now)
+
+    async def history(self, *, licence_id: int) -> list[dict[str, Any]]:
+        if not await Licence.exists(id=licence_id):
+            raise LicenceNotFound()
+        return [
+            {"kind": e.kind, "from_status": e.from_status, "to_status": e.to_status,
+             "actor_id": e.actor_id, "reason": e.reason, "at": e.at}
+            for e in await LicenceEvent.filter(licence_id=licence_id).order_by("id")
+        ]
+
+    # ----------------------------------------------------------------- wallet
+    async def _holder_filter(self, who: Principal) -> Q | None:
+        holder_index = await self.identity.holder_index(who.user_id)
+        enterprises = [
+            role.credit_code
+            for role in await self.identity.acting_for(who.user_id)
+            if "licences" in role.scopes
+        ]
+        conditions = []
+        if holder_index:
+            conditions.append(Q(holder_kind="person", holder_index=holder_index))
+        if enterprises:
+            conditions.append(Q(holder_kind="enterprise", holder_credit_code__in=enterprises))
+        if not conditions:
+            return None
+        return Q(*conditions, join_type="OR")
+
+    def _face_is_recent(self, who: Principal) -> bool:
+        try:
+            self.identity.require_recent_face(who)
+        except FaceVerificationRequired:
+            return False
+        return True
+
+    async def wallet(self, who: Principal) -> list[dict[str, Any]]:
+        condition = await self._holder_filter(who)
+        if condition is None:
+            return []
+        now = self.clock.now()
+        face = self._face_is_recent(who)
+        licences = await Licence.filter(condition).select_related("licence_type").order_by("id")
+        return [
+            self.view(licence, now=now, locked=licence.licence_type.identity_class and not face)
+            for licence in licences
+        ]
+
+    async def holder_licence(self, who: Principal, licence_id: int) -> Licence:
+        """The caller's own licence (or their enterprise's); 404 for anyone else's, as for none."""
+        condition = await self._holder_filter(who)
+        licence = None
+        if condition is not None:
+            licence = await Licence.filter(condition, id=licence_id).select_related("licence_type").first()
+        if licence is None:
+            raise LicenceNotFound()
+        return licence
+
+    async def get_for_holder(self, who: Principal, licence_id: int) -> dict[str, Any]:
+        licence = await self.holder_licence(who, licence_id)
+        locked = licence.licence_type.identity_class and not self._face_is_recent(who)
+        return self.view(licence, now=self.clock.now(), locked=locked)
+
+    # ----------------------------------------------------------------- presentations
+    async def _signing_key(self, issuer_code: str, now: datetime) -> tuple[LicenceIssuerKey, Any]:
+        """The issuer's newest key whose signing window has begun and whose private key we hold."""
+        candidates = await LicenceIssuerKey.filter(
+            issuer_id=issuer_code, retired_at=None, signs_from__lte=now, not_after__gt=now
+        ).order_by("-signs_from")
+        for row in candidates:
+            private_key = self.trust.private_key_for(row)
+            if private_key is not None:
+                return row, private_key
+        raise SigningKeyUnavailable()
+
+    async def present(self, who: Principal, *, licence_id: int) -> dict[str, Any]:
+        licence = await self.holder_licence(who, licence_id)
+        licence_type = licence.licence_type
+        if licence_type.identity_class:
+            self.identity.require_recent_face(who)
+        now = self.clock.now()
+        status = effective_status(licence, now)
+        if status != LicenceStatus.ACTIVE or licence.valid_from > local_today(now):
+            raise LicenceNotActive(context={"status": status})
+        key, private_key = await self._signing_key(licence.issuer_id, now)  # type: ignore[attr-defined]
+        claim: dict[str, Any] = {
+            "id": licence.identifier,
+            "t": licence_type.code,
+            "rg": licence.region_code,
+            "h": licence.holder_name if licence.holder_kind == "enterprise" else mask_name(licence.holder_name),
+        }
+        if licence.holder_credit_code:
+            claim["hc"] = licence.holder_credit_code
+        if licence.valid_until:
+            claim["vu"] = licence.valid_until.strftime("%Y%m%d")
+        for name in licence_type.qr_fields:
+            if name in licence.data:
+                claim[name] = licence.data[name]
+        issued_at = int(now.timestamp())
+        claims = codec.LicenceClaims(
+            issuer=licence.issuer_id,  # type: ignore[attr-defined]
+            issued_at=issued_at,
+            expires_at=issued_at + self.settings.presentation_ttl,
+            token_id=secrets.token_bytes(TOKEN_ID_BYTES),
+            licence=claim,
+        )
+        payload = codec.encode_lc1(claims, private_key, bytes.fromhex(key.kid))
+        return {
+            "payload": payload,
+            "expires_at": datetime.fromtimestamp(claims.expires_at, SHANGHAI),
+            "refresh_after": datetime.fromtimestamp(issued_at + self.settings.refresh_after, SHANGHAI),
+        }
+
+    async def render(self, who: Principal, *, licence_id: int, payload: str, image_format: str) -> tuple[bytes, str]:
+        """PNG or SVG of one of this licence's own current presentations."""
+        licence = await self.holder_licence(who, licence_id)
+        result = verify(payload, await self.trust.online(), self.clock.now(), skew=self.settings.clock_skew)
+        if not result.valid or result.claims is None or result.claims.identifier != licence.identifier:
+            raise PayloadInvalid(context={"reason": result.reason or "other_licence"})
+        if image_format == "svg":
+            svg = await asyncio.to_thread(self.renderer.svg, payload)
+            return svg.encode(), "image/svg+xml"
+        return await asyncio.to_thread(self.renderer.png, payload), "image/png"
+
+    # ----------------------------------------------------------------- usage
+    async def usage(self, who: Principal, *, licence_id: int) -> list[dict[str, Any]]:
+        licence = await self.holder_licence(who, licence_id)
+        rows = await Inspection.filter(licence_id=licence.id).order_by("-at", "-id").limit(USAGE_LIMIT)
+        names = await self._inspector_names({row.inspector_id for row in rows})
+        return [
+            {
+                "at": row.at.astimezone(SHANGHAI),
+                "inspector": {"id": row.inspector_id, "name": names.get(row.inspector_id)},
+                "valid": row.valid,
+                "reason": row.reason,
+                "location": row.location,
+            }
+            for row in rows
+        ]
+
+    async def _inspector_names(self, user_ids: set[int]) -> dict[int, str | None]:
+        names: dict[int, str | None] = {}
+        for user in await User.filter(id__in=user_ids):
+            name = self.identity.cipher.decrypt(user.real_name_enc, field="users.real_name") if user.real_name_enc else None
+            names[user.id] = mask_name(name) if name else None
+        return names
+
+    # ----------------------------------------------------------------- consent (授权用证)
+    async def grant_consent(
+        self, who: Principal, *, licence_id: int, department: str, purpose: str, ttl_minutes: int
+    ) -> dict[str, Any]:
+        licence = await self.holder_licence(who, licence_id)
+        if licence.licence_type.identity_class:
+            self.identity.require_recent_face(who)
+        now = self.clock.now()
+        if effective_status(licence, now) != LicenceStatus.ACTIVE:
+            raise LicenceNotActive(context={"status": effective_status(licence, now)})
+        code = secrets.token_urlsafe(24)
+        grant = await ConsentGrant.create(
+            licence=licence, granted_by_id=who.user_id, department=department, purpose=purpose,
+            code_hash=hashlib.sha256(code.encode()).hexdigest(),
+            expires_at=now + timedelta(minutes=ttl_minutes), created_at=now,
+        )
+        await self.audit.record(
+            "licence_consent_granted", actor_id=who.user_id, subject=f"licence:{licence.id}",
+            data={"consent": grant.id, "department": department},
+        )
+        # The code is shown once, to the holder, who hands it to the department.
+        return {**self._consent_view(grant, now), "code": code}
+
+    def _consent_view(self, grant: ConsentGrant, now: datetime) -> dict[str, Any]:
+        if grant.revoked_at:
+            state = "revoked"
+        elif grant.used_at:
+            state = "used"
+        elif grant.expires_at <= now:
+            state = "expired"
+        else:
+            state = "open"
+        return {
+            "id": grant.id,
+            "licence_id": grant.licence_id,  # type: ignore[attr-defined]
+            "department": grant.department,
+            "purpose": grant.purpose,
+            "expires_at": grant.expires_at.astimezone(SHANGHAI),
+            "created_at": grant.created_at.astimezone(SHANGHAI),
+            "used_at": grant.used_at.astimezone(SHANGHAI) if grant.used_at else None,
+            "used_by": grant.used_by_id,
+            "state": state,
+        }
+
+    async def consents(self, who: Principal, *, licence_id: int) -> list[dict[str, Any]]:
+        licence = await self.holder_licence(who, licence_id)
+        now = self.clock.now()
+        return [self._consent_view(g, now) for g in await ConsentGrant.filter(licence_id=licence.id).order_by("-id")]
+
+    async def revoke_consent(self, who: Principal, *, licence_id: int, consent_id: int) -> dict[str, Any]:
+        licence = await self.holder_licence(who, licence_id)
+        now = self.clock.now()
+        await ConsentGrant.filter(id=consent_id, licence_id=licence.id, revoked_at=None, used_at=None).update(revoked_at=now)
+        grant = await ConsentGrant.get_or_none(id=consent_id, licence_id=licence.id)
+        if grant is None:
+            raise ConsentNotFound()
+        await self.audit.record(
+            "licence_consent_revoked", actor_id=who.user_id, subject=f"licence:{licence.id}", data={"consent": consent_id}
+        )
+        return self._consent_view(grant, now)
+
+    async def redeem_consent(self, *, reader_id: int, code: str) -> dict[str, Any]:
+        """A department reads the licence once; the conditional update makes a second read fail."""
+        now = self.clock.now()
+        code_hash = hashlib.sha256(code.encode()).hexdigest()
+        claimed = await ConsentGrant.filter(
+            code_hash=code_hash, used_at=None, revoked_at=None, expires_at__gt=now
+        ).update(used_at=now, used_by_id=reader_id)
+        if claimed != 1:
+            raise ConsentNotFound()
+        grant = await ConsentGrant.get(code_hash=code_hash).select_related("licence__licence_type")
+        licence = grant.licence
+        visible = licence.licence_type.visible_fields.get("department", [])
+        await self.audit.record(
+            "licence_consent_used", actor_id=reader_id, subject=f"licence:{licence.id}", data={"consent": grant.id}
+        )
+        view = self.view(licence, now=now)
+        view["data"] = {k: v for k, v in licence.data.items() if k in visible}
+        return {"consent": self._consent_view(grant, now), "licence": view}

@@ -1,0 +1,108 @@
+"""Which issuer keys are trusted now, and the signed trust list offline verifiers download."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from app.lc1.trust_list import TrustList, revocation_hash, sign_trust_list, trust_list_payload
+from app.ports import Cache, Clock
+from app.services.licences.catalogue import LicenceCatalogue
+from app.services.licences.errors import SigningKeyUnavailable
+from app.services.licences.keys import KeyRing, certificate_kid
+from app.services.licences.states import LicenceStatus
+from models.licences import Licence, LicenceIssuerKey
+
+DOCUMENT_KEY = "licences:trust-list"
+# Keys change rarely; each worker reuses its snapshot this long (licence status is read live).
+ONLINE_SNAPSHOT_SECONDS = 5.0
+
+
+@dataclass
+class SignedTrustList:
+    document: bytes
+    etag: str
+
+
+@dataclass
+class TrustStore:
+    clock: Clock
+    cache: Cache
+    catalogue: LicenceCatalogue
+    keys: KeyRing
+    signer_certificate: x509.Certificate | None
+    document_ttl: int
+    cache_seconds: int
+    revocation_window: timedelta
+    _online: tuple[float, TrustList] | None = field(default=None, repr=False)
+
+    def private_key_for(self, row: LicenceIssuerKey) -> ec.EllipticCurvePrivateKey | None:
+        public_key = x509.load_pem_x509_certificate(row.certificate_pem.encode()).public_key()
+        assert isinstance(public_key, ec.EllipticCurvePublicKey)
+        return self.keys.private_key_for(public_key)
+
+    async def online(self) -> TrustList:
+        """The keys the service itself verifies against (no revocations: it reads status live)."""
+        now_mono = time.monotonic()
+        if self._online is not None and now_mono - self._online[0] < ONLINE_SNAPSHOT_SECONDS:
+            return self._online[1]
+        now = self.clock.now()
+        trust_list = TrustList(keys=tuple(key for _, key in await self.catalogue.trusted_keys(now)))
+        self._online = (now_mono, trust_list)
+        return trust_list
+
+    async def invalidate(self) -> None:
+        self._online = None
+        await self.cache.delete(DOCUMENT_KEY)
+
+    async def signed_document(self) -> SignedTrustList:
+        cached = await self.cache.get(DOCUMENT_KEY)
+        if cached is not None:
+            etag, _, document = cached.partition(b"\n")
+            return SignedTrustList(document=document, etag=etag.decode())
+        signed = await self._build()
+        await self.cache.set(DOCUMENT_KEY, signed.etag.encode() + b"\n" + signed.document, ttl=self.cache_seconds)
+        return signed
+
+    async def _build(self) -> SignedTrustList:
+        if self.signer_certificate is None:
+            raise SigningKeyUnavailable("No trust-list signing key is configured.")
+        signer_public = self.signer_certificate.public_key()
+        assert isinstance(signer_public, ec.EllipticCurvePublicKey)
+        signer = self.keys.private_key_for(signer_public)
+        if signer is None:
+            raise SigningKeyUnavailable("The trust-list signing key is not available.")
+        now = self.clock.now()
+        # Presentations live at most 90 s: only recent revocations can still matter offline.
+        identifiers = await Licence.filter(
+            status__in=(LicenceStatus.REVOKED, LicenceStatus.SUSPENDED),
+            status_changed_at__gte=now - self.revocation_window,
+        ).values_list("identifier", flat=True)
+        keys = tuple(key for _, key in await self.catalogue.trusted_keys(now))
+        issued_at = int(now.timestamp())
+        trust_list = TrustList(
+            keys=keys,
+            revoked=frozenset(revocation_hash(str(i)) for i in identifiers),
+            sequence=issued_at,
+            issued_at=issued_at,
+            expires_at=issued_at + self.document_ttl,
+        )
+        # The ETag covers what the list says, not when it was signed.
+        content = trust_list_payload(trust_list)
+        content.pop("sequence"), content.pop("issued_at"), content.pop("expires_at")
+        etag = '"' + hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32] + '"'
+        document = sign_trust_list(trust_list, signer, certificate_kid(self.signer_certificate))
+        return SignedTrustList(document=document, etag=etag)
+
+
+def trust_anchor(certificate: x509.Certificate) -> dict[bytes, ec.EllipticCurvePublicKey]:
+    """What an offline verifier pins to check the list: the signer's kid and public key."""
+    public_key = certificate.public_key()
+    assert isinstance(public_key, ec.EllipticCurvePublicKey)
+    return {certificate_kid(certificate): public_key}

@@ -1,0 +1,353 @@
+"""Benchmark the service against a bare Sanic reference on this machine, in one run.
+
+    python bench/run.py [--duration S] [--connections N] [--threads T] [--only name,...]
+                        [--database sqlite|postgres] [--markdown]
+
+Starts the service with one worker (fresh SQLite under var/bench/, or PostgreSQL database
+`bench` + Redis db 9) and bench/bare_app.py, measures every scenario of bench/scenarios/*.py
+with wrk, the reference at the start and the end, and prints requests/s, p50, p99, the ratio
+to the reference and the verdict against each target. The same goes to
+var/bench/results-<date>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import math
+import os
+import pkgutil
+import platform
+import sys
+import traceback
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+
+from bench import wrk
+from bench.harness import BenchContext, Request, Scenario, call_hook
+from bench.servers import BENCH_VAR, BareProcess, ServiceProcess, reset_postgres_and_redis, service_env
+
+REFERENCE = "reference"
+MAX_SINGLE_USE = 200_000
+ERROR_TOLERANCE = 0.01  # more failed answers than this and the numbers mean nothing
+
+
+@dataclass
+class Outcome:
+    scenario: str
+    feature: str
+    method: str
+    path: str
+    note: str
+    connections: int
+    target: str
+    rps: float | None = None
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    requests: int | None = None
+    socket_errors: int = 0
+    status_errors: int = 0
+    ratio: float | None = None
+    target_ratio: float | None = None
+    target_p99_ms: float | None = None
+    verdict: str = "-"
+    error: str | None = None
+
+
+# ---------------------------------------------------------------------------- discovery
+def load_scenarios(ctx: BenchContext, only: set[str]) -> tuple[list[Scenario], list[Outcome]]:
+    """Every bench/scenarios/<feature>.py, foundation first; a module that fails to load is
+    reported as a failed row instead of stopping the run."""
+    import bench.scenarios as package
+
+    names = sorted(m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_"))
+    names.sort(key=lambda name: name != "foundation")
+    found: list[Scenario] = []
+    broken: list[Outcome] = []
+    for name in names:
+        try:
+            module = importlib.import_module(f"bench.scenarios.{name}")
+            listed = list(module.scenarios(ctx))
+        except Exception as exc:  # one feature's broken module must not hide the others
+            broken.append(Outcome(name, name, "", "", "", 0, "-", verdict="error", error=_short(exc)))
+            continue
+        for scenario in listed:
+            scenario.feature = scenario.feature or name
+            if not only or scenario.name in only or name in only:
+                found.append(scenario)
+    return found, broken
+
+
+def _short(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".strip()[:500]
+
+
+# ---------------------------------------------------------------------------- measuring
+class Runner:
+    def __init__(self, args: argparse.Namespace, ctx: BenchContext, bare: BareProcess, run_dir: Path):
+        self.args = args
+        self.ctx = ctx
+        self.bare = bare
+        self.run_dir = run_dir
+
+    async def measure(self, scenario: Scenario) -> Outcome:
+        connections = scenario.connections or self.args.connections
+        duration = scenario.duration or self.args.duration
+        outcome = Outcome(
+            scenario.name, scenario.feature, scenario.method, scenario.path, scenario.note, connections,
+            scenario.target_text(), target_ratio=scenario.target_ratio, target_p99_ms=scenario.target_p99_ms,
+        )
+        print(f"-- {scenario.name} ({scenario.feature}): {scenario.method} {scenario.path}", flush=True)
+        try:
+            await call_hook(scenario.setup, self.ctx)
+            base_url = self.bare.base_url if scenario.server == "bare" else self.ctx.base_url
+            result = await self._run(scenario, base_url, connections, duration)
+        except Exception as exc:
+            traceback.print_exc()
+            outcome.verdict, outcome.error = "error", _short(exc)
+            return outcome
+        finally:
+            try:
+                await call_hook(scenario.teardown, self.ctx)
+            except Exception:
+                traceback.print_exc()
+        outcome.rps = round(result.rps, 1)
+        outcome.p50_ms, outcome.p90_ms, outcome.p99_ms, outcome.max_ms = (
+            result.p50_ms, result.p90_ms, result.p99_ms, result.max_ms,
+        )
+        outcome.requests = result.requests
+        outcome.socket_errors, outcome.status_errors = result.socket_errors, result.status_errors
+        print(
+            f"   {result.rps:,.0f} req/s  p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms"
+            f"  errors {result.socket_errors} socket / {result.status_errors} status",
+            flush=True,
+        )
+        return outcome
+
+    async def _run(self, scenario: Scenario, base_url: str, connections: int, duration: float) -> wrk.WrkResult:
+        file = self.run_dir / f"{scenario.feature}-{_slug(scenario.name)}.requests"
+        generator = Path(scenario.lua) if scenario.lua else None
+        warmup = self.args.warmup
+        if scenario.single_use:
+            # Warm up on a first batch, then size the measured batch from the rate seen.
+            first = await self._requests(scenario, max(connections * 10, 500))
+            wrk.write_requests(file, scenario, first)
+            seen = await self._wrk(base_url, file, max(warmup, 1), connections, partition=True)
+            rate = seen.rps if seen.status_errors else seen.rps * (1 - seen.error_ratio)
+            wanted = min(MAX_SINGLE_USE, math.ceil(rate * duration * 1.5) + connections * 4)
+            wrk.write_requests(file, scenario, await self._requests(scenario, wanted))
+            return await self._wrk(base_url, file, duration, connections, partition=True)
+        requests = await self._requests(scenario, connections * 4) if scenario.requests is not None else None
+        if generator is None:
+            wrk.write_requests(file, scenario, requests)
+            await self._smoke(scenario, base_url, requests[0] if requests else None)
+        else:
+            file = None if requests is None else file
+            if file is not None:
+                wrk.write_requests(file, scenario, requests)
+        if warmup > 0:
+            await self._wrk(base_url, file, warmup, connections, generator=generator)
+        return await self._wrk(base_url, file, duration, connections, generator=generator)
+
+    async def _requests(self, scenario: Scenario, count: int) -> list[Request] | None:
+        source = scenario.requests
+        if source is None:
+            return None
+        if callable(source):
+            made = source(self.ctx, count)
+            source = await made if asyncio.iscoroutine(made) else made
+        listed = list(source)
+        if not listed:
+            raise RuntimeError("the scenario's request factory returned no requests")
+        return listed
+
+    async def _smoke(self, scenario: Scenario, base_url: str, request: Request | None) -> None:
+        """One request through httpx first: a scenario answering errors is reported, not timed."""
+        request = request or Request()
+        headers = {**scenario.headers, **request.headers}
+        body = request.body if request.body is not None else scenario.body
+        kwargs: dict[str, Any] = {"headers": headers}
+        if isinstance(body, (bytes, str)):
+            kwargs["content"] = body
+        elif body is not None:
+            kwargs["json"] = body
+        async with httpx.AsyncClient(base_url=base_url, timeout=30, trust_env=False) as client:
+            response = await client.request(request.method or scenario.method, request.path or scenario.path, **kwargs)
+        if response.status_code >= 400 and not scenario.expect_errors:
+            raise RuntimeError(f"first request answered {response.status_code}: {response.text[:300]}")
+
+    async def _wrk(
+        self, base_url: str, file: Path | None, duration: float, connections: int, *,
+        partition: bool = False, generator: Path | None = None,
+    ) -> wrk.WrkResult:
+        return await asyncio.to_thread(
+            wrk.run, base_url=base_url, requests_file=file, duration=duration, connections=connections,
+            threads=self.args.threads, partition=partition, generator=generator,
+        )
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
+
+
+def judge(outcome: Outcome, reference_rps: float | None, expect_errors: bool) -> None:
+    if outcome.error is not None or outcome.rps is None:
+        return
+    if reference_rps:
+        outcome.ratio = round(outcome.rps / reference_rps, 4)
+    failed_share = (outcome.socket_errors + outcome.status_errors) / max(outcome.requests or 0, 1)
+    if failed_share > ERROR_TOLERANCE and not expect_errors:
+        outcome.verdict = "FAIL (errors)"
+        return
+    checks = []
+    if outcome.target_ratio is not None:
+        checks.append(outcome.ratio is not None and outcome.ratio >= outcome.target_ratio)
+    if outcome.target_p99_ms is not None:
+        checks.append(outcome.p99_ms is not None and outcome.p99_ms <= outcome.target_p99_ms)
+    if checks:
+        outcome.verdict = "pass" if all(checks) else "FAIL"
+
+
+# ---------------------------------------------------------------------------- report
+COLUMNS = ("scenario", "req/s", "p50 ms", "p99 ms", "ratio", "target", "result")
+
+
+def table_rows(outcomes: list[Outcome]) -> list[tuple[str, ...]]:
+    def num(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    rows = []
+    for o in outcomes:
+        verdict = o.verdict if o.error is None else f"error: {o.error[:60]}"
+        rows.append((
+            o.scenario, num(o.rps, ",.0f"), num(o.p50_ms, ".2f"), num(o.p99_ms, ".2f"),
+            "-" if o.ratio is None else f"{o.ratio:.1%}", o.target, verdict,
+        ))
+    return rows
+
+
+def print_table(outcomes: list[Outcome], *, markdown: bool) -> None:
+    rows = table_rows(outcomes)
+    if markdown:
+        print("| " + " | ".join(COLUMNS) + " |")
+        print("|" + "|".join("---" for _ in COLUMNS) + "|")
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+        return
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
+    right = {1, 2, 3, 4}
+    for row in (COLUMNS, tuple("-" * w for w in widths), *rows):
+        cells = [
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        print("  ".join(cells).rstrip())
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        cpu = platform.processor() or cpu
+    import sanic
+
+    return {
+        "nproc": os.cpu_count(), "cpu": cpu, "platform": platform.platform(),
+        "python": platform.python_version(), "sanic": sanic.__version__, "wrk": wrk.wrk_version(),
+    }
+
+
+# ---------------------------------------------------------------------------- main
+async def run(args: argparse.Namespace) -> int:
+    wrk.wrk_binary()
+    BENCH_VAR.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    run_id = started.strftime("%Y-%m-%dT%H%M%SZ")
+    run_dir = BENCH_VAR / run_id
+    run_dir.mkdir()
+    service = ServiceProcess(log_path=run_dir / "service.log", env=service_env(args.database, run_id))
+    bare = BareProcess(log_path=run_dir / "bare.log")
+    if args.database == "postgres":
+        print("resetting PostgreSQL database `bench` and Redis db 9", flush=True)
+        await asyncio.to_thread(reset_postgres_and_redis)
+        await asyncio.to_thread(service.migrate)
+    print(f"starting the service and the bare reference (logs in {run_dir})", flush=True)
+    await asyncio.to_thread(service.start)
+    await asyncio.to_thread(bare.start)
+    ctx = BenchContext(service, connections=args.connections, duration=args.duration, database=args.database)
+    runner = Runner(args, ctx, bare, run_dir)
+    reference = Scenario(name=REFERENCE, path="/", server="bare", feature="reference", note="bare Sanic, constant JSON")
+    try:
+        scenarios, broken = load_scenarios(ctx, set(filter(None, args.only.split(","))))
+        first = await runner.measure(reference)
+        measured = [(s, await runner.measure(s)) for s in scenarios]
+        last = await runner.measure(reference)
+    finally:
+        await ctx.close()
+        await asyncio.to_thread(bare.stop)
+        await asyncio.to_thread(service.stop)
+    rates = [o.rps for o in (first, last) if o.rps]
+    reference_rps = sum(rates) / len(rates) if rates else None
+    first.scenario, last.scenario = "reference (start)", "reference (end)"
+    for outcome in (first, last):
+        judge(outcome, reference_rps, False)
+    for scenario, outcome in measured:
+        judge(outcome, reference_rps, scenario.expect_errors)
+    outcomes = [first, *(o for _, o in measured), *broken, last]
+
+    print()
+    print(f"{started:%Y-%m-%d %H:%M} UTC, {args.database}, {args.duration:g}s per scenario, "
+          f"{args.connections} connections, {args.threads} wrk thread(s); ratio = req/s / mean reference "
+          f"({reference_rps or 0:,.0f} req/s)")
+    print_table(outcomes, markdown=args.markdown)
+    report = {
+        "date": started.isoformat(timespec="seconds"),
+        "machine": machine(),
+        "settings": {
+            "database": args.database, "duration_s": args.duration, "connections": args.connections,
+            "threads": args.threads, "warmup_s": args.warmup, "service_workers": 1,
+        },
+        "reference_rps": reference_rps,
+        "results": [asdict(o) for o in outcomes],
+    }
+    output = BENCH_VAR / f"results-{run_id}.json"
+    output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"\nwritten to {output.relative_to(Path.cwd()) if output.is_relative_to(Path.cwd()) else output}")
+    return 1 if any(o.verdict.startswith(("FAIL", "error")) for o in outcomes) else 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python bench/run.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10, help="seconds measured per scenario (default 10)")
+    parser.add_argument("--connections", type=int, default=50, help="concurrent connections (default 50)")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
+    parser.add_argument("--warmup", type=float, default=2, help="unmeasured seconds before each scenario (default 2)")
+    parser.add_argument("--only", default="", help="comma-separated scenario or feature names")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.chdir(Path(__file__).resolve().parent.parent)
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

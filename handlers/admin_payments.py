@@ -1,0 +1,77 @@
+"""Operator routes for payments: look into orders, refund, reconcile, watch settlements."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field
+from sanic import Blueprint
+from sanic.response import HTTPResponse
+
+from app.context import Request
+from handlers._endpoint import OPERATOR, endpoint, ok, principal, services
+
+bp = Blueprint("admin_payments", url_prefix="/api/v1/admin")
+
+TAGS = ("payments-admin",)
+
+
+class RefundBody(BaseModel):
+    amount: int = Field(gt=0, description="fen")
+    reason: str = Field(min_length=1, max_length=80)
+
+
+class ReconcileBody(BaseModel):
+    date: dt.date
+
+
+class ReconciliationQuery(BaseModel):
+    date: dt.date | None = None
+
+
+@bp.get("/payments/<order_no:str>")
+@endpoint(auth=OPERATOR, summary="Any payment, with its refunds", tags=TAGS, errors=("payment_not_found",))
+async def show_payment(request: Request, order_no: str) -> HTTPResponse:
+    return ok(await services(request).payments.admin_payment(order_no=order_no))
+
+
+@bp.post("/payments/<order_no:str>/refunds")
+@endpoint(auth=OPERATOR, body=RefundBody, summary="Refund part or all of a payment", tags=TAGS,
+          errors=("payment_not_found", "refund_exceeds_paid", "refund_not_allowed"))
+async def refund(request: Request, order_no: str, body: RefundBody) -> HTTPResponse:
+    result = await services(request).payments.refund(
+        order_no=order_no, amount=body.amount, reason=body.reason, operator_id=principal(request).user_id
+    )
+    return ok(result, status=201)
+
+
+@bp.get("/payment-stats")
+@endpoint(auth=OPERATOR, summary="Orders by status, and settlements overdue for more than an hour", tags=TAGS)
+async def stats(request: Request) -> HTTPResponse:
+    payments = services(request).payments
+    return ok({"orders": await payments.order_status_counts(), "overdue_settlements": await payments.overdue_settlements()})
+
+
+@bp.post("/reconciliations")
+@endpoint(auth=OPERATOR, body=ReconcileBody, summary="Reconcile one day now", tags=TAGS)
+async def reconcile(request: Request, body: ReconcileBody) -> HTTPResponse:
+    return ok(await services(request).payments.reconcile(day=body.date), status=201)
+
+
+@bp.get("/reconciliations")
+@endpoint(auth=OPERATOR, query=ReconciliationQuery, summary="Reconciliation runs, newest first", tags=TAGS)
+async def list_reconciliations(request: Request, query: ReconciliationQuery) -> HTTPResponse:
+    return ok({"runs": await services(request).payments.list_reconciliations(day=query.date)})
+
+
+@bp.get("/reconciliations/<run_id:int>")
+@endpoint(auth=OPERATOR, summary="One run with every mismatch it found", tags=TAGS,
+          errors=("reconciliation_item_not_found",))
+async def show_reconciliation(request: Request, run_id: int) -> HTTPResponse:
+    return ok(await services(request).payments.show_reconciliation(run_id=run_id))
+
+
+@bp.post("/reconciliation-items/<item_id:int>/resolve")
+@endpoint(auth=OPERATOR, summary="Mark a mismatch as dealt with", tags=TAGS, errors=("reconciliation_item_not_found",))
+async def resolve_item(request: Request, item_id: int) -> HTTPResponse:
+    return ok(await services(request).payments.resolve_reconciliation_item(item_id=item_id))

@@ -1,0 +1,60 @@
+"""Inspectors check presented codes and redeem consents; anyone fetches the signed trust list."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from sanic import Blueprint
+from sanic.response import HTTPResponse
+
+from app.context import Request
+from app.lc1.verifier import MAX_PAYLOAD_CHARS
+from handlers._endpoint import INSPECTOR, PUBLIC, endpoint, ok, principal, services
+
+inspections_bp = Blueprint("inspections", url_prefix="/api/v1")
+trust_bp = Blueprint("licence_trust_list", url_prefix="/.well-known")
+blueprints = [inspections_bp, trust_bp]
+
+
+class Location(BaseModel):
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    address: str | None = Field(default=None, max_length=100)
+
+
+class InspectionBody(BaseModel):
+    payload: str = Field(min_length=1, max_length=MAX_PAYLOAD_CHARS)
+    location: Location | None = None
+
+
+@inspections_bp.post("/inspections")
+@endpoint(auth=INSPECTOR, body=InspectionBody, summary="Check a presented QR payload (扫码核验)",
+          tags=("inspections",))
+async def inspect(request: Request, body: InspectionBody) -> HTTPResponse:
+    result = await services(request).licences.inspections.inspect(
+        inspector_id=principal(request).user_id, payload=body.payload,
+        location=body.location.model_dump() if body.location else None,
+    )
+    return ok(result)
+
+
+class RedeemBody(BaseModel):
+    code: str = Field(min_length=16, max_length=64)
+
+
+@inspections_bp.post("/consents/redeem")
+@endpoint(auth=INSPECTOR, body=RedeemBody, summary="Read a licence once with the holder's consent code",
+          tags=("inspections",), errors=("consent_not_found",))
+async def redeem_consent(request: Request, body: RedeemBody) -> HTTPResponse:
+    return ok(await services(request).licences.holders.redeem_consent(
+        reader_id=principal(request).user_id, code=body.code))
+
+
+@trust_bp.get("/licence-trust-list")
+@endpoint(auth=PUBLIC, summary="Signed issuer keys and revocations for offline verifiers", tags=("inspections",),
+          errors=("signing_key_unavailable",))
+async def trust_list(request: Request) -> HTTPResponse:
+    signed = await services(request).licences.trust.signed_document()
+    headers = {"ETag": signed.etag, "Cache-Control": "public, max-age=60"}
+    if signed.etag in request.headers.get("if-none-match", ""):
+        return HTTPResponse(status=304, headers=headers)
+    return HTTPResponse(signed.document, content_type="application/json", headers=headers)

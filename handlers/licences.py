@@ -1,0 +1,221 @@
+"""Licences: the holder's wallet, QR presentations, usage log and consent; issuance by operators."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from sanic import Blueprint
+from sanic.response import HTTPResponse
+
+from app.context import Request
+from handlers._endpoint import FACE_VERIFIED, OPERATOR, RESIDENT, endpoint, ok, principal, services
+
+holder_bp = Blueprint("licences", url_prefix="/api/v1/licences")
+admin_bp = Blueprint("admin_licences", url_prefix="/api/v1/admin")
+blueprints = [holder_bp, admin_bp]
+
+TAGS = ("licences",)
+ADMIN_TAGS = ("licences", "admin")
+
+
+# --------------------------------------------------------------------------- holders
+@holder_bp.get("")
+@endpoint(auth=RESIDENT, summary="The wallet: own licences and those of enterprises one acts for", tags=TAGS)
+async def wallet(request: Request) -> HTTPResponse:
+    return ok({"licences": await services(request).licences.holders.wallet(principal(request))})
+
+
+@holder_bp.get("/<licence_id:int>")
+@endpoint(auth=RESIDENT, summary="One licence of the wallet", tags=TAGS, errors=("licence_not_found",))
+async def get_licence(request: Request, licence_id: int) -> HTTPResponse:
+    return ok(await services(request).licences.holders.get_for_holder(principal(request), licence_id))
+
+
+@holder_bp.post("/<licence_id:int>/presentations")
+@endpoint(auth=RESIDENT, summary="Mint a signed, short-lived QR payload (LC1)", tags=TAGS,
+          errors=("licence_not_found", "licence_not_active", "face_verification_required", "signing_key_unavailable"))
+async def present(request: Request, licence_id: int) -> HTTPResponse:
+    presentation = await services(request).licences.holders.present(principal(request), licence_id=licence_id)
+    return ok(presentation, status=201, headers={"Cache-Control": "no-store"})
+
+
+class RenderQuery(BaseModel):
+    format: Literal["png", "svg"] | None = None
+
+
+@holder_bp.get("/<licence_id:int>/presentations/<payload:path>")
+@endpoint(auth=RESIDENT, query=RenderQuery, summary="Render a presentation payload as PNG (default) or SVG",
+          tags=TAGS, errors=("licence_not_found", "payload_invalid"))
+async def render(request: Request, licence_id: int, payload: str, query: RenderQuery) -> HTTPResponse:
+    image_format = query.format or "png"
+    payload = payload.removesuffix(f".{image_format}")
+    image, content_type = await services(request).licences.holders.render(
+        principal(request), licence_id=licence_id, payload=payload, image_format=image_format
+    )
+    return HTTPResponse(image, content_type=content_type, headers={"Cache-Control": "no-store"})
+
+
+@holder_bp.get("/<licence_id:int>/usage")
+@endpoint(auth=RESIDENT, summary="Who checked this licence, when, and with what result", tags=TAGS,
+          errors=("licence_not_found",))
+async def usage(request: Request, licence_id: int) -> HTTPResponse:
+    return ok({"inspections": await services(request).licences.holders.usage(principal(request), licence_id=licence_id)})
+
+
+class ConsentBody(BaseModel):
+    department: str = Field(min_length=2, max_length=100)
+    purpose: str = Field(min_length=2, max_length=200)
+    ttl_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+
+
+@holder_bp.post("/<licence_id:int>/consents")
+@endpoint(auth=FACE_VERIFIED, body=ConsentBody, summary="Let a department read this licence once (授权用证)",
+          tags=TAGS, errors=("licence_not_found", "licence_not_active", "face_verification_required"))
+async def grant_consent(request: Request, licence_id: int, body: ConsentBody) -> HTTPResponse:
+    grant = await services(request).licences.holders.grant_consent(
+        principal(request), licence_id=licence_id, department=body.department,
+        purpose=body.purpose, ttl_minutes=body.ttl_minutes,
+    )
+    return ok(grant, status=201)
+
+
+@holder_bp.get("/<licence_id:int>/consents")
+@endpoint(auth=RESIDENT, summary="Consents granted for this licence", tags=TAGS, errors=("licence_not_found",))
+async def list_consents(request: Request, licence_id: int) -> HTTPResponse:
+    return ok({"consents": await services(request).licences.holders.consents(principal(request), licence_id=licence_id)})
+
+
+@holder_bp.delete("/<licence_id:int>/consents/<consent_id:int>")
+@endpoint(auth=RESIDENT, summary="Withdraw a consent not used yet", tags=TAGS,
+          errors=("licence_not_found", "consent_not_found"))
+async def revoke_consent(request: Request, licence_id: int, consent_id: int) -> HTTPResponse:
+    return ok(await services(request).licences.holders.revoke_consent(
+        principal(request), licence_id=licence_id, consent_id=consent_id))
+
+
+# --------------------------------------------------------------------------- operators
+class FieldSpec(BaseModel):
+    label: str = Field(min_length=1, max_length=50)
+    type: Literal["text", "date"] = "text"
+    required: bool = False
+    max_length: int = Field(default=200, ge=1, le=2000)
+
+
+class LicenceTypeBody(BaseModel):
+    name: str = Field(min_length=2, max_length=100)
+    department: str = Field(min_length=2, max_length=100)
+    holder_kind: Literal["person", "enterprise"]
+    identity_class: bool = False
+    field_schema: dict[str, FieldSpec] = Field(max_length=50)
+    qr_fields: list[str] = Field(default_factory=list, max_length=10)
+    visible_fields: dict[str, list[str]] = Field(default_factory=dict)
+
+
+@admin_bp.put("/licence-types/<code:str>")
+@endpoint(auth=OPERATOR, body=LicenceTypeBody, summary="Create or update a licence type", tags=ADMIN_TAGS,
+          errors=("licence_invalid",))
+async def put_type(request: Request, code: str, body: LicenceTypeBody) -> HTTPResponse:
+    return ok(await services(request).licences.catalogue.upsert_type(
+        actor_id=principal(request).user_id, code=code, name=body.name, department=body.department,
+        holder_kind=body.holder_kind, identity_class=body.identity_class,
+        field_schema={k: v.model_dump() for k, v in body.field_schema.items()},
+        qr_fields=body.qr_fields, visible_fields=body.visible_fields,
+    ))
+
+
+class IssuerBody(BaseModel):
+    name: str = Field(min_length=2, max_length=100)
+    region_code: str = Field(min_length=6, max_length=6)
+    licence_types: list[str] = Field(max_length=100)
+
+
+@admin_bp.put("/licence-issuers/<credit_code:str>")
+@endpoint(auth=OPERATOR, body=IssuerBody, summary="Create or update a licence issuer", tags=ADMIN_TAGS,
+          errors=("licence_invalid", "licence_type_not_found"))
+async def put_issuer(request: Request, credit_code: str, body: IssuerBody) -> HTTPResponse:
+    return ok(await services(request).licences.catalogue.upsert_issuer(
+        actor_id=principal(request).user_id, credit_code=credit_code, name=body.name,
+        region_code=body.region_code, licence_types=body.licence_types,
+    ))
+
+
+class IssuerKeyBody(BaseModel):
+    certificate_pem: str = Field(min_length=100, max_length=10_000)
+    signs_from: datetime | None = None
+
+
+@admin_bp.post("/licence-issuers/<credit_code:str>/keys")
+@endpoint(auth=OPERATOR, body=IssuerKeyBody, summary="Register an issuer certificate (key rotation)",
+          tags=ADMIN_TAGS, errors=("issuer_not_found", "certificate_invalid"))
+async def add_key(request: Request, credit_code: str, body: IssuerKeyBody) -> HTTPResponse:
+    key = await services(request).licences.catalogue.add_key(
+        actor_id=principal(request).user_id, credit_code=credit_code,
+        certificate_pem=body.certificate_pem, signs_from=body.signs_from,
+    )
+    await services(request).licences.trust.invalidate()
+    return ok(key, status=201)
+
+
+@admin_bp.post("/licence-issuers/<credit_code:str>/keys/<kid:str>/retire")
+@endpoint(auth=OPERATOR, summary="Retire an issuer key: it leaves the trust list", tags=ADMIN_TAGS,
+          errors=("certificate_invalid",))
+async def retire_key(request: Request, credit_code: str, kid: str) -> HTTPResponse:
+    key = await services(request).licences.catalogue.retire_key(
+        actor_id=principal(request).user_id, credit_code=credit_code, kid=kid)
+    await services(request).licences.trust.invalidate()
+    return ok(key)
+
+
+class HolderBody(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    id_number: str | None = Field(default=None, max_length=20)
+    credit_code: str | None = Field(default=None, max_length=18)
+
+
+class IssueBody(BaseModel):
+    type_code: str = Field(min_length=21, max_length=21)
+    issuer_code: str = Field(min_length=18, max_length=18)
+    serial: str = Field(min_length=1, max_length=64)
+    version: str = Field(default="001", min_length=3, max_length=3)
+    holder: HolderBody
+    region_code: str = Field(min_length=6, max_length=6)
+    data: dict[str, str | None] = Field(default_factory=dict, max_length=50)
+    valid_from: date
+    valid_until: date | None = None
+
+
+@admin_bp.post("/licences")
+@endpoint(auth=OPERATOR, body=IssueBody, summary="Issue a licence (idempotent by identifier)", tags=ADMIN_TAGS,
+          errors=("licence_invalid", "identifier_invalid", "licence_conflict", "issuer_not_allowed",
+                  "licence_type_not_found", "issuer_not_found"))
+async def issue(request: Request, body: IssueBody) -> HTTPResponse:
+    licence, created = await services(request).licences.holders.issue(
+        actor_id=principal(request).user_id, source="api", type_code=body.type_code,
+        issuer_code=body.issuer_code, serial=body.serial, version=body.version,
+        holder_name=body.holder.name, holder_id_number=body.holder.id_number,
+        holder_credit_code=body.holder.credit_code, region_code=body.region_code,
+        data=body.data, valid_from=body.valid_from, valid_until=body.valid_until,
+    )
+    return ok(licence, status=201 if created else 200)
+
+
+class StatusBody(BaseModel):
+    action: Literal["suspend", "reinstate", "revoke", "expire"]
+    reason: str = Field(min_length=2, max_length=200)
+
+
+@admin_bp.post("/licences/<licence_id:int>/status")
+@endpoint(auth=OPERATOR, body=StatusBody, summary="Suspend, reinstate, revoke or expire a licence",
+          tags=ADMIN_TAGS, errors=("licence_not_found", "transition_not_allowed"))
+async def change_status(request: Request, licence_id: int, body: StatusBody) -> HTTPResponse:
+    return ok(await services(request).licences.holders.change_status(
+        actor_id=principal(request).user_id, licence_id=licence_id, action=body.action, reason=body.reason))
+
+
+@admin_bp.get("/licences/<licence_id:int>/history")
+@endpoint(auth=OPERATOR, summary="Issuance and status history of a licence", tags=ADMIN_TAGS,
+          errors=("licence_not_found",))
+async def history(request: Request, licence_id: int) -> HTTPResponse:
+    return ok({"events": await services(request).licences.holders.history(licence_id=licence_id)})

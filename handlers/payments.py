@@ -1,0 +1,88 @@
+"""Payer-facing payment routes: what is owed, open a payment, follow it to its receipt."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sanic import Blueprint
+from sanic.response import HTTPResponse
+
+from app.context import Request
+from app.services.payments import PaymentRequest
+from handlers._endpoint import RESIDENT, endpoint, ok, principal, services
+
+bp = Blueprint("payments", url_prefix="/api/v1")
+
+TAGS = ("payments",)
+
+
+class FineQuery(BaseModel):
+    decision_no: str = Field(min_length=1, max_length=40, description="决定书编号")
+    plate: str | None = Field(default=None, max_length=16, description="Plate number, e.g. 粤A12345")
+    name: str | None = Field(default=None, max_length=30, description="Or the party's name")
+
+    @model_validator(mode="after")
+    def needs_second_factor(self) -> FineQuery:
+        if not (self.plate or self.name):
+            raise ValueError("send plate or name with the decision number")
+        return self
+
+
+class PaymentBody(BaseModel):
+    # An `amount` sent by the client is ignored: the agency states what is owed.
+    model_config = ConfigDict(extra="ignore")
+
+    bill_type: Literal["fine", "tax", "fee"]
+    bill_ref: str = Field(min_length=1, max_length=40)
+    channel: str = Field(min_length=1, max_length=16, description="wechatpay or alipay")
+    plate: str | None = Field(default=None, max_length=16, description="For fines: the plate")
+    name: str | None = Field(default=None, max_length=30, description="For fines: or the party's name")
+
+    @model_validator(mode="after")
+    def fines_need_second_factor(self) -> PaymentBody:
+        if self.bill_type == "fine" and not (self.plate or self.name):
+            raise ValueError("a fine needs plate or name")
+        return self
+
+
+@bp.get("/fines")
+@endpoint(auth=RESIDENT, query=FineQuery, summary="The amount due on a traffic fine, late fee included",
+          tags=TAGS, errors=("invalid_bill_ref", "bill_not_found", "agency_unavailable"))
+async def find_fine(request: Request, query: FineQuery) -> HTTPResponse:
+    party = query.plate or query.name or ""
+    return ok(await services(request).payments.find_fine(decision_no=query.decision_no, party=party))
+
+
+@bp.get("/bills/<notice_code:str>")
+@endpoint(auth=RESIDENT, summary="The amount due on a tax or fee notice", tags=TAGS,
+          errors=("invalid_bill_ref", "bill_not_found", "agency_unavailable"))
+async def find_notice(request: Request, notice_code: str) -> HTTPResponse:
+    return ok(await services(request).payments.find_notice(notice_code=notice_code))
+
+
+@bp.post("/payments")
+@endpoint(auth=RESIDENT, body=PaymentBody, summary="Open a payment for a bill (needs an Idempotency-Key header)",
+          tags=TAGS, errors=("idempotency_key_required", "idempotency_key_reused", "idempotency_key_in_progress",
+                             "unknown_channel", "invalid_bill_ref", "bill_not_found", "bill_not_payable",
+                             "bill_being_paid", "channel_unavailable", "channel_refused"))
+async def create_payment(request: Request, body: PaymentBody) -> HTTPResponse:
+    payment = PaymentRequest(bill_type=body.bill_type, bill_ref=body.bill_ref, channel=body.channel,
+                             party=body.plate or body.name)
+    status, result = await services(request).payments.create_payment(
+        user_id=principal(request).user_id, idempotency_key=request.headers.get("idempotency-key"), request=payment
+    )
+    return ok(result, status=status)
+
+
+@bp.get("/payments")
+@endpoint(auth=RESIDENT, summary="The caller's payments, newest first", tags=TAGS)
+async def list_payments(request: Request) -> HTTPResponse:
+    return ok({"payments": await services(request).payments.list_payments(user_id=principal(request).user_id)})
+
+
+@bp.get("/payments/<order_no:str>")
+@endpoint(auth=RESIDENT, summary="A payment's status and, once settled, its receipt", tags=TAGS,
+          errors=("payment_not_found",))
+async def get_payment(request: Request, order_no: str) -> HTTPResponse:
+    return ok(await services(request).payments.get_payment(user_id=principal(request).user_id, order_no=order_no))

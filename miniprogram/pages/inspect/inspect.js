@@ -1,0 +1,54 @@
+'use strict';
+const api = require('../../utils/request');
+const config = require('../../config');
+const { reasonText, fieldRows, statusView } = require('../../utils/licences');
+const { beijingTime } = require('../../utils/format');
+
+Page({
+  data: { result: null, busy: false, sandbox: config.sandbox, manualPayload: '' },
+
+  scan() {
+    // Camera only: a photo from the album could be a screenshot of someone else's code.
+    wx.scanCode({
+      onlyFromCamera: true,
+      scanType: ['qrCode'],
+      success: (res) => this.inspect(res.result),
+      fail: (err) => {
+        if (!/cancel/.test(err.errMsg || '')) wx.showToast({ title: '扫码失败，请重试', icon: 'none' });
+      },
+    });
+  },
+
+  onManualInput(e) {
+    this.setData({ manualPayload: e.detail.value.trim() });
+  },
+
+  inspectManual() {
+    if (this.data.manualPayload) this.inspect(this.data.manualPayload);
+  },
+
+  async inspect(payload) {
+    if (this.data.busy) return;
+    this.setData({ busy: true, result: null });
+    try {
+      const body = await api.post('/api/v1/inspections', { payload });
+      const licence = body.licence || {};
+      this.setData({
+        result: body.valid
+          ? {
+            valid: true,
+            title: licence.type_name || licence.type_code || '电子证照',
+            status: statusView(licence.status || 'active'),
+            rows: fieldRows(licence.fields, licence.field_labels),
+            checkedAt: beijingTime(body.checked_at, { withSeconds: true }),
+          }
+          : { valid: false, reason: reasonText(body.reason), code: body.reason, checkedAt: beijingTime(body.checked_at, { withSeconds: true }) },
+      });
+      wx.vibrateShort({ type: body.valid ? 'light' : 'heavy' });
+    } catch (err) {
+      api.showError(err);
+    } finally {
+      this.setData({ busy: false });
+    }
+  },
+});

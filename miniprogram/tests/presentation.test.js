@@ -1,0 +1,126 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { PresentationTicker } = require('../utils/presentation');
+
+// A hand-driven clock and timer queue, so the test controls every second.
+function fakeTime(start = Date.parse('2026-11-21T08:00:00Z')) {
+  let now = start;
+  let queue = [];
+  let nextId = 1;
+  return {
+    now: () => now,
+    timers: {
+      setTimeout: (fn, ms) => { const id = nextId++; queue.push({ id, at: now + ms, fn }); return id; },
+      clearTimeout: (id) => { queue = queue.filter((t) => t.id !== id); },
+    },
+    async advance(ms) {
+      const until = now + ms;
+      for (;;) {
+        queue.sort((a, b) => a.at - b.at);
+        const next = queue[0];
+        if (!next || next.at > until) break;
+        queue.shift();
+        now = next.at;
+        next.fn();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      now = until;
+    },
+    pending: () => queue.length,
+  };
+}
+
+function presentation(n, time) {
+  return { payload: `LC1:P${n}`, refresh_after: 30, expires_at: new Date(time.now() + 90000).toISOString() };
+}
+
+test('mints, counts down refresh_after seconds, then mints again', async () => {
+  const time = fakeTime();
+  let minted = 0;
+  const shown = [];
+  const ticks = [];
+  const ticker = new PresentationTicker({
+    mint: async () => presentation(++minted, time),
+    onPresentation: (p) => shown.push(p.payload),
+    onTick: (s) => ticks.push(s),
+    onError: (err) => assert.fail(err),
+    now: time.now,
+    timers: time.timers,
+  });
+  await ticker.start();
+  assert.deepEqual(shown, ['LC1:P1']);
+  assert.equal(ticks[0], 30);
+  await time.advance(29000);
+  assert.deepEqual(shown, ['LC1:P1']);
+  assert.equal(ticks[ticks.length - 1], 1);
+  await time.advance(1000);
+  assert.deepEqual(shown, ['LC1:P1', 'LC1:P2']);
+  assert.equal(ticks[ticks.length - 1], 30);
+  ticker.stop();
+  assert.equal(time.pending(), 0);
+  await time.advance(60000);
+  assert.equal(minted, 2, 'a stopped ticker mints nothing');
+});
+
+test('face_verification_required stops the loop and is reported as fatal', async () => {
+  const time = fakeTime();
+  const errors = [];
+  const ticker = new PresentationTicker({
+    mint: async () => { const err = new Error('face'); err.status = 403; err.code = 'face_verification_required'; throw err; },
+    onPresentation: () => assert.fail('nothing to show'),
+    onTick: () => {},
+    onError: (err, info) => errors.push([err.code, info.fatal]),
+    now: time.now,
+    timers: time.timers,
+  });
+  await ticker.start();
+  assert.deepEqual(errors, [['face_verification_required', true]]);
+  assert.equal(time.pending(), 0);
+});
+
+test('a network failure keeps the code until it expires and retries', async () => {
+  const time = fakeTime();
+  let calls = 0;
+  let online = true;
+  const events = [];
+  const ticker = new PresentationTicker({
+    mint: async () => {
+      calls += 1;
+      if (!online) { const err = new Error('offline'); err.status = 0; err.code = 'network_error'; throw err; }
+      return presentation(calls, time);
+    },
+    onPresentation: (p) => events.push(`show ${p.payload}`),
+    onTick: () => {},
+    onError: (err, info) => events.push(`error ${err.code} fatal=${info.fatal}`),
+    onExpired: () => events.push('expired'),
+    now: time.now,
+    timers: time.timers,
+  });
+  await ticker.start();
+  online = false;
+  await time.advance(30000);
+  assert.deepEqual(events, ['show LC1:P1', 'error network_error fatal=false']);
+  await time.advance(60000);
+  assert.ok(events.includes('expired'), 'the code is withdrawn once its 90 s are over');
+  online = true;
+  await time.advance(5000);
+  assert.equal(events[events.length - 1].startsWith('show LC1:P'), true);
+  ticker.stop();
+});
+
+test('starting twice while a mint is in flight mints once', async () => {
+  const time = fakeTime();
+  let minted = 0;
+  const ticker = new PresentationTicker({
+    mint: async () => presentation(++minted, time),
+    onPresentation: () => {},
+    onTick: () => {},
+    onError: (err) => assert.fail(err),
+    now: time.now,
+    timers: time.timers,
+  });
+  await Promise.all([ticker.start(), ticker.start()]);
+  assert.equal(minted, 1);
+  ticker.stop();
+});

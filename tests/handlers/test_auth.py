@@ -1,0 +1,157 @@
+"""Login, refresh rotation and reuse, logout, and malformed requests."""
+
+import pytest
+
+from models.identity import RefreshToken, User
+from tests.conftest import login
+
+
+async def code_for(api, openid=None):
+    response = await api.post("/sandbox/wechat/login-code", json={"openid": openid} if openid else {})
+    return response.json()["code"]
+
+
+async def test_login_creates_user_once_and_never_returns_session_key(api, live):
+    openid = "o_login_once_1"
+    first = await api.post("/api/v1/auth/login", json={"code": await code_for(api, openid)})
+    second = await api.post("/api/v1/auth/login", json={"code": await code_for(api, openid)})
+    assert first.status_code == second.status_code == 200
+    assert first.json()["user"]["id"] == second.json()["user"]["id"]
+    body = first.json()
+    assert set(body) == {"access_token", "refresh_token", "expires_in", "user"}
+    assert set(body["user"]) == {"id", "roles", "realname_verified", "face_verified_at"}
+    assert body["user"]["roles"] == ["resident"]
+    assert "session_key" not in first.text
+    user = await User.get(openid=openid)
+    assert user.unionid  # kept from code2session
+    session_key = live.sandbox("wechat").session_keys[openid]
+    assert session_key not in (user.session_key_enc or "")
+
+
+async def test_used_and_unknown_codes(api):
+    code = await code_for(api)
+    assert (await api.post("/api/v1/auth/login", json={"code": code})).status_code == 200
+    reused = await api.post("/api/v1/auth/login", json={"code": code})
+    assert reused.status_code == 400
+    assert reused.json()["error"]["code"] == "code_used"
+    unknown = await api.post("/api/v1/auth/login", json={"code": "no-such-code"})
+    assert unknown.status_code == 400
+    assert unknown.json()["error"]["code"] == "code_invalid"
+
+
+@pytest.mark.parametrize(
+    ("errcode", "status", "code"),
+    [(-1, 503, "upstream_unavailable"), (45011, 429, "rate_limited"), (40226, 403, "login_blocked")],
+)
+async def test_wechat_errors_map_to_clear_answers(api, errcode, status, code):
+    await api.post("/sandbox/wechat/faults", json={"api": "jscode2session", "errcodes": [errcode]})
+    response = await api.post("/api/v1/auth/login", json={"code": await code_for(api)})
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    if status == 429:
+        assert int(response.headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "code"),
+    [
+        (b"{not json", {"Content-Type": "application/json"}, 400, "invalid_json"),
+        (b'{"code": 12}', {"Content-Type": "application/json"}, 422, "validation_failed"),
+        (b"{}", {"Content-Type": "application/json"}, 422, "validation_failed"),
+        (b'["code"]', {"Content-Type": "application/json"}, 422, "validation_failed"),
+        (b"code=abc", {"Content-Type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type"),
+    ],
+)
+async def test_malformed_bodies(api, body, headers, status, code):
+    response = await api.post("/api/v1/auth/login", content=body, headers=headers)
+    assert response.status_code == status
+    payload = response.json()
+    assert payload["error"]["code"] == code
+    assert payload["request_id"] == response.headers["X-Request-ID"]
+
+
+async def test_validation_errors_name_fields_without_echoing_values(api):
+    response = await api.post("/api/v1/me/realname", json={"name": 5, "id_number": "440106199001010018"},
+                              headers=(await login(api)).headers)
+    assert response.status_code == 422
+    fields = response.json()["error"]["context"]["fields"]
+    assert {f["field"] for f in fields} == {"name"}
+    assert "440106199001010018" not in response.text
+
+
+async def test_body_over_the_limit(api, live):
+    big = b'{"code": "' + b"a" * (live.settings.service.max_body_bytes + 10) + b'"}'
+    response = await api.post("/api/v1/auth/login", content=big, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "body_too_large"
+
+
+async def test_refresh_rotates_and_reuse_revokes_the_family(api):
+    session = await login(api)
+    first = await api.post("/api/v1/auth/refresh", json={"refresh_token": session.refresh_token})
+    assert first.status_code == 200
+    pair = first.json()
+    assert pair["refresh_token"] != session.refresh_token
+    me = await api.get("/api/v1/me", headers={"Authorization": f"Bearer {pair['access_token']}"})
+    assert me.status_code == 200
+
+    # The old token again: reuse. The whole family dies, including the newest pair.
+    reuse = await api.post("/api/v1/auth/refresh", json={"refresh_token": session.refresh_token})
+    assert reuse.status_code == 401
+    assert reuse.json()["error"]["code"] == "refresh_token_reused"
+    after = await api.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert after.status_code == 401
+    assert after.json()["error"]["code"] == "token_invalid"
+    me = await api.get("/api/v1/me", headers={"Authorization": f"Bearer {pair['access_token']}"})
+    assert me.status_code == 401
+    assert await RefreshToken.filter(user_id=session.user_id, revoked_at=None).count() == 0
+
+
+async def test_refresh_tokens_are_stored_hashed(api):
+    session = await login(api)
+    stored = [t.token_hash for t in await RefreshToken.filter(user_id=session.user_id)]
+    assert stored and session.refresh_token not in stored
+
+
+async def test_concurrent_refresh_with_one_token_is_reuse(api):
+    import asyncio
+
+    session = await login(api)
+    answers = await asyncio.gather(
+        *(api.post("/api/v1/auth/refresh", json={"refresh_token": session.refresh_token}) for _ in range(4))
+    )
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses.count(200) <= 1
+    assert await RefreshToken.filter(user_id=session.user_id, revoked_at=None).count() == 0
+
+
+async def test_unknown_refresh_token(api):
+    response = await api.post("/api/v1/auth/refresh", json={"refresh_token": "x" * 43})
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "token_invalid"
+
+
+async def test_logout_ends_access_and_refresh(api):
+    session = await login(api)
+    assert (await api.post("/api/v1/auth/logout", headers=session.headers)).status_code == 204
+    assert (await api.get("/api/v1/me", headers=session.headers)).status_code == 401
+    refreshed = await api.post("/api/v1/auth/refresh", json={"refresh_token": session.refresh_token})
+    assert refreshed.status_code == 401
+
+
+@pytest.mark.parametrize("header", ["", "Bearer", "Basic abc", "Bearer not.a.token", "Bearer a.b.c"])
+async def test_missing_or_broken_bearer(api, header):
+    response = await api.get("/api/v1/me", headers={"Authorization": header} if header else {})
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] in ("unauthorized", "token_invalid")
+
+
+async def test_operator_login(api, live):
+    from tests.conftest import make_operator
+
+    operator = await make_operator(api, live)
+    me = await api.get("/api/v1/me", headers=operator.headers)
+    assert "operator" in me.json()["roles"]
+    wrong = await api.post("/api/v1/auth/operator-login", json={"username": "nobody", "password": "whatever-password"})
+    assert wrong.status_code == 401
+    assert wrong.json()["error"]["code"] == "invalid_credentials"

@@ -1,0 +1,108 @@
+"""Businesses (legal representative and agents), inspector grants, and what others can see."""
+
+from datetime import UTC, datetime, timedelta
+
+from tests.conftest import bind_realname, login, make_inspector, pass_face
+from tests.factories import make_credit_code, make_id_number
+
+
+async def register(api, operator, legal_rep_id):
+    code = make_credit_code()
+    response = await api.post(
+        "/api/v1/admin/enterprises",
+        json={"credit_code": code, "name": "广州示例科技有限公司", "region_code": "440106",
+              "legal_rep_name": "张三", "legal_rep_id_number": legal_rep_id},
+        headers=operator.headers,
+    )
+    assert response.status_code == 201, response.text
+    return code
+
+
+async def test_enterprise_registration_validates_codes(api, operator):
+    bad = await api.post(
+        "/api/v1/admin/enterprises",
+        json={"credit_code": "91440106MA5CXXXX0X", "name": "某公司", "region_code": "440106",
+              "legal_rep_name": "张三", "legal_rep_id_number": make_id_number()},
+        headers=operator.headers,
+    )
+    assert bad.status_code == 422
+    assert bad.json()["error"]["code"] == "credit_code_invalid"
+    code = await register(api, operator, make_id_number())
+    again = await api.post(
+        "/api/v1/admin/enterprises",
+        json={"credit_code": code, "name": "重复", "region_code": "440106", "legal_rep_name": "张三",
+              "legal_rep_id_number": make_id_number()},
+        headers=operator.headers,
+    )
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "enterprise_exists"
+
+
+async def test_legal_rep_grants_an_agent_who_then_acts_for_the_enterprise(api, operator):
+    rep_id = make_id_number()
+    code = await register(api, operator, rep_id)
+    rep = await pass_face(api, await bind_realname(api, await login(api), name="张三", id_number=rep_id))
+    me = (await api.get("/api/v1/me", headers=rep.headers)).json()
+    assert [e["relation"] for e in me["enterprises"] if e["credit_code"] == code] == ["legal_representative"]
+
+    agent_id = make_id_number()
+    agent = await bind_realname(api, await login(api), name="李四", id_number=agent_id)
+    expires = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    grant = await api.post(
+        f"/api/v1/enterprises/{code}/agents",
+        json={"name": "李四", "id_number": agent_id, "scopes": ["licences"], "expires_at": expires}, headers=rep.headers,
+    )
+    assert grant.status_code == 201, grant.text
+    agent_me = (await api.get("/api/v1/me", headers=agent.headers)).json()
+    roles = [e for e in agent_me["enterprises"] if e["credit_code"] == code]
+    assert roles and roles[0]["relation"] == "agent" and roles[0]["scopes"] == ["licences"]
+
+    # The agent cannot manage agents; a stranger learns nothing about the enterprise.
+    assert (await api.get(f"/api/v1/enterprises/{code}/agents", headers=agent.headers)).status_code == 404
+    stranger = await bind_realname(api, await login(api))
+    listing = await api.get(f"/api/v1/enterprises/{code}/agents", headers=stranger.headers)
+    unknown = await api.get(f"/api/v1/enterprises/{make_credit_code()}/agents", headers=stranger.headers)
+    assert listing.status_code == unknown.status_code == 404
+    assert listing.json()["error"] == unknown.json()["error"]
+
+    revoke = await api.delete(f"/api/v1/enterprises/{code}/agents/{grant.json()['id']}", headers=rep.headers)
+    assert revoke.status_code == 204
+    agent_me = (await api.get("/api/v1/me", headers=agent.headers)).json()
+    assert not [e for e in agent_me["enterprises"] if e["credit_code"] == code]
+
+
+async def test_agent_grant_needs_a_known_person_and_valid_scope(api, operator):
+    rep_id = make_id_number()
+    code = await register(api, operator, rep_id)
+    rep = await pass_face(api, await bind_realname(api, await login(api), name="张三", id_number=rep_id))
+    expires = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    nobody = await api.post(
+        f"/api/v1/enterprises/{code}/agents",
+        json={"name": "无名", "id_number": make_id_number(), "scopes": ["licences"], "expires_at": expires}, headers=rep.headers,
+    )
+    assert nobody.status_code == 404
+    assert nobody.json()["error"]["code"] == "user_not_found"
+    bad_scope = await api.post(
+        f"/api/v1/enterprises/{code}/agents",
+        json={"name": "张三", "id_number": rep_id, "scopes": ["everything"], "expires_at": expires}, headers=rep.headers,
+    )
+    assert bad_scope.status_code == 422
+    past = await api.post(
+        f"/api/v1/enterprises/{code}/agents",
+        json={"name": "张三", "id_number": rep_id, "scopes": ["licences"], "expires_at": "2020-01-01T00:00:00Z"},
+        headers=rep.headers,
+    )
+    assert past.status_code == 422
+
+
+async def test_inspector_grant_appears_in_profile_and_can_be_withdrawn(api, operator):
+    inspector = await make_inspector(api, operator, licence_types=["FOOD_BUSINESS"], regions=["4401"])
+    me = (await api.get("/api/v1/me", headers=inspector.headers)).json()
+    assert "inspector" in me["roles"]
+    assert me["inspector_scope"] == {"licence_types": ["FOOD_BUSINESS"], "regions": ["4401"]}
+    assert (await api.delete(f"/api/v1/admin/inspectors/{inspector.user_id}", headers=operator.headers)).status_code == 204
+    again = await api.delete(f"/api/v1/admin/inspectors/{inspector.user_id}", headers=operator.headers)
+    assert again.status_code == 404
+    missing = await api.put("/api/v1/admin/inspectors/999999999", json={"licence_types": ["X"], "regions": ["44"]},
+                            headers=operator.headers)
+    assert missing.status_code == 404

@@ -1,0 +1,94 @@
+"""Refunds, settlement retries and double payments, over HTTP against the sandboxes."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import httpx
+
+from models.payments import PaymentRefund, SettlementOutbox
+from tests.conftest import LiveServer, Session
+from tests.test_payment_support import make_fine, open_payment, pay_in_sandbox, wait_for_status
+
+
+async def settled_order(api: httpx.AsyncClient, resident: Session, *, fine: int = 10_000) -> dict:
+    bill = await make_fine(api, fine=fine)
+    order = (await open_payment(api, resident.headers, bill)).json()
+    await pay_in_sandbox(api, order["order_no"])
+    return await wait_for_status(api, resident.headers, order["order_no"], "settled")
+
+
+async def test_operator_refunds_part_then_the_rest(api: httpx.AsyncClient, resident: Session, operator: Session) -> None:
+    order = await settled_order(api, resident, fine=10_000)
+    path = f"/api/v1/admin/payments/{order['order_no']}/refunds"
+    too_much = await api.post(path, json={"amount": 10_001, "reason": "错收"}, headers=operator.headers)
+    assert too_much.status_code == 409 and too_much.json()["error"]["code"] == "refund_exceeds_paid"
+    assert too_much.json()["error"]["context"]["refundable"] == 10_000
+    part = await api.post(path, json={"amount": 4_000, "reason": "部分退款"}, headers=operator.headers)
+    assert part.status_code == 201, part.text
+    back = await wait_for_status(api, resident.headers, order["order_no"], "settled")
+    assert back["refunded_amount"] == 4_000
+    rest_too_much = await api.post(path, json={"amount": 6_001, "reason": "x"}, headers=operator.headers)
+    assert rest_too_much.status_code == 409
+    rest = await api.post(path, json={"amount": 6_000, "reason": "全部退款"}, headers=operator.headers)
+    assert rest.status_code == 201
+    refunded = await wait_for_status(api, resident.headers, order["order_no"], "refunded")
+    assert refunded["refunded_amount"] == 10_000
+    refunds = await PaymentRefund.filter(order__order_no=order["order_no"]).order_by("id")
+    assert [r.status for r in refunds] == ["succeeded", "succeeded"]
+    again = await api.post(path, json={"amount": 1, "reason": "x"}, headers=operator.headers)
+    assert again.status_code == 409 and again.json()["error"]["code"] in ("refund_exceeds_paid", "refund_not_allowed")
+
+
+async def test_refund_of_an_unpaid_order_is_refused(api: httpx.AsyncClient, resident: Session, operator: Session) -> None:
+    bill = await make_fine(api)
+    order = (await open_payment(api, resident.headers, bill)).json()
+    response = await api.post(f"/api/v1/admin/payments/{order['order_no']}/refunds",
+                              json={"amount": 1, "reason": "x"}, headers=operator.headers)
+    assert response.status_code == 409 and response.json()["error"]["code"] == "refund_not_allowed"
+    invalid = await api.post(f"/api/v1/admin/payments/{order['order_no']}/refunds",
+                             json={"amount": -5, "reason": "x"}, headers=operator.headers)
+    assert invalid.status_code == 422
+
+
+async def test_agency_outage_is_retried_until_settled_once(api: httpx.AsyncClient, live: LiveServer,
+                                                          resident: Session) -> None:
+    bill = await make_fine(api)
+    order = (await open_payment(api, resident.headers, bill)).json()
+    # The agency takes the first settlement and then times out, then answers 5xx once.
+    faults = {"settle": {"mode": "accept_then_timeout", "times": 1, "delay": 6}}
+    await api.post("/sandbox/traffic/faults", json=faults)
+    await pay_in_sandbox(api, order["order_no"])
+    await wait_for_status(api, resident.headers, order["order_no"], "paid")
+    outbox = None
+    for _ in range(100):
+        outbox = await SettlementOutbox.get(order__order_no=order["order_no"])
+        if outbox.attempts >= 1:
+            break
+        await asyncio.sleep(0.1)
+    assert outbox is not None and outbox.last_error == "agency_timeout"
+    await api.post("/sandbox/traffic/faults", json={"settle": {"mode": "error", "times": 1}})
+    for _ in range(2):
+        await SettlementOutbox.filter(id=outbox.id, status="pending").update(next_attempt_at=datetime.now(UTC))
+        live.app.ctx.services.payments.worker.wake()
+        await asyncio.sleep(0.5)
+    await wait_for_status(api, resident.headers, order["order_no"], "settled")
+    counters = live.sandbox("traffic").book.counters()
+    assert counters["by_bill"][bill["decision_no"]] == 1
+    fine_state = (await api.get(f"/sandbox/traffic/fines/{bill['decision_no']}")).json()
+    assert fine_state["settlement_id"] == "S" + order["order_no"][1:]
+
+
+async def test_payment_for_a_bill_settled_elsewhere_is_refunded(api: httpx.AsyncClient, live: LiveServer,
+                                                                resident: Session) -> None:
+    bill = await make_fine(api)
+    order = (await open_payment(api, resident.headers, bill)).json()
+    # Meanwhile the fine was paid at a bank counter: the agency will refuse our settlement.
+    live.sandbox("traffic").fines[bill["decision_no"]].status = "paid"
+    await pay_in_sandbox(api, order["order_no"])
+    refunded = await wait_for_status(api, resident.headers, order["order_no"], "refunded")
+    assert refunded["refunded_amount"] == refunded["amount"]
+    refund = await PaymentRefund.get(order__order_no=order["order_no"])
+    assert refund.kind == "double_payment" and refund.status == "succeeded"
+    assert live.sandbox("traffic").book.counters()["by_bill"].get(bill["decision_no"], 0) == 0

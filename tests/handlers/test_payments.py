@@ -1,0 +1,253 @@
+"""Payments over HTTP against the live service and its channel and agency sandboxes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from app.adapters._paycrypto import aes_gcm_encrypt
+from models.payments import ChannelNotification, PaymentOrder, PaymentOrderEvent
+from tests.conftest import LiveServer, Session, login
+from tests.test_payment_support import make_fine, make_notice, open_payment, pay_in_sandbox, wait_for_status
+
+
+async def test_fine_is_paid_settled_once_and_receipted(api: httpx.AsyncClient, live: LiveServer, resident: Session) -> None:
+    fine = await make_fine(api, fine=20_000, overdue_days=2)
+    found = await api.get("/api/v1/fines", params={"decision_no": fine["decision_no"], "plate": fine["plate"]},
+                          headers=resident.headers)
+    assert found.status_code == 200, found.text
+    assert found.json()["amount_due"] == 20_000 + 1_200  # 3% a day for two days
+
+    created = await open_payment(api, resident.headers, fine, amount=1)
+    assert created.status_code == 201, created.text
+    order = created.json()
+    assert order["amount"] == 21_200  # the client's amount is ignored
+    assert order["status"] == "paying"
+    assert {"appId", "timeStamp", "nonceStr", "package", "signType", "paySign"} <= set(order["pay_params"])
+
+    await pay_in_sandbox(api, order["order_no"])
+    settled = await wait_for_status(api, resident.headers, order["order_no"], "settled")
+    receipt = settled["receipt"]
+    assert len(receipt["bill_code"]) == 8 and len(receipt["bill_no"]) == 10 and len(receipt["check_code"]) == 6
+    assert receipt["amount"] == 21_200
+    counters = live.sandbox("traffic").book.counters()
+    assert counters["by_bill"][fine["decision_no"]] == 1
+
+
+async def test_tax_notice_lookup_and_payment(api: httpx.AsyncClient, resident: Session) -> None:
+    notice = await make_notice(api, kind="fee", amounts=(3_000, 2_000))
+    found = await api.get(f"/api/v1/bills/{notice['notice_code']}", headers=resident.headers)
+    assert found.status_code == 200, found.text
+    assert found.json()["amount_due"] == 5_000
+    created = await api.post("/api/v1/payments", headers=resident.headers | {"Idempotency-Key": uuid.uuid4().hex},
+                             json={"bill_type": "fee", "bill_ref": notice["notice_code"], "channel": "wechatpay"})
+    assert created.status_code == 201, created.text
+    await pay_in_sandbox(api, created.json()["order_no"])
+    settled = await wait_for_status(api, resident.headers, created.json()["order_no"], "settled")
+    assert settled["receipt"]["items"] == [{"name": "项目1", "amount": 3000}, {"name": "项目2", "amount": 2000}]
+
+
+# --------------------------------------------------------------------------- who may do what
+async def test_payment_routes_need_a_login(api: httpx.AsyncClient) -> None:
+    for method, path in (("GET", "/api/v1/fines?decision_no=1&plate=x"), ("GET", "/api/v1/bills/1"),
+                         ("POST", "/api/v1/payments"), ("GET", "/api/v1/payments/P1")):
+        response = await api.request(method, path)
+        assert response.status_code == 401, path
+
+
+async def test_someone_elses_payment_is_not_found(api: httpx.AsyncClient, resident: Session) -> None:
+    fine = await make_fine(api)
+    order = (await open_payment(api, resident.headers, fine)).json()
+    stranger = await login(api)
+    response = await api.get(f"/api/v1/payments/{order['order_no']}", headers=stranger.headers)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "payment_not_found"
+    missing = await api.get("/api/v1/payments/P2026NOSUCHORDER", headers=resident.headers)
+    assert missing.status_code == 404
+
+
+async def test_admin_payment_routes_are_for_operators(api: httpx.AsyncClient, resident: Session,
+                                                      operator: Session) -> None:
+    fine = await make_fine(api)
+    order = (await open_payment(api, resident.headers, fine)).json()
+    for method, path, body in (
+        ("GET", f"/api/v1/admin/payments/{order['order_no']}", None),
+        ("POST", f"/api/v1/admin/payments/{order['order_no']}/refunds", {"amount": 1, "reason": "x"}),
+        ("GET", "/api/v1/admin/reconciliations", None),
+        ("POST", "/api/v1/admin/reconciliations", {"date": "2026-01-01"}),
+        ("GET", "/api/v1/admin/payment-stats", None),
+    ):
+        response = await api.request(method, path, json=body, headers=resident.headers)
+        assert response.status_code == 403, path
+    shown = await api.get(f"/api/v1/admin/payments/{order['order_no']}", headers=operator.headers)
+    assert shown.status_code == 200 and shown.json()["status"] == "paying"
+    missing = await api.get("/api/v1/admin/payments/P2026NOSUCHORDER", headers=operator.headers)
+    assert missing.status_code == 404
+
+
+# --------------------------------------------------------------------------- bad input
+async def test_bill_references_are_checked(api: httpx.AsyncClient, resident: Session) -> None:
+    fine = await make_fine(api)
+    cases = [
+        ({"decision_no": "12AB", "plate": fine["plate"]}, 400, "invalid_bill_ref"),
+        ({"decision_no": "1" * 16, "plate": fine["plate"]}, 404, "bill_not_found"),
+        ({"decision_no": fine["decision_no"], "plate": "粤Z99999"}, 404, "bill_not_found"),
+        ({"decision_no": fine["decision_no"]}, 422, "validation_failed"),
+    ]
+    for params, status, code in cases:
+        response = await api.get("/api/v1/fines", params=params, headers=resident.headers)
+        assert response.status_code == status, (params, response.text)
+        assert response.json()["error"]["code"] == code
+    by_name = await api.get("/api/v1/fines", params={"decision_no": fine["decision_no"], "name": "李四"},
+                            headers=resident.headers)
+    assert by_name.status_code == 200
+    assert (await api.get("/api/v1/bills/ABC", headers=resident.headers)).json()["error"]["code"] == "invalid_bill_ref"
+    unknown = await api.get("/api/v1/bills/" + "9" * 20, headers=resident.headers)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "bill_not_found"
+
+
+async def test_payment_creation_rejects_bad_requests(api: httpx.AsyncClient, resident: Session) -> None:
+    fine = await make_fine(api)
+    unknown_channel = await open_payment(api, resident.headers, fine, channel="paypal")
+    assert unknown_channel.status_code == 400
+    assert unknown_channel.json()["error"]["code"] == "unknown_channel"
+    no_key = await api.post("/api/v1/payments", headers=resident.headers, json={
+        "bill_type": "fine", "bill_ref": fine["decision_no"], "plate": fine["plate"], "channel": "wechatpay"})
+    assert no_key.status_code == 400 and no_key.json()["error"]["code"] == "idempotency_key_required"
+    bad_ref = await api.post("/api/v1/payments", headers=resident.headers | {"Idempotency-Key": uuid.uuid4().hex},
+                             json={"bill_type": "fine", "bill_ref": "x", "plate": "y", "channel": "wechatpay"})
+    assert bad_ref.status_code == 400 and bad_ref.json()["error"]["code"] == "invalid_bill_ref"
+    bad_type = await api.post("/api/v1/payments", headers=resident.headers | {"Idempotency-Key": uuid.uuid4().hex},
+                              json={"bill_type": "parking", "bill_ref": "1", "channel": "wechatpay"})
+    assert bad_type.status_code == 422
+    orders = await PaymentOrder.filter(bill_ref=fine["decision_no"]).count()
+    assert orders == 0  # nothing half-written
+
+
+async def test_idempotency_key_replays_and_conflicts(api: httpx.AsyncClient, resident: Session) -> None:
+    fine = await make_fine(api)
+    key = uuid.uuid4().hex
+    first = await open_payment(api, resident.headers, fine, key=key)
+    again = await open_payment(api, resident.headers, fine, key=key)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    other = await make_fine(api)
+    conflict = await open_payment(api, resident.headers, other, key=key)
+    assert conflict.status_code == 409
+    assert conflict.json()["error"]["code"] == "idempotency_key_reused"
+    assert await PaymentOrder.filter(bill_ref=other["decision_no"]).count() == 0
+
+
+async def test_one_live_order_per_bill(api: httpx.AsyncClient, resident: Session) -> None:
+    fine = await make_fine(api)
+    first = (await open_payment(api, resident.headers, fine)).json()
+    same_payer = await open_payment(api, resident.headers, fine)
+    assert same_payer.status_code == 200 and same_payer.json()["order_no"] == first["order_no"]
+    other_payer = await login(api)
+    refused = await open_payment(api, other_payer.headers, fine)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "bill_being_paid"
+    await pay_in_sandbox(api, first["order_no"])
+    await wait_for_status(api, resident.headers, first["order_no"], "settled")
+    paid = await open_payment(api, other_payer.headers, fine)
+    assert paid.status_code == 409
+    assert paid.json()["error"]["code"] in ("bill_being_paid", "bill_not_payable")
+
+
+# --------------------------------------------------------------------------- notifies
+def signed_wechat_notify(state: Any, transaction: dict[str, Any]) -> tuple[dict[str, str], bytes]:
+    nonce = secrets.token_hex(6)
+    body = json.dumps({
+        "id": "EV-" + secrets.token_hex(8), "create_time": "2026-11-21T10:00:00+08:00",
+        "resource_type": "encrypt-resource", "event_type": "TRANSACTION.SUCCESS", "summary": "支付成功",
+        "resource": {"original_type": "transaction", "algorithm": "AEAD_AES_256_GCM", "associated_data": "transaction",
+                     "nonce": nonce, "ciphertext": aes_gcm_encrypt(state.config.apiv3_key, nonce,
+                                                                  json.dumps(transaction).encode(), "transaction")},
+    }).encode()
+    return state.sign(body, public_key_mode=False) | {"Content-Type": "application/json"}, body
+
+
+async def test_notify_for_unknown_order_or_garbage_is_rejected(api: httpx.AsyncClient, live: LiveServer) -> None:
+    state = live.sandbox("wechatpay")
+    headers, body = signed_wechat_notify(state, {
+        "appid": state.config.appid, "mchid": state.config.mchid, "out_trade_no": "P20261121000000NOSUCH00",
+        "transaction_id": "4200000000", "trade_type": "JSAPI", "trade_state": "SUCCESS",
+        "success_time": "2026-11-21T10:00:00+08:00", "amount": {"total": 100, "payer_total": 100, "currency": "CNY"},
+        "payer": {"openid": "o1"},
+    })
+    response = await api.post("/notify/wechatpay", content=body, headers=headers)
+    assert response.status_code >= 400 and response.json()["code"] == "FAIL"
+    garbage = await api.post("/notify/wechatpay", content=b"not json", headers={"Content-Type": "application/json"})
+    assert garbage.status_code >= 400
+    unknown_channel = await api.post("/notify/paypal", content=b"{}")
+    assert unknown_channel.status_code == 404
+
+
+async def test_forged_notifies_change_nothing(api: httpx.AsyncClient, live: LiveServer, resident: Session) -> None:
+    fine = await make_fine(api)
+    order = (await open_payment(api, resident.headers, fine)).json()
+    variants = ["bad_signature", "wrong_amount", "wrong_mchid", "wrong_appid", "stale_timestamp", "signtest"]
+    faults = {"notifies": [{"kind": "forge", "variant": v, "order_no": order["order_no"]} for v in variants]
+              + [{"kind": "delay", "seconds": 1800, "order_no": order["order_no"]}]}
+    assert (await api.post("/sandbox/wechatpay/faults", json=faults)).status_code == 200
+    await pay_in_sandbox(api, order["order_no"])
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        deliveries = (await api.get("/sandbox/wechatpay/notifies", params={"order_no": order["order_no"]})).json()
+        forged = [d for d in deliveries["deliveries"] if d["kind"].startswith("forged:")]
+        if len(forged) == len(variants) or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert len(forged) == len(variants) and not any(d["accepted"] for d in forged)
+    # The genuine notify is still held back: the forgeries alone moved nothing.
+    current = await api.get(f"/api/v1/payments/{order['order_no']}", headers=resident.headers)
+    assert current.json()["status"] == "paying"
+    settled = await wait_for_status(api, resident.headers, order["order_no"], "settled")
+    assert settled["amount"] == fine["amount_due"]
+    assert live.sandbox("traffic").book.counters()["by_bill"][fine["decision_no"]] == 1
+
+
+async def test_duplicated_notifies_settle_once(api: httpx.AsyncClient, live: LiveServer, resident: Session) -> None:
+    fine = await make_fine(api)
+    order = (await open_payment(api, resident.headers, fine)).json()
+    await api.post("/sandbox/wechatpay/faults", json={"notifies": [
+        {"kind": "duplicate", "copies": 5, "order_no": order["order_no"]}]})
+    await pay_in_sandbox(api, order["order_no"])
+    await wait_for_status(api, resident.headers, order["order_no"], "settled")
+    assert live.sandbox("traffic").book.counters()["by_bill"][fine["decision_no"]] == 1
+    db_order = await PaymentOrder.get(order_no=order["order_no"])
+    assert await ChannelNotification.filter(order_no=order["order_no"]).count() == 1
+    assert await PaymentOrderEvent.filter(order_id=db_order.id, event="payment_confirmed").count() == 1
+
+
+async def test_dropped_notify_is_found_by_query(api: httpx.AsyncClient, live: LiveServer, resident: Session) -> None:
+    fine = await make_fine(api)
+    order = (await open_payment(api, resident.headers, fine)).json()
+    await api.post("/sandbox/wechatpay/faults", json={"notifies": [{"kind": "drop", "order_no": order["order_no"]}]})
+    await pay_in_sandbox(api, order["order_no"])
+    # Bring the next poll forward instead of waiting out the poll delay.
+    await PaymentOrder.filter(order_no=order["order_no"]).update(next_poll_at=datetime.now(UTC))
+    live.app.ctx.services.payments.worker.wake()
+    await wait_for_status(api, resident.headers, order["order_no"], "settled")
+    history = await PaymentOrderEvent.filter(order__order_no=order["order_no"], event="payment_confirmed").first()
+    assert history is not None and history.detail == {"source": "query"}
+
+
+async def test_expired_order_is_closed_only_after_a_query(api: httpx.AsyncClient, live: LiveServer, resident: Session) -> None:
+    fine = await make_fine(api)
+    order = (await open_payment(api, resident.headers, fine)).json()
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    await PaymentOrder.filter(order_no=order["order_no"]).update(expires_at=past, next_poll_at=past)
+    live.app.ctx.services.payments.worker.wake()
+    closed = await wait_for_status(api, resident.headers, order["order_no"], "closed")
+    assert closed["status"] == "closed"
+    channel_view = (await api.get(f"/sandbox/wechatpay/orders/{order['order_no']}")).json()
+    assert channel_view["order"]["trade_state"] == "CLOSED"
+    # The bill is free again.
+    again = await open_payment(api, resident.headers, fine)
+    assert again.status_code == 201 and again.json()["order_no"] != order["order_no"]

@@ -1,0 +1,69 @@
+"""The audit chain: every security event recorded, and any edit or deletion detected."""
+
+import os
+import subprocess
+import sys
+
+from app.services.identity.audit import verify_chain
+from models.identity import AuditEvent
+from tests.conftest import ON_POSTGRES, bind_realname, login, pass_face
+
+
+async def test_security_events_are_recorded_without_personal_data(api):
+    session = await pass_face(api, await bind_realname(api, await login(api)))
+    kinds = [e.kind for e in await AuditEvent.filter(actor_id=session.user_id).order_by("seq")]
+    assert kinds[:1] == ["login"] and "realname_bound" in kinds and "face_pass" in kinds
+    for event in await AuditEvent.filter(actor_id=session.user_id):
+        assert session.id_number not in str(event.data)
+
+
+async def test_chain_detects_edits_and_deletions(api):
+    await login(api)
+    assert (await verify_chain()).intact
+    last = await AuditEvent.all().order_by("-seq").first()
+    middle = await AuditEvent.all().order_by("seq").first()
+
+    original = middle.kind
+    await AuditEvent.filter(seq=middle.seq).update(kind="login_forged")
+    report = await verify_chain()
+    assert not report.intact and report.first_bad_seq == middle.seq
+    await AuditEvent.filter(seq=middle.seq).update(kind=original)
+    assert (await verify_chain()).intact
+
+    saved = {f: getattr(last, f) for f in ("seq", "at", "kind", "actor_id", "subject", "data", "prev_hash", "hash")}
+    await AuditEvent.filter(seq=last.seq).delete()
+    report = await verify_chain()
+    assert not report.intact and "deleted" in report.problem
+    await AuditEvent.create(**saved)
+    assert (await verify_chain()).intact
+
+
+async def test_audit_verify_command(api, live):
+    await login(api)
+    env = {**os.environ, "APP_DATABASE_URL": live.settings.database.url}
+    if live.settings.redis.url:
+        env["APP_REDIS_URL"] = live.settings.redis.url
+    ok = subprocess.run([sys.executable, "-m", "app", "audit-verify"], env=env, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert "intact" in ok.stdout
+
+    first = await AuditEvent.all().order_by("seq").first()
+    await AuditEvent.filter(seq=first.seq).update(subject="user:tampered")
+    try:
+        broken = subprocess.run([sys.executable, "-m", "app", "audit-verify"], env=env, capture_output=True, text=True, timeout=60)
+        assert broken.returncode == 1
+        assert "BROKEN" in broken.stdout
+    finally:
+        await AuditEvent.filter(seq=first.seq).update(subject=first.subject)
+
+
+async def test_concurrent_appends_keep_one_linear_chain(live):
+    import asyncio
+
+    from app.services.identity.audit import AuditLog
+
+    audit: AuditLog = live.app.ctx.services.audit
+    await asyncio.gather(*(audit.record("test_event", subject=f"n:{n}") for n in range(20)))
+    report = await verify_chain()
+    assert report.intact, report.summary()
+    assert ON_POSTGRES in (True, False)

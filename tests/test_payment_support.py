@@ -1,0 +1,59 @@
+"""Helpers the payment tests share: bills in the agency sandboxes, paying, waiting for states."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+
+
+def random_plate() -> str:
+    return "粤B" + "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(5))
+
+
+async def make_fine(api: httpx.AsyncClient, *, fine: int = 20_000, overdue_days: int = 0, party_name: str = "李四") -> dict[str, Any]:
+    body: dict[str, Any] = {"plate": random_plate(), "party_name": party_name, "fine": fine}
+    if overdue_days:
+        body["due_date"] = (date.today() - timedelta(days=overdue_days)).isoformat()
+    response = await api.post("/sandbox/traffic/fines", json=body)
+    assert response.status_code == 201, response.text
+    return response.json() | {"plate": body["plate"]}
+
+
+async def make_notice(api: httpx.AsyncClient, *, kind: str = "fee", amounts: tuple[int, ...] = (5_000,)) -> dict[str, Any]:
+    items = [{"name": f"项目{i}", "amount": a} for i, a in enumerate(amounts, start=1)]
+    response = await api.post("/sandbox/tax/notices", json={"kind": kind, "payer_name": "某某有限公司", "items": items})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def open_payment(api: httpx.AsyncClient, headers: dict[str, str], fine: dict[str, Any], *,
+                       channel: str = "wechatpay", key: str | None = None, **extra: Any) -> httpx.Response:
+    body = {"bill_type": "fine", "bill_ref": fine["decision_no"], "plate": fine["plate"], "channel": channel, **extra}
+    return await api.post("/api/v1/payments", json=body,
+                          headers=headers | {"Idempotency-Key": key or uuid.uuid4().hex})
+
+
+async def pay_in_sandbox(api: httpx.AsyncClient, order_no: str, *, channel: str = "wechatpay") -> dict[str, Any]:
+    response = await api.post(f"/sandbox/{channel}/confirm", json={"order_no": order_no, "outcome": "pay"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def wait_for_status(api: httpx.AsyncClient, headers: dict[str, str], order_no: str, wanted: str | set[str],
+                          *, timeout: float = 20.0) -> dict[str, Any]:
+    wanted_set = {wanted} if isinstance(wanted, str) else wanted
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: dict[str, Any] = {}
+    while asyncio.get_running_loop().time() < deadline:
+        response = await api.get(f"/api/v1/payments/{order_no}", headers=headers)
+        assert response.status_code == 200, response.text
+        last = response.json()
+        if last["status"] in wanted_set:
+            return last
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"order {order_no} stayed {last.get('status')}, wanted {wanted_set}")

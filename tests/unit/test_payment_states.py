@@ -1,0 +1,88 @@
+"""The order state machine table and the pure money rules."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from app.sandbox.tax import tax_late_fee
+from app.sandbox.traffic import fine_late_fee
+from app.services.payments.ledger import backoff, new_order_no, settlement_id_for
+from app.services.payments.states import (
+    LIVE_STATES,
+    TRANSITIONS,
+    InvalidTransition,
+    OrderStatus,
+    next_status,
+    sources_of,
+)
+
+
+def test_happy_path_goes_created_paying_paid_settled() -> None:
+    state = OrderStatus.CREATED
+    for event, expected in (("channel_opened", "paying"), ("payment_confirmed", "paid"),
+                            ("settlement_accepted", "settled")):
+        state = next_status(state, event)
+        assert state == expected
+
+
+@pytest.mark.parametrize("state,event", [
+    ("settled", "payment_confirmed"),  # a late duplicate notify never moves a settled order
+    ("refunded", "payment_confirmed"),
+    ("paid", "expired"),  # an order with money is never closed
+    ("settled", "expired"),
+    ("created", "settlement_accepted"),  # settling needs a payment first
+    ("paying", "settlement_accepted"),
+    ("closed", "settlement_accepted"),
+    ("refunded", "refund_requested"),
+    ("paying", "refund_requested"),
+])
+def test_forbidden_transitions_raise(state: str, event: str) -> None:
+    with pytest.raises(InvalidTransition):
+        next_status(state, event)
+
+
+def test_every_event_leads_to_one_state() -> None:
+    for event in {ev for (_, ev) in TRANSITIONS}:
+        targets = {TRANSITIONS[(src, event)] for src in sources_of(event)}
+        assert len(targets) == 1, event
+
+
+def test_late_payment_after_close_is_still_recorded() -> None:
+    assert next_status("closed", "payment_confirmed") == OrderStatus.PAID
+
+
+def test_live_states_hold_the_bill() -> None:
+    assert OrderStatus.CLOSED not in LIVE_STATES and OrderStatus.REFUNDED not in LIVE_STATES
+    assert OrderStatus.PAYING in LIVE_STATES and OrderStatus.SETTLED in LIVE_STATES
+
+
+def test_fine_late_fee_is_three_percent_a_day_capped_at_the_fine() -> None:
+    due = date(2026, 1, 10)
+    assert fine_late_fee(20_000, due, date(2026, 1, 10)) == 0
+    assert fine_late_fee(20_000, due, date(2026, 1, 11)) == 600
+    assert fine_late_fee(20_000, due, date(2026, 1, 20)) == 6_000
+    assert fine_late_fee(20_000, due, date(2026, 3, 1)) == 20_000  # 行政处罚法 art. 72 cap
+    assert fine_late_fee(20_000, None, date(2026, 3, 1)) == 0
+
+
+def test_tax_late_fee_is_half_a_permille_a_day() -> None:
+    assert tax_late_fee(1_000_000, date(2026, 1, 1), date(2026, 1, 11)) == 5_000
+    assert tax_late_fee(1_000_000, date(2026, 1, 1), date(2026, 1, 1)) == 0
+
+
+def test_order_numbers_fit_both_channels() -> None:
+    from datetime import UTC, datetime
+
+    number = new_order_no(datetime(2026, 11, 21, 16, 0, tzinfo=UTC))
+    assert len(number) == 25 and number.isalnum() and number.startswith("P20261122")
+    assert settlement_id_for(number) == "S" + number[1:]
+
+
+def test_backoff_repeats_the_last_delay() -> None:
+    delays = (5, 15, 3600)
+    assert [backoff(delays, n).total_seconds() for n in range(5)] == [5, 15, 3600, 3600, 3600]
+    # the real schedule keeps retrying for well over 24 hours at an hour apart
+    schedule = (5, 15, 30, 60, 120, 300, 600, 1800, 3600)
+    assert sum(backoff(schedule, n).total_seconds() for n in range(40)) > 24 * 3600

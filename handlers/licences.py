@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Literal
+from urllib.parse import unquote
 
 from pydantic import BaseModel, Field
 from sanic import Blueprint
@@ -50,7 +51,8 @@ class RenderQuery(BaseModel):
           tags=TAGS, errors=("licence_not_found", "payload_invalid"))
 async def render(request: Request, licence_id: int, payload: str, query: RenderQuery) -> HTTPResponse:
     image_format = query.format or "png"
-    payload = payload.removesuffix(f".{image_format}")
+    # Sanic hands the segment over still percent-encoded; base45 has "%", " ", "/", "+" and ":".
+    payload = unquote(payload).removesuffix(f".{image_format}")
     image, content_type = await services(request).licences.holders.render(
         principal(request), licence_id=licence_id, payload=payload, image_format=image_format
     )

@@ -60,6 +60,10 @@ from app.ports import (
 log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
+PUBLIC_KEY_ID_PREFIX = "PUB_KEY_ID_"
+# An unknown serial in a notify may be a new platform certificate, or a forger's: fetch the list
+# again, but not more often than this, so forged notifies cannot make us hammer /v3/certificates.
+CERTIFICATE_REFRESH_INTERVAL = 60.0
 
 TRADE_STATES: dict[str, str] = {
     "SUCCESS": "paid", "REFUND": "refunded", "NOTPAY": "unpaid", "USERPAYING": "unpaid",
@@ -123,8 +127,12 @@ class WeChatPayChannel:
         self._owns_http = http is None
         self._clock = clock
         self._refresh_lock = asyncio.Lock()
+        self._refresh_task: asyncio.Task[None] | None = None
+        self._last_notify_refresh = float("-inf")
 
     async def aclose(self) -> None:
+        if self._refresh_task is not None:
+            self._refresh_task.cancel()
         if self._owns_http:
             await self._http.aclose()
 
@@ -197,8 +205,8 @@ class WeChatPayChannel:
             raise NotifyRejected("stale_timestamp")
         key = self._verifying_keys.get(serial)
         if key is None:
-            # A new platform certificate: fetch the list before the channel's next retry.
-            self._certificates_stale = True
+            # Perhaps a new platform certificate: fetch the list before the channel's next retry.
+            self._refresh_soon()
             raise NotifyRejected("unknown_serial")
         if not rsa_verify(key, wechatpay_response_message(timestamp, nonce, body), signature):
             raise NotifyRejected("bad_signature")
@@ -257,6 +265,26 @@ class WeChatPayChannel:
         return await asyncio.to_thread(parse_trade_bill, raw.decode("utf-8-sig"))
 
     # ----------------------------------------------------------------- certificates
+    def _refresh_soon(self) -> None:
+        if self._refresh_task is not None and not self._refresh_task.done():
+            return
+        if time.monotonic() - self._last_notify_refresh < CERTIFICATE_REFRESH_INTERVAL:
+            return
+        self._last_notify_refresh = time.monotonic()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._certificates_stale = True
+            return
+        self._refresh_task = loop.create_task(self._refresh_quietly())
+
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self.refresh_certificates()
+        except ChannelError as exc:
+            self._certificates_stale = True
+            log.warning("wechatpay platform certificates could not be refreshed: %s", exc.code)
+
     async def refresh_certificates(self) -> None:
         """Fetch the platform certificates (/v3/certificates) and trust those that decrypt."""
         async with self._refresh_lock:
@@ -284,6 +312,9 @@ class WeChatPayChannel:
             await self.refresh_certificates()
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode() if body is not None else b""
         response = await self._send(operation, method, self.base_url, target, payload)
+        serial = response.headers.get("Wechatpay-Serial", "")
+        if serial and serial not in self._verifying_keys and not serial.startswith(PUBLIC_KEY_ID_PREFIX):
+            await self.refresh_certificates()  # signed by a platform certificate we have not seen yet
         self._verify_response(response)
         if response.status_code == 204 or not response.content:
             return {}

@@ -72,6 +72,13 @@ BILL_COLUMNS = [
     "商家优惠（元）", "券核销金额（元）", "券名称", "商家红包消费金额（元）", "卡消费金额（元）", "退款批次号/请求号",
     "服务费（元）", "分润（元）", "备注",
 ]
+# Allowed moves of a trade; anything else is a bug in the sandbox.
+TRADE_TRANSITIONS: dict[str, frozenset[str]] = {
+    "WAIT_BUYER_PAY": frozenset({"TRADE_SUCCESS", "TRADE_CLOSED"}),
+    "TRADE_SUCCESS": frozenset({"TRADE_CLOSED", "TRADE_FINISHED"}),  # closed by a full refund
+    "TRADE_FINISHED": frozenset(),
+    "TRADE_CLOSED": frozenset(),
+}
 AMOUNT = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
 
 
@@ -113,6 +120,15 @@ class SandboxTrade:
     paid_at: datetime | None = None
     closed_at: datetime | None = None
     refunded: int = 0  # fen
+
+    def move(self, to: str, at: datetime) -> None:
+        if to not in TRADE_TRANSITIONS[self.trade_status]:
+            raise ValueError(f"trade {self.out_trade_no}: {self.trade_status} -> {to} is not allowed")
+        self.trade_status = to
+        if to == "TRADE_SUCCESS":
+            self.paid_at = at
+        elif to == "TRADE_CLOSED":
+            self.closed_at = at
 
     def view(self) -> dict[str, Any]:
         data = asdict(self)
@@ -255,8 +271,7 @@ class AlipaySandbox:
         ))
 
     def pay(self, trade: SandboxTrade) -> None:
-        trade.trade_status = "TRADE_SUCCESS"
-        trade.paid_at = now_utc()
+        trade.move("TRADE_SUCCESS", now_utc())
         self.send_notify(trade)
 
     # ----------------------------------------------------------------- bills
@@ -537,7 +552,7 @@ def _trade_close(state: AlipaySandbox, request: Request, method: str, params: di
         return state.failure(method, "ACQ.TRADE_HAS_SUCCESS", "交易已支付")
     if trade.trade_status == "TRADE_CLOSED":
         return state.failure(method, "ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
-    trade.trade_status, trade.closed_at = "TRADE_CLOSED", now_utc()
+    trade.move("TRADE_CLOSED", now_utc())
     return state.success(method, trade_no=trade.trade_no, out_trade_no=trade.out_trade_no)
 
 
@@ -565,7 +580,7 @@ def _trade_refund(state: AlipaySandbox, request: Request, method: str, params: d
     state.refunds[(trade.out_trade_no, request_no)] = refund
     trade.refunded += amount
     if trade.refunded == trade.total:
-        trade.trade_status, trade.closed_at = "TRADE_CLOSED", refund.refunded_at
+        trade.move("TRADE_CLOSED", refund.refunded_at)
     state.send_notify(trade, refund)
     return state.success(method, **common, fund_change="Y", refund_fee=fen_to_yuan(trade.refunded),
                          gmt_refund_pay=_beijing(refund.refunded_at))

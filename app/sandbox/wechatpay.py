@@ -498,6 +498,7 @@ class WeChatPaySandbox:
         self.dispatcher.reset()
         self.refund_outcome = "SUCCESS"
         self.notify_signing = self.config.notify_signing
+        del self.platform_certificates[1:]
 
 
 def _fen(yuan: str) -> int:
@@ -652,7 +653,8 @@ def create_blueprint(settings: Settings | WeChatPaySandboxConfig | None = None) 
             return state.error(request, 404, "ORDER_NOT_EXIST", "订单不存在")
         if order.trade_state in ("SUCCESS", "REFUND"):
             return state.error(request, 400, "ORDERPAID", "订单已支付")
-        order.move("CLOSED")
+        if order.trade_state != "CLOSED":  # closing twice is accepted
+            order.move("CLOSED")
         return await finish(request, state.answer(request, None, 204))
 
     @bp.post("/v3/refund/domestic/refunds")

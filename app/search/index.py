@@ -17,7 +17,7 @@ so near-equal texts tie), then by popularity, then by row.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +30,7 @@ FIELD_WEIGHTS = {"name": 3.0, "alias": 2.0, "department": 1.0, "item_type": 1.0}
 AUDIENCES = {"individual": 1, "enterprise": 2}
 _ALL_AUDIENCES = 3
 _POPULARITY_CAP = 2**31 - 1
+_RESULT_CACHE_SIZE = 4096
 
 
 class UnknownRegion(ValueError):
@@ -123,10 +124,16 @@ class SearchIndex:
             if doc.basic_code:
                 rows_by_basic[doc.basic_code.lower()].append(row)
         self._rows_by_basic = {k: np.asarray(v, dtype=np.int32) for k, v in rows_by_basic.items()}
-        self._idf = {
-            term: math.log(1.0 + len(documents) / max(1, len(p.rows))) for term, p in postings.items()
-        }
+        service_of: dict[str, int] = {}
+        self._service_ids = np.zeros(len(documents), dtype=np.int32)
+        for row, doc in enumerate(documents):
+            key = doc.basic_code or f"row:{row}"
+            self._service_ids[row] = service_of.setdefault(key, len(service_of))
+        self._service_count = max(1, len(service_of))
+        self._idf = {term: math.log(1.0 + len(documents) / max(1, len(p.rows))) for term, p in postings.items()}
         self._region_tables: dict[str, np.ndarray] = {}
+        # Residents repeat the same few queries; results only change with a new index or views.
+        self._results: OrderedDict[tuple[Any, ...], SearchResult] = OrderedDict()
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -217,6 +224,7 @@ class SearchIndex:
             row = self._row_by_code.get(code)
             if row is not None:
                 self._popularity[row] = min(max(int(count), 0), _POPULARITY_CAP)
+        self._results.clear()
 
     # ------------------------------------------------------------------ searching
     def search(
@@ -227,9 +235,26 @@ class SearchIndex:
         audience: str | None = None,
         page: int = 1,
         page_size: int = 20,
+        one_per_service: bool = True,
     ) -> SearchResult:
+        """Ranked hits; with one_per_service, only the best implementation of each standard
+        item (basic code) is kept, which is the one closest to the resident's region."""
         page = max(1, page)
         page_size = max(1, min(page_size, 100))
+        cache_key = (query, region, audience, page, page_size, one_per_service)
+        cached = self._results.get(cache_key)
+        if cached is not None:
+            self._results.move_to_end(cache_key)
+            return cached
+        result = self._search(query, region, audience, page, page_size, one_per_service)
+        self._results[cache_key] = result
+        if len(self._results) > _RESULT_CACHE_SIZE:
+            self._results.popitem(last=False)
+        return result
+
+    def _search(
+        self, query: str, region: str | None, audience: str | None, page: int, page_size: int, one_per_service: bool
+    ) -> SearchResult:
         plan = self.analyzer.plan(query, self.vocabulary, self.has_term)
         rows, relevance = self._score(plan)
         if rows.size == 0:
@@ -243,12 +268,14 @@ class SearchIndex:
             bonus = self._region_table(region)[self._region_rows[rows]]
             keep = bonus >= 0
             rows, relevance = rows[keep], relevance[keep] + bonus[keep]
+        tiers = np.floor(relevance * 10.0 + 0.5).astype(np.int64)
+        keys = (tiers << 32) | self._popularity[rows]
+        if one_per_service and rows.size > 1:
+            rows, keys, relevance = self._best_per_service(rows, keys, relevance)
         total = int(rows.size)
         start = (page - 1) * page_size
         if start >= total:
             return SearchResult(hits=[], total=total, page=page, page_size=page_size)
-        tiers = np.floor(relevance * 10.0 + 0.5).astype(np.int64)
-        keys = (tiers << 32) | self._popularity[rows]
         wanted = start + page_size
         if total > wanted:
             top = np.argpartition(-keys, wanted - 1)[:wanted]
@@ -263,6 +290,19 @@ class SearchIndex:
             for i, row in ((int(i), int(rows[i])) for i in order)
         ]
         return SearchResult(hits=hits, total=total, page=page, page_size=page_size)
+
+    def _best_per_service(
+        self, rows: np.ndarray, keys: np.ndarray, relevance: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        services = self._service_ids[rows]
+        best = np.full(self._service_count, -1, dtype=np.int64)
+        np.maximum.at(best, services, keys)
+        winners = keys == best[services]
+        rows, keys, relevance, services = rows[winners], keys[winners], relevance[winners], services[winners]
+        first = np.full(self._service_count, np.iinfo(np.int32).max, dtype=np.int32)
+        np.minimum.at(first, services, rows)
+        keep = rows == first[services]
+        return rows[keep], keys[keep], relevance[keep]
 
     def _score(self, plan: QueryPlan) -> tuple[np.ndarray, np.ndarray]:
         concepts = [c for c in plan.concepts if c.alternatives]

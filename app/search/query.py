@@ -113,11 +113,7 @@ class Vocabulary:
                 candidates.add(variant)
             candidates.update(self.deletes.get(variant, ()))
         limit = 1 if len(token) < 8 else 2
-        scored = sorted(
-            (distance, key)
-            for key in candidates
-            if (distance := _edit_distance(token, key)) <= limit
-        )
+        scored = sorted((distance, key) for key in candidates if (distance := _edit_distance(token, key)) <= limit)
         if not scored:
             return []
         best = scored[0][0]
@@ -187,6 +183,10 @@ class Analyzer:
                     concepts.append(Concept(run, ((f"w:{run}", 1.0),)))
             else:
                 concepts.extend(self._latin(run[:_MAX_LATIN_RUN], vocabulary, has_term))
+        if not concepts and not codes and text:
+            # Only stop words ("办理"): better to search them than to find nothing.
+            words = [w for run in runs(text) if is_chinese(run) for w in self.segmenter.cut(run)]
+            concepts = [Concept(w, ((f"w:{w}", 1.0),)) for w in words if len(w) >= 2 and has_term(f"w:{w}")]
         return QueryPlan(text=text, concepts=tuple(concepts[:_MAX_CONCEPTS]), codes=tuple(codes[:3]))
 
     def _chinese(self, run: str, vocabulary: Vocabulary, has_term: Callable[[str], bool]) -> list[Concept]:

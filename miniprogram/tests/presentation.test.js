@@ -31,8 +31,14 @@ function fakeTime(start = Date.parse('2026-11-21T08:00:00Z')) {
   };
 }
 
-function presentation(n, time) {
-  return { payload: `LC1:P${n}`, refresh_after: 30, expires_at: new Date(time.now() + 90000).toISOString() };
+// The server's shape: both times are timestamps in Beijing time.
+function beijingIso(ms) {
+  return `${new Date(ms + 8 * 3600 * 1000).toISOString().slice(0, 19)}+08:00`;
+}
+
+function presentation(n, time, serverSkewMs = 0) {
+  const issued = time.now() + serverSkewMs;
+  return { payload: `LC1:P${n}`, refresh_after: beijingIso(issued + 30000), expires_at: beijingIso(issued + 90000) };
 }
 
 test('mints, counts down refresh_after seconds, then mints again', async () => {
@@ -122,5 +128,33 @@ test('starting twice while a mint is in flight mints once', async () => {
   });
   await Promise.all([ticker.start(), ticker.start()]);
   assert.equal(minted, 1);
+  ticker.stop();
+});
+
+test('the schedule follows the server timestamps, and survives a phone clock that is off', () => {
+  const { schedule } = require('../utils/presentation');
+  const now = Date.parse('2026-11-21T08:00:00Z');
+  const time = { now: () => now };
+  assert.deepEqual(schedule(presentation(1, time), now), { refreshInMs: 30000, expiresInMs: 90000 });
+  // The phone runs ten minutes behind the server: fall back to 30 s, keep the 60 s margin.
+  assert.deepEqual(schedule(presentation(1, time, 600000), now), { refreshInMs: 30000, expiresInMs: 90000 });
+  // A plain number of seconds is accepted too.
+  assert.equal(schedule({ refresh_after: 20, expires_at: new Date(now + 90000).toISOString() }, now).refreshInMs, 20000);
+});
+
+test('a phone clock ahead of the server still refreshes on time', async () => {
+  const time = fakeTime();
+  let minted = 0;
+  const ticker = new PresentationTicker({
+    mint: async () => presentation(++minted, time, -45000),
+    onPresentation: () => {},
+    onTick: () => {},
+    onError: (err) => assert.fail(err),
+    now: time.now,
+    timers: time.timers,
+  });
+  await ticker.start();
+  await time.advance(30000);
+  assert.equal(minted, 2);
   ticker.stop();
 });

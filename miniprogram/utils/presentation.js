@@ -4,6 +4,28 @@
 // so a short network drop at a counter does not blank the screen.
 
 const RETRY_AFTER_FAILURE_MS = 5000;
+const DEFAULT_REFRESH_MS = 30000;
+const MAX_LIFETIME_MS = 90000;
+
+/*
+ * When to fetch the next code and when this one stops being valid, relative to when it arrived.
+ * refresh_after is a server timestamp (or a number of seconds). A phone whose clock is far off
+ * would compute nonsense from timestamps, so an implausible delay falls back to the default;
+ * the lifetime comes from the difference of the two server timestamps, which no phone clock skews.
+ */
+function schedule(presentation, receivedAt) {
+  const expires = Date.parse(presentation.expires_at);
+  if (typeof presentation.refresh_after === 'number') {
+    const refreshInMs = Math.max(1, presentation.refresh_after) * 1000;
+    return { refreshInMs, expiresInMs: Number.isFinite(expires) ? expires - receivedAt : MAX_LIFETIME_MS };
+  }
+  const refreshAt = Date.parse(presentation.refresh_after);
+  let refreshInMs = refreshAt - receivedAt;
+  if (!Number.isFinite(refreshInMs) || refreshInMs <= 0 || refreshInMs > MAX_LIFETIME_MS) refreshInMs = DEFAULT_REFRESH_MS;
+  const margin = expires - refreshAt;
+  const expiresInMs = Number.isFinite(margin) && margin > 0 ? refreshInMs + margin : MAX_LIFETIME_MS;
+  return { refreshInMs, expiresInMs: Math.min(expiresInMs, MAX_LIFETIME_MS) };
+}
 
 class PresentationTicker {
   constructor({ mint, onPresentation, onTick, onError, onExpired, now = Date.now, timers = { setTimeout, clearTimeout } }) {
@@ -61,8 +83,9 @@ class PresentationTicker {
     }
     this.inFlight = false;
     if (!this.running) return;
-    const refreshAfterMs = Math.max(1, Number(presentation.refresh_after) || 30) * 1000;
-    this.current = { presentation, refreshAt: this.now() + refreshAfterMs, expiresAt: Date.parse(presentation.expires_at) };
+    const receivedAt = this.now();
+    const { refreshInMs, expiresInMs } = schedule(presentation, receivedAt);
+    this.current = { presentation, refreshAt: receivedAt + refreshInMs, expiresAt: receivedAt + expiresInMs };
     this.onPresentation(presentation);
     this.tick();
   }
@@ -86,4 +109,4 @@ class PresentationTicker {
   }
 }
 
-module.exports = { PresentationTicker, RETRY_AFTER_FAILURE_MS };
+module.exports = { PresentationTicker, schedule, RETRY_AFTER_FAILURE_MS };

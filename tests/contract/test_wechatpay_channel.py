@@ -396,7 +396,9 @@ async def test_requests_signed_with_another_key_get_sign_error(wx_cert: Harness)
 
 async def test_answers_signed_by_an_untrusted_key_are_refused(wx_cert: Harness):
     order, _ = await wx_cert.open_order()
-    wx_cert.sandbox.platform_key = wx_cert.sandbox.public_key_signer  # the sandbox signs with a wrong key
+    sandbox = wx_cert.sandbox
+    # The sandbox goes on naming its certificate but signs with another key.
+    sandbox.platform_certificates[-1] = (sandbox.public_key_signer, sandbox.platform_certificates[-1][1])
     with pytest.raises(ChannelError) as caught:
         await wx_cert.channel.query(order.order_no)
     assert caught.value.code == "channel_bad_signature"
@@ -415,3 +417,77 @@ async def test_the_sandbox_refuses_a_stale_authorization(wx_cert: Harness):
     with pytest.raises(ChannelError) as caught:
         await wx_cert.channel.query("ANY-ORDER-2")
     assert caught.value.code == "channel_auth_failed"
+
+
+async def test_a_rotated_platform_certificate_is_fetched_and_then_trusted(wx_cert: Harness):
+    first, _ = await wx_cert.open_order()  # loads the original certificate from /v3/certificates
+    response = await wx_cert.helper("POST", "/faults", json={"rotate_platform_certificate": True})
+    new_serial = response.json()["platform_serial"]
+    await wx_cert.helper("POST", "/confirm", json={"order_no": first.order_no, "outcome": "pay"})
+    # The first delivery names a serial we do not know yet; the retry finds it trusted.
+    await until(lambda: len(wx_cert.accepted) == 1)
+    assert wx_cert.rejected == ["unknown_serial"]
+    assert new_serial in wx_cert.channel._verifying_keys
+    second, _ = await wx_cert.open_order()  # answers signed by the new certificate verify too
+    assert (await wx_cert.channel.query(second.order_no)).state == "unpaid"
+
+
+async def test_answers_signed_by_a_new_certificate_trigger_a_refresh_before_verifying(wx_cert: Harness):
+    order, _ = await wx_cert.open_order()
+    await wx_cert.helper("POST", "/faults", json={"rotate_platform_certificate": True})
+    assert (await wx_cert.channel.query(order.order_no)).state == "unpaid"
+    assert wx_cert.sandbox.platform_serial in wx_cert.channel._verifying_keys
+
+
+async def test_during_the_switch_to_public_key_mode_both_signatures_are_accepted(wx_cert: Harness):
+    sandbox = wx_cert.sandbox
+    both = WeChatPayChannel(
+        base_url=wx_cert.channel.base_url, mchid=sandbox.config.mchid, appid=sandbox.config.appid,
+        merchant_serial_no=sandbox.merchant_serial, merchant_private_key=_read("merchant_private_key.pem"),
+        apiv3_key=sandbox.config.apiv3_key, notify_url=wx_cert.channel.notify_url,
+        platform_certificates=(_read("platform_cert.pem"),), public_key=_read("wechatpay_public_key.pem"),
+        public_key_id=sandbox.config.public_key_id,
+    )
+    wx_cert.channel = both
+    try:
+        for signing in ("certificate", "public_key"):
+            await wx_cert.faults({"notify_signing": signing})
+            order, _ = await wx_cert.open_order()
+            await wx_cert.helper("POST", "/confirm", json={"order_no": order.order_no, "outcome": "pay"})
+        await until(lambda: len(wx_cert.accepted) == 2)
+        assert wx_cert.rejected == []
+    finally:
+        await both.aclose()
+
+
+async def test_a_delayed_notify_arrives_late_and_a_dropped_one_never(wx_cert: Harness):
+    delayed, _ = await wx_cert.open_order()
+    dropped, _ = await wx_cert.open_order()
+    await wx_cert.faults({"notifies": [
+        {"kind": "delay", "seconds": 400, "order_no": delayed.order_no},  # 0.4 s at 1000x
+        {"kind": "drop", "order_no": dropped.order_no},
+    ]})
+    for order in (delayed, dropped):
+        await wx_cert.helper("POST", "/confirm", json={"order_no": order.order_no, "outcome": "pay"})
+    await asyncio.sleep(0.2)
+    assert wx_cert.accepted == []
+    await until(lambda: len(wx_cert.accepted) == 1)
+    assert wx_cert.accepted[0].transaction and wx_cert.accepted[0].transaction.order_no == delayed.order_no
+    log = (await wx_cert.helper("GET", "/notifies", params={"order_no": dropped.order_no})).json()["deliveries"]
+    assert [d["kind"] for d in log] == ["dropped"]
+    assert (await wx_cert.channel.query(dropped.order_no)).state == "paid"  # the poller's way to find out
+
+
+async def test_a_refund_the_channel_closes_is_reported_failed(wx_cert: Harness):
+    order, _ = await wx_cert.open_order(amount=700)
+    await wx_cert.helper("POST", "/confirm", json={"order_no": order.order_no, "outcome": "pay"})
+    await until(lambda: len(wx_cert.accepted) == 1)
+    await wx_cert.faults({"refund_outcome": "CLOSED"})
+    await wx_cert.channel.refund(order_no=order.order_no, refund_no="RC-" + order.order_no, amount=700, total=700,
+                                 reason="x")
+    await until(lambda: len(wx_cert.accepted) == 2)
+    refund = wx_cert.accepted[1].refund
+    assert refund is not None and refund.state == "failed"
+    queried = await wx_cert.channel.query_refund(order_no=order.order_no, refund_no="RC-" + order.order_no)
+    assert queried.state == "failed"
+    assert (await wx_cert.channel.query(order.order_no)).state == "paid"

@@ -304,13 +304,25 @@ def _steps(template: ServiceTemplate, promised: int) -> list[dict[str, Any]]:
         names = (("申请", "通过粤省事、广东政务服务网或窗口提交申请"), ("受理并办结", "材料齐全、符合条件的当场办结"))
         return [{"name": n, "description": d, "time_limit_days": 0} for n, d in names]
     flows = {
-        "行政许可": (("申请", "提交申请及材料"), ("受理", "审查材料是否齐全、符合法定形式"),
-                 ("审查", "对申请材料进行实质审查，必要时现场核查"), ("决定", "作出准予或不予许可的决定"),
-                 ("送达", "颁发证照，可选择邮寄或窗口领取")),
-        "行政给付": (("申请", "提交申请及材料"), ("受理", "审核申请人资格"), ("审核", "核定给付标准并公示"),
-                 ("发放", "待遇按月或一次性发放至本人银行账户")),
-        "行政确认": (("申请", "提交申请及材料"), ("受理", "核验身份及材料"), ("审核", "核实有关事实"),
-                 ("办结", "出具确认结果或制发证件")),
+        "行政许可": (
+            ("申请", "提交申请及材料"),
+            ("受理", "审查材料是否齐全、符合法定形式"),
+            ("审查", "对申请材料进行实质审查，必要时现场核查"),
+            ("决定", "作出准予或不予许可的决定"),
+            ("送达", "颁发证照，可选择邮寄或窗口领取"),
+        ),
+        "行政给付": (
+            ("申请", "提交申请及材料"),
+            ("受理", "审核申请人资格"),
+            ("审核", "核定给付标准并公示"),
+            ("发放", "待遇按月或一次性发放至本人银行账户"),
+        ),
+        "行政确认": (
+            ("申请", "提交申请及材料"),
+            ("受理", "核验身份及材料"),
+            ("审核", "核实有关事实"),
+            ("办结", "出具确认结果或制发证件"),
+        ),
     }
     steps = flows.get(template.item_type, (("申请", "提交申请及材料"), ("受理", "核验材料"), ("办结", "出具办理结果")))
     share = max(1, promised // max(1, len(steps) - 1))
@@ -322,21 +334,44 @@ def _steps(template: ServiceTemplate, promised: int) -> list[dict[str, Any]]:
 
 def _materials(template: ServiceTemplate, name: str) -> list[dict[str, Any]]:
     materials = [
-        {"name": f"{template.name}申请表", "form": "original", "copies": 1, "required": True,
-         "licence_type": None, "note": "可在线填写，无需打印"},
+        {
+            "name": f"{template.name}申请表",
+            "form": "original",
+            "copies": 1,
+            "required": True,
+            "licence_type": None,
+            "note": "可在线填写，无需打印",
+        },
     ]
     for key in template.materials:
         if key.startswith("raw:"):
-            materials.append({"name": key[4:], "form": "original", "copies": 1, "required": True,
-                              "licence_type": None, "note": ""})
+            materials.append(
+                {"name": key[4:], "form": "original", "copies": 1, "required": True, "licence_type": None, "note": ""}
+            )
             continue
         spec = MATERIALS[key]
-        materials.append({"name": spec.name, "form": spec.form, "copies": spec.copies, "required": spec.required,
-                          "licence_type": spec.licence_type, "note": spec.note})
+        materials.append(
+            {
+                "name": spec.name,
+                "form": spec.form,
+                "copies": spec.copies,
+                "required": spec.required,
+                "licence_type": spec.licence_type,
+                "note": spec.note,
+            }
+        )
     if "proxy" not in template.materials and "individual" in template.audiences:
         spec = MATERIALS["proxy"]
-        materials.append({"name": spec.name, "form": spec.form, "copies": 1, "required": False,
-                          "licence_type": None, "note": spec.note})
+        materials.append(
+            {
+                "name": spec.name,
+                "form": spec.form,
+                "copies": 1,
+                "required": False,
+                "licence_type": None,
+                "note": spec.note,
+            }
+        )
     return materials
 
 
@@ -385,10 +420,15 @@ def _guide(
         "supports_appointment": depth <= 3,
         "supports_delivery": depth == 4 or bool(fees),
         "cross_region": depth == 4,
-        "result": {"name": _result_name(template), "kind": "证照" if template.item_type in ("行政许可", "行政确认") else "批文"},
+        "result": {
+            "name": _result_name(template),
+            "kind": "证照" if template.item_type in ("行政许可", "行政确认") else "批文",
+        },
         "consulting": {"phone": phone, "address": f"{city_prefix}{hall}综合窗口"},
         "complaint": {"phone": "12345", "channel": "12345政务服务便民热线、粤省事“好差评”"},
-        "windows": [{"address": f"{city_prefix}{hall}", "hours": "周一至周五 9:00-12:00，14:00-17:30（法定节假日除外）"}],
+        "windows": [
+            {"address": f"{city_prefix}{hall}", "hours": "周一至周五 9:00-12:00，14:00-17:30（法定节假日除外）"}
+        ],
         "faqs": _faqs(template, promised_days),
         "legal_basis": [template.legal_basis],
         "guide_version": 1,
@@ -411,30 +451,39 @@ def _result_name(template: ServiceTemplate) -> str:
 
 
 def _faqs(template: ServiceTemplate, promised_days: int) -> list[dict[str, str]]:
-    progress = "当场办结，可在粤省事“我的办件”查看结果" if promised_days == 0 else (
-        f"承诺{promised_days}个工作日内办结，可在粤省事“我的办件”实时查看进度"
+    progress = (
+        "当场办结，可在粤省事“我的办件”查看结果"
+        if promised_days == 0
+        else (f"承诺{promised_days}个工作日内办结，可在粤省事“我的办件”实时查看进度")
     )
     answers = [
         {"question": "办理进度怎么查？", "answer": progress},
-        {"question": "可以委托他人代办吗？",
-         "answer": "可以，受托人需携带授权委托书及本人身份证件" if "individual" in template.audiences
-         else "可以，经办人需持单位授权书及本人身份证件"},
+        {
+            "question": "可以委托他人代办吗？",
+            "answer": "可以，受托人需携带授权委托书及本人身份证件"
+            if "individual" in template.audiences
+            else "可以，经办人需持单位授权书及本人身份证件",
+        },
     ]
     if any(MATERIALS.get(m) and MATERIALS[m].licence_type for m in template.materials):
-        answers.append({"question": "已有电子证照还要带原件吗？",
-                        "answer": "已在粤省事“我的证照”领取的电子证照可免于提交对应材料"})
+        answers.append(
+            {"question": "已有电子证照还要带原件吗？", "answer": "已在粤省事“我的证照”领取的电子证照可免于提交对应材料"}
+        )
     return answers
 
 
 def _zones(basic_codes: dict[str, str]) -> list[ZoneRecord]:
     zones = []
-    bundle_by_zone = {"births": ["newborn"], "startup": ["enterprise-startup", "restaurant"],
-                      "elderly": ["retirement"], "disability": ["disability"], "housing": ["home-transfer"]}
+    bundle_by_zone = {
+        "births": ["newborn"],
+        "startup": ["enterprise-startup", "restaurant"],
+        "elderly": ["retirement"],
+        "disability": ["disability"],
+        "housing": ["home-transfer"],
+    }
     for slug, title, icon, description, audiences in ZONES:
         entries: list[dict[str, str]] = [{"kind": "bundle", "slug": b} for b in bundle_by_zone.get(slug, [])]
-        ranked = sorted(
-            (t for t in TEMPLATES if slug in t.zones), key=lambda t: (-t.hotness, basic_codes[t.name])
-        )
+        ranked = sorted((t for t in TEMPLATES if slug in t.zones), key=lambda t: (-t.hotness, basic_codes[t.name]))
         entries.extend({"kind": "service", "basic_code": basic_codes[t.name]} for t in ranked)
         zones.append(
             ZoneRecord(

@@ -1,7 +1,7 @@
 'use strict';
 const api = require('../../utils/request');
 const config = require('../../config');
-const { reasonText, fieldRows, statusView } = require('../../utils/licences');
+const { reasonText, inspectedRows, statusView } = require('../../utils/licences');
 const { beijingTime } = require('../../utils/format');
 
 Page({
@@ -37,9 +37,9 @@ Page({
         result: body.valid
           ? {
             valid: true,
-            title: licence.type_name || licence.type_code || '电子证照',
+            title: (licence.type && licence.type.name) || '电子证照',
             status: statusView(licence.status || 'active'),
-            rows: fieldRows(licence.fields, licence.field_labels),
+            rows: inspectedRows(licence),
             checkedAt: beijingTime(body.checked_at, { withSeconds: true }),
           }
           : { valid: false, reason: reasonText(body.reason), code: body.reason, checkedAt: beijingTime(body.checked_at, { withSeconds: true }) },

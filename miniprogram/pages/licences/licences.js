@@ -18,13 +18,21 @@ Page({
   async load() {
     this.setData({ failed: '' });
     try {
-      const licences = listOf(await api.get('/api/v1/licences')).map((licence) => Object.assign({}, licence, {
+      const licences = listOf(await api.get('/api/v1/licences'), 'licences').map((licence) => ({
+        id: licence.id,
+        typeName: (licence.type && licence.type.name) || '电子证照',
+        department: (licence.type && licence.type.department) || '',
+        holderName: (licence.holder && licence.holder.name) || '',
+        holderKind: (licence.holder && licence.holder.kind) || 'person',
+        status: licence.status,
         statusView: statusView(licence.status),
-        validUntil: beijingDate(licence.valid_until),
+        validUntil: licence.valid_until ? beijingDate(licence.valid_until) : '长期',
+        // Identity licences hide their fields until a recent face check.
+        locked: licence.locked === true,
       }));
       this.setData({
-        personal: licences.filter((l) => l.holder_kind !== 'enterprise'),
-        enterprise: licences.filter((l) => l.holder_kind === 'enterprise'),
+        personal: licences.filter((l) => l.holderKind !== 'enterprise'),
+        enterprise: licences.filter((l) => l.holderKind === 'enterprise'),
       });
     } catch (err) {
       this.setData({ failed: err.userMessage });

@@ -19,12 +19,12 @@ Page({
   async load() {
     try {
       const body = await api.get(`/api/v1/licences/${encodeURIComponent(this.licenceId)}/usage`);
-      const records = listOf(body).map((r) => ({
-        when: beijingTime(r.checked_at || r.created_at, { withSeconds: true }),
-        who: r.inspector_name || r.department_name || r.inspector || '核验人员',
-        valid: r.valid === true || r.result === 'valid',
-        reason: r.valid === true || r.result === 'valid' ? '' : reasonText(r.reason),
-        location: r.location || '',
+      const records = listOf(body, 'inspections').map((r) => ({
+        when: beijingTime(r.at, { withSeconds: true }),
+        who: (r.inspector && r.inspector.name) || '核验人员',
+        valid: r.valid === true,
+        reason: r.valid === true ? '' : reasonText(r.reason),
+        location: (r.location && (r.location.address || '')) || '',
       }));
       this.setData({ records, failed: '' });
     } catch (err) {

@@ -1,0 +1,92 @@
+"""The real entry point: `python -m app serve`, graceful shutdown, and several workers."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import ON_POSTGRES, free_port
+
+
+def wait_healthy(base_url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"service exited early: {process.stdout.read() if process.stdout else ''}")
+        try:
+            if httpx.get(base_url + "/healthz", timeout=1, trust_env=False).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("service did not become healthy")
+
+
+def login_flow(base_url: str, sandbox_url: str) -> dict:
+    with httpx.Client(base_url=base_url, trust_env=False, timeout=10) as client:
+        code = httpx.post(sandbox_url + "/sandbox/wechat/login-code", json={}, trust_env=False).json()["code"]
+        response = client.post("/api/v1/auth/login", json={"code": code})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+@pytest.mark.slow
+def test_serve_on_the_embedded_default_and_stop_gracefully(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
+    env |= {"APP_DATABASE_URL": f"sqlite://{tmp_path}/serve.sqlite3", "APP_SERVICE_LOG_LEVEL": "INFO"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", str(port)], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base_url, process)
+        body = login_flow(base_url, base_url)
+        me = httpx.get(base_url + "/api/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"}, trust_env=False)
+        assert me.status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = process.stdout.read() if process.stdout else ""
+    lines = [line for line in output.splitlines() if line.startswith("{")]
+    assert any('"path":"/api/v1/me"' in line or '"path": "/api/v1/me"' in line for line in lines)
+    assert body["access_token"] not in output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ON_POSTGRES, reason="several workers need PostgreSQL and Redis (the CI's second pass)")
+def test_several_workers_share_sessions_through_redis(live):
+    """Uses the schema the `live` fixture migrated."""
+    sandbox_port, port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items()}
+    sandbox = subprocess.Popen([sys.executable, "-m", "app", "sandbox", "--port", str(sandbox_port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env |= {"APP_SANDBOX_ENABLED": "false", "APP_WECHAT_API_BASE": f"http://127.0.0.1:{sandbox_port}/sandbox/wechat"}
+    service = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", "2"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base_url, sandbox_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
+    try:
+        wait_healthy(base_url, service, timeout=60)
+        sessions = [login_flow(base_url, sandbox_url) for _ in range(6)]
+        with httpx.Client(base_url=base_url, trust_env=False) as client:
+            for body in sessions:
+                headers = {"Authorization": f"Bearer {body['access_token']}"}
+                assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+                # Whichever worker answers next knows the session has ended.
+                for _ in range(4):
+                    assert client.get("/api/v1/me", headers=headers).status_code == 401
+    finally:
+        for process in (service, sandbox):
+            process.send_signal(signal.SIGTERM)
+        for process in (service, sandbox):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -1,0 +1,588 @@
+"""Licences over HTTP: issuance, wallet, presentations, inspection (incl. the attack list of
+issue 4), usage, the trust list for offline verifiers, consent, and the bad-input list."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+import zxingcpp
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from PIL import Image
+
+from app.lc1 import codec
+from app.lc1.trust_list import load_trust_list, revocation_hash
+from app.lc1.verifier import verify
+from app.services.licences.keys import certificate_kid
+from models.licences import Inspection, Licence
+from tests.conftest import (
+    LiveServer,
+    Session,
+    bind_realname,
+    login,
+    make_inspector,
+    make_operator,
+    pass_face,
+)
+from tests.factories import make_credit_code, make_id_number, random_ip
+
+KEYS = Path(__file__).resolve().parents[2] / "certs" / "sandbox" / "licences"
+FOOD = "11100000MB0143000Y001"  # 食品经营许可证 (enterprise)
+PERMIT = "11100000MB0143000Y002"  # 居住证 (person, identity class)
+SAMR = "11440000MB2C901609"
+PSB = "11440100MB2C92470Y"
+
+
+def sandbox_key(stem: str) -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+    private = serialization.load_pem_private_key((KEYS / f"{stem}.key.pem").read_bytes(), None)
+    certificate = x509.load_pem_x509_certificate((KEYS / f"{stem}.cert.pem").read_bytes())
+    assert isinstance(private, ec.EllipticCurvePrivateKey)
+    return private, certificate_kid(certificate)
+
+
+@dataclass
+class World:
+    operator: Session
+    inspector: Session  # food licences in Guangdong
+    permit_inspector: Session  # residence permits in Guangzhou
+    other_inspector: Session  # food licences in Shenzhen only
+
+
+async def _put(client: httpx.AsyncClient, path: str, session: Session, body: dict) -> dict:
+    response = await client.put(path, json=body, headers=session.headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture(scope="module")
+async def world(live: LiveServer) -> World:
+    async with httpx.AsyncClient(base_url=live.base_url, headers={"X-Forwarded-For": random_ip()}, timeout=30) as client:
+        operator = await make_operator(client, live)
+        await _put(client, f"/api/v1/admin/licence-types/{FOOD}", operator, {
+            "name": "食品经营许可证", "department": "市场监督管理局", "holder_kind": "enterprise",
+            "field_schema": {
+                "licence_no": {"label": "许可证编号", "required": True, "max_length": 32},
+                "legal_rep": {"label": "法定代表人", "required": True},
+                "address": {"label": "经营场所", "required": True},
+                "scope": {"label": "经营项目", "required": True},
+                "phone": {"label": "联系电话"},
+            },
+            "qr_fields": ["licence_no", "scope"],
+            "visible_fields": {"inspector": ["licence_no", "scope", "address"],
+                               "department": ["licence_no", "scope", "address", "legal_rep", "phone"]},
+        })
+        await _put(client, f"/api/v1/admin/licence-types/{PERMIT}", operator, {
+            "name": "广东省居住证", "department": "公安局", "holder_kind": "person", "identity_class": True,
+            "field_schema": {
+                "permit_no": {"label": "居住证号", "required": True},
+                "address": {"label": "居住地址", "required": True},
+                "expires": {"label": "签注有效期", "type": "date"},
+            },
+            "qr_fields": ["permit_no"],
+            "visible_fields": {"inspector": ["permit_no"], "department": ["permit_no", "address"]},
+        })
+        await _put(client, f"/api/v1/admin/licence-issuers/{SAMR}", operator,
+                   {"name": "广东省市场监督管理局", "region_code": "440000", "licence_types": [FOOD]})
+        await _put(client, f"/api/v1/admin/licence-issuers/{PSB}", operator,
+                   {"name": "广州市公安局", "region_code": "440100", "licence_types": [PERMIT]})
+        for stem, issuer, signs_from in (
+            ("gd-samr-2025", SAMR, "2025-01-01T00:00:00Z"),
+            ("gd-samr-2026", SAMR, "2026-01-01T00:00:00Z"),
+            ("gz-psb-2026", PSB, "2026-01-01T00:00:00Z"),
+        ):
+            response = await client.post(
+                f"/api/v1/admin/licence-issuers/{issuer}/keys",
+                json={"certificate_pem": (KEYS / f"{stem}.cert.pem").read_text(), "signs_from": signs_from},
+                headers=operator.headers,
+            )
+            assert response.status_code == 201, response.text
+            assert response.json()["can_sign"] is True
+        inspector = await make_inspector(client, operator, licence_types=[FOOD], regions=["440000"])
+        permit_inspector = await make_inspector(client, operator, licence_types=[PERMIT], regions=["440100"])
+        other = await make_inspector(client, operator, licence_types=[FOOD], regions=["440300"])
+        return World(operator, inspector, permit_inspector, other)
+
+
+async def issue_food(api: httpx.AsyncClient, world: World, credit_code: str, **overrides) -> httpx.Response:
+    body = {
+        "type_code": FOOD, "issuer_code": SAMR, "serial": "JY" + secrets.token_hex(6).upper(),
+        "holder": {"name": "广州某某餐饮管理有限公司", "credit_code": credit_code},
+        "region_code": "440106",
+        "data": {"licence_no": "JY24401060012345", "legal_rep": "王五", "address": "广州市天河区体育西路1号",
+                 "scope": "热食类食品制售；冷食类食品制售", "phone": "020-12345678"},
+        "valid_from": "2025-01-01", "valid_until": "2030-12-31",
+    }
+    body.update(overrides)
+    return await api.post("/api/v1/admin/licences", json=body, headers=world.operator.headers)
+
+
+@dataclass
+class Business:
+    owner: Session
+    credit_code: str
+    licence_id: int
+    identifier: str
+
+
+async def make_business(api: httpx.AsyncClient, world: World) -> Business:
+    owner = await bind_realname(api, await login(api), name="王五", id_number=make_id_number())
+    credit_code = make_credit_code("440106")
+    registered = await api.post("/api/v1/admin/enterprises", json={
+        "credit_code": credit_code, "name": "广州某某餐饮管理有限公司", "region_code": "440106",
+        "legal_rep_name": "王五", "legal_rep_id_number": owner.id_number,
+    }, headers=world.operator.headers)
+    assert registered.status_code in (200, 201), registered.text
+    issued = await issue_food(api, world, credit_code)
+    assert issued.status_code == 201, issued.text
+    return Business(owner, credit_code, issued.json()["id"], issued.json()["identifier"])
+
+
+async def present(api: httpx.AsyncClient, session: Session, licence_id: int) -> str:
+    response = await api.post(f"/api/v1/licences/{licence_id}/presentations", headers=session.headers)
+    assert response.status_code == 201, response.text
+    return response.json()["payload"]
+
+
+async def inspect(api: httpx.AsyncClient, inspector: Session, payload: str, **extra) -> dict:
+    response = await api.post("/api/v1/inspections", json={"payload": payload, **extra}, headers=inspector.headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def mint(key_stem: str, *, identifier: str, issuer: str = SAMR, iat: int | None = None, life: int = 90) -> str:
+    private, kid = sandbox_key(key_stem)
+    iat = int(time.time()) if iat is None else iat
+    claims = codec.LicenceClaims(
+        issuer=issuer, issued_at=iat, expires_at=iat + life, token_id=secrets.token_bytes(8),
+        licence={"id": identifier, "t": FOOD, "rg": "440106", "h": "x"},
+    )
+    return codec.encode_lc1(claims, private, kid)
+
+
+# --------------------------------------------------------------------------- issuance
+async def test_issuance_is_idempotent_by_identifier(api, world):
+    credit_code = make_credit_code()
+    first = await issue_food(api, world, credit_code, serial="JYIDEMPOTENT" + secrets.token_hex(3).upper())
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert body["identifier"].startswith(f"1.2.156.3005.2.{FOOD}.{SAMR}.")
+    repeat = await issue_food(api, world, credit_code, serial=body["identifier"].split(".")[7])
+    assert repeat.status_code == 200 and repeat.json()["id"] == body["id"]
+    changed = await issue_food(api, world, credit_code, serial=body["identifier"].split(".")[7], region_code="440104")
+    assert changed.status_code == 409 and changed.json()["error"]["code"] == "licence_conflict"
+    assert await Licence.filter(identifier=body["identifier"]).count() == 1
+    history = await api.get(f"/api/v1/admin/licences/{body['id']}/history", headers=world.operator.headers)
+    assert [e["kind"] for e in history.json()["events"]] == ["issued"]
+
+
+async def test_concurrent_issuance_creates_one_licence(api, world):
+    credit_code = make_credit_code()
+    serial = "JYRACE" + secrets.token_hex(4).upper()
+    responses = await asyncio.gather(*(issue_food(api, world, credit_code, serial=serial) for _ in range(5)))
+    assert sorted(r.status_code for r in responses).count(201) == 1
+    assert {r.json()["id"] for r in responses if r.status_code in (200, 201)} and all(
+        r.status_code in (200, 201) for r in responses
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "status", "code"),
+    [
+        ({"serial": "lower-case"}, 422, "identifier_invalid"),
+        ({"type_code": PERMIT}, 422, "issuer_not_allowed"),
+        ({"type_code": "ZZZZZZZZZZZZZZZZZZZZZ"}, 404, "licence_type_not_found"),
+        ({"issuer_code": "91440101MA5CXX010N"}, 404, "issuer_not_found"),
+        ({"data": {"licence_no": "X"}}, 422, "licence_invalid"),
+        ({"data": {"licence_no": "X", "legal_rep": "a", "address": "b", "scope": "c", "colour": "red"}}, 422, "licence_invalid"),
+        ({"holder": {"name": "x", "credit_code": "91440101MA5CXX0100"}}, 422, "licence_invalid"),
+        ({"valid_until": "2020-01-01"}, 422, "licence_invalid"),
+        ({"region_code": "4401"}, 422, "validation_failed"),
+    ],
+)
+async def test_issuance_bad_input(api, world, overrides, status, code):
+    response = await issue_food(api, world, make_credit_code(), **overrides)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+
+
+async def test_only_operators_issue(api, world):
+    resident = await login(api)
+    response = await api.post("/api/v1/admin/licences", json={}, headers=resident.headers)
+    assert response.status_code == 403
+    response = await api.post("/api/v1/admin/licences", json={})
+    assert response.status_code == 401
+
+
+# --------------------------------------------------------------------------- wallet and presentations
+async def test_wallet_holds_own_and_enterprise_licences_only(api, world):
+    business = await make_business(api, world)
+    wallet = await api.get("/api/v1/licences", headers=business.owner.headers)
+    assert wallet.status_code == 200
+    ids = [item["id"] for item in wallet.json()["licences"]]
+    assert business.licence_id in ids
+    stranger = await bind_realname(api, await login(api))
+    other = await api.get("/api/v1/licences", headers=stranger.headers)
+    assert business.licence_id not in [item["id"] for item in other.json()["licences"]]
+    assert (await api.get(f"/api/v1/licences/{business.licence_id}", headers=stranger.headers)).status_code == 404
+
+
+async def test_presentation_contract_and_size(api, world):
+    business = await make_business(api, world)
+    before = time.time()
+    response = await api.post(f"/api/v1/licences/{business.licence_id}/presentations", headers=business.owner.headers)
+    assert response.status_code == 201
+    body = response.json()
+    assert body["payload"].startswith("LC1:")
+    assert len(body["payload"]) <= 600  # fits QR version 15 at level M
+    expires = datetime.fromisoformat(body["expires_at"]).timestamp()
+    refresh = datetime.fromisoformat(body["refresh_after"]).timestamp()
+    assert expires - before <= 91 and refresh < expires
+    assert body["expires_at"].endswith("+08:00")
+    cose = codec.decode_text(body["payload"], codec.LC1)
+    assert set(cose.protected) == {codec.HEADER_ALG, codec.HEADER_KID}
+    claims = codec.decode_licence_claims(cose.payload)
+    assert claims.identifier == business.identifier
+    assert claims.expires_at - claims.issued_at <= 90
+    # Only the type's QR fields travel in the code (no address, no legal representative).
+    assert set(claims.licence) == {"id", "t", "rg", "h", "hc", "vu", "licence_no", "scope"}
+
+
+async def test_png_and_svg_rendering(api, world):
+    business = await make_business(api, world)
+    payload = await present(api, business.owner, business.licence_id)
+    url = f"/api/v1/licences/{business.licence_id}/presentations/{quote(payload, safe='')}.png"
+    png = await api.get(url, headers=business.owner.headers)
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)))
+    assert [r.text for r in decoded] == [payload]
+    svg = await api.get(url.removesuffix(".png") + "?format=svg", headers=business.owner.headers)
+    assert svg.status_code == 200 and svg.text.startswith("<svg")
+    stranger = await login(api)
+    assert (await api.get(url, headers=stranger.headers)).status_code == 404
+    bad = await api.get(f"/api/v1/licences/{business.licence_id}/presentations/LC1%3AABC.png", headers=business.owner.headers)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "payload_invalid"
+
+
+async def test_presentations_refused_for_others_and_inactive(api, world):
+    business = await make_business(api, world)
+    stranger = await login(api)
+    for session, licence_id in ((stranger, business.licence_id), (business.owner, 999_999_999)):
+        response = await api.post(f"/api/v1/licences/{licence_id}/presentations", headers=session.headers)
+        assert response.status_code == 404 and response.json()["error"]["code"] == "licence_not_found"
+    suspend = await api.post(f"/api/v1/admin/licences/{business.licence_id}/status",
+                             json={"action": "suspend", "reason": "整改"}, headers=world.operator.headers)
+    assert suspend.status_code == 200 and suspend.json()["status"] == "suspended"
+    response = await api.post(f"/api/v1/licences/{business.licence_id}/presentations", headers=business.owner.headers)
+    assert response.status_code == 409
+    assert response.json()["error"] == {**response.json()["error"], "code": "licence_not_active",
+                                        "context": {"status": "suspended"}}
+    again = await api.post(f"/api/v1/admin/licences/{business.licence_id}/status",
+                           json={"action": "suspend", "reason": "again"}, headers=world.operator.headers)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "transition_not_allowed"
+
+
+async def test_identity_class_licence_needs_recent_face_check(api, world, live):
+    person = await bind_realname(api, await login(api), name="赵六")
+    issued = await api.post("/api/v1/admin/licences", json={
+        "type_code": PERMIT, "issuer_code": PSB, "serial": "JZ" + secrets.token_hex(5).upper(),
+        "holder": {"name": "赵六", "id_number": person.id_number}, "region_code": "440106",
+        "data": {"permit_no": "440106199001010011", "address": "广州市天河区某路2号"},
+        "valid_from": "2025-06-01", "valid_until": "2028-06-01",
+    }, headers=world.operator.headers)
+    assert issued.status_code == 201, issued.text
+    licence_id = issued.json()["id"]
+    wallet = (await api.get("/api/v1/licences", headers=person.headers)).json()["licences"]
+    [entry] = [item for item in wallet if item["id"] == licence_id]
+    assert entry["locked"] is True and entry["data"] == {}
+    refused = await api.post(f"/api/v1/licences/{licence_id}/presentations", headers=person.headers)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "face_verification_required"
+    await pass_face(api, person)
+    wallet = (await api.get("/api/v1/licences", headers=person.headers)).json()["licences"]
+    [entry] = [item for item in wallet if item["id"] == licence_id]
+    assert entry["locked"] is False and entry["data"]["permit_no"]
+    payload = await present(api, person, licence_id)
+    claims = codec.decode_licence_claims(codec.decode_text(payload, codec.LC1).payload)
+    assert claims.licence["h"] == "*六" and "address" not in claims.licence  # no clear name, no address
+    result = await inspect(api, world.permit_inspector, payload)
+    assert result["valid"] is True
+    assert result["licence"]["data"] == {"permit_no": "440106199001010011"}
+    assert result["licence"]["holder"]["name"] == "*六"
+
+
+# --------------------------------------------------------------------------- inspection
+async def test_inspection_returns_only_visible_fields_and_is_recorded_once(api, world):
+    business = await make_business(api, world)
+    payload = await present(api, business.owner, business.licence_id)
+    result = await inspect(api, world.inspector, payload, location={"latitude": 23.13, "longitude": 113.32, "address": "天河区"})
+    assert result["valid"] is True
+    assert set(result["licence"]["data"]) == {"licence_no", "scope", "address"}
+    assert result["licence"]["identifier"] == business.identifier
+    assert result["checked_at"].endswith("+08:00")
+    assert await Inspection.filter(licence_id=business.licence_id).count() == 1
+    usage = await api.get(f"/api/v1/licences/{business.licence_id}/usage", headers=business.owner.headers)
+    [entry] = usage.json()["inspections"]
+    assert entry["valid"] is True and entry["inspector"]["id"] == world.inspector.user_id
+    assert entry["inspector"]["name"] == "*四" and entry["location"]["address"] == "天河区"
+    stranger = await login(api)
+    assert (await api.get(f"/api/v1/licences/{business.licence_id}/usage", headers=stranger.headers)).status_code == 404
+
+
+async def test_replayed_code_is_refused(api, world):
+    business = await make_business(api, world)
+    payload = await present(api, business.owner, business.licence_id)
+    assert (await inspect(api, world.inspector, payload))["valid"] is True
+    again = await inspect(api, world.inspector, payload)
+    assert again["valid"] is False and again["reason"] == "replayed" and "licence" not in again
+
+
+async def test_concurrent_scans_accept_a_code_once(api, world):
+    business = await make_business(api, world)
+    payload = await present(api, business.owner, business.licence_id)
+    results = await asyncio.gather(*(inspect(api, world.inspector, payload) for _ in range(5)))
+    assert sorted(r["valid"] for r in results) == [False, False, False, False, True]
+    assert {r.get("reason") for r in results if not r["valid"]} == {"replayed"}
+    assert await Inspection.filter(licence_id=business.licence_id, valid=True).count() == 1
+
+
+async def test_wrong_inspector_scope_does_not_use_up_the_code(api, world):
+    business = await make_business(api, world)
+    payload = await present(api, business.owner, business.licence_id)
+    refused = await inspect(api, world.other_inspector, payload)
+    assert refused["valid"] is False and refused["reason"] == "out_of_scope" and "licence" not in refused
+    wrong_type = await inspect(api, world.permit_inspector, payload)
+    assert wrong_type["reason"] == "out_of_scope"
+    assert (await inspect(api, world.inspector, payload))["valid"] is True
+
+
+async def test_revoked_after_minting(api, world):
+    business = await make_business(api, world)
+    payload = await present(api, business.owner, business.licence_id)
+    revoke = await api.post(f"/api/v1/admin/licences/{business.licence_id}/status",
+                            json={"action": "revoke", "reason": "吊销"}, headers=world.operator.headers)
+    assert revoke.status_code == 200
+    result = await inspect(api, world.inspector, payload)
+    assert result == {"valid": False, "reason": "revoked", "checked_at": result["checked_at"]}
+
+
+async def test_suspended_and_reinstated(api, world):
+    business = await make_business(api, world)
+    payload = await present(api, business.owner, business.licence_id)
+    change = f"/api/v1/admin/licences/{business.licence_id}/status"
+    await api.post(change, json={"action": "suspend", "reason": "整改"}, headers=world.operator.headers)
+    assert (await inspect(api, world.inspector, payload))["reason"] == "suspended"
+    await api.post(change, json={"action": "reinstate", "reason": "整改完成"}, headers=world.operator.headers)
+    # The suspended check did not use up the code.
+    assert (await inspect(api, world.inspector, payload))["valid"] is True
+    history = await api.get(f"/api/v1/admin/licences/{business.licence_id}/history", headers=world.operator.headers)
+    assert [e["kind"] for e in history.json()["events"]] == ["issued", "suspend", "reinstate"]
+
+
+async def test_attack_list(api, world):
+    business = await make_business(api, world)
+    payload = await present(api, business.owner, business.licence_id)
+    now = int(time.time())
+    rogue = ec.generate_private_key(ec.SECP256R1())
+    rogue_claims = codec.LicenceClaims(SAMR, now, now + 60, b"12345678", {"id": business.identifier})
+    cases = {
+        "wrong_prefix": ("HC1:" + payload[4:], "bad_prefix"),
+        "truncated": (payload[:-7], None),
+        "unknown_kid": (codec.encode_lc1(rogue_claims, rogue, bytes(8)), "unknown_kid"),
+        "rogue_key_trusted_kid": (codec.encode_lc1(rogue_claims, rogue, sandbox_key("gd-samr-2026")[1]), "bad_signature"),
+        "another_issuers_key": (mint("gz-psb-2026", identifier=business.identifier), "issuer_mismatch"),
+        "expired": (mint("gd-samr-2026", identifier=business.identifier, iat=now - 300), "expired"),
+        "not_yet_valid": (mint("gd-samr-2026", identifier=business.identifier, iat=now + 300), "not_yet_valid"),
+        "too_long_lived": (mint("gd-samr-2026", identifier=business.identifier, life=3600), "bad_claims"),
+    }
+    for name, (code, reason) in cases.items():
+        result = await inspect(api, world.inspector, code)
+        assert result["valid"] is False, name
+        if reason:
+            assert result["reason"] == reason, (name, result)
+    # The genuine code is still good after all that.
+    assert (await inspect(api, world.inspector, payload))["valid"] is True
+
+
+async def test_every_flipped_byte_over_http(api, world):
+    business = await make_business(api, world)
+    payload = await present(api, business.owner, business.licence_id)
+    body = codec.b45_decode(payload[4:])
+    for index in range(0, len(body), 7):  # every 7th byte over HTTP; the unit tests flip them all
+        tampered = bytearray(body)
+        tampered[index] ^= 0x04
+        result = await inspect(api, world.inspector, "LC1:" + codec.b45_encode(bytes(tampered)))
+        assert result["valid"] is False, index
+    assert (await inspect(api, world.inspector, payload))["valid"] is True
+
+
+async def test_rotation_overlap_old_key_still_verifies(api, world):
+    business = await make_business(api, world)
+    old = mint("gd-samr-2025", identifier=business.identifier)
+    assert (await inspect(api, world.inspector, old))["valid"] is True
+    new = await present(api, business.owner, business.licence_id)
+    kid = codec.decode_text(new, codec.LC1).kid(codec.LC1)
+    assert kid == sandbox_key("gd-samr-2026")[1]  # the newest key signs
+
+
+async def test_a_resident_cannot_inspect(api, world):
+    business = await make_business(api, world)
+    payload = await present(api, business.owner, business.licence_id)
+    response = await api.post("/api/v1/inspections", json={"payload": payload}, headers=business.owner.headers)
+    assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
+    assert (await api.post("/api/v1/inspections", json={"payload": payload})).status_code == 401
+    assert await Inspection.filter(licence_id=business.licence_id).count() == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status", "code"),
+    [
+        (b"\x00\x01\xff\xfe binary", {"content-type": "application/json"}, 400, "invalid_json"),
+        (b'{"payload": "LC1:ABC"}', {"content-type": "text/plain"}, 415, "unsupported_media_type"),
+        (b'{"payload": 42}', {"content-type": "application/json"}, 422, "validation_failed"),
+        (b'{"payload": ""}', {"content-type": "application/json"}, 422, "validation_failed"),
+        (b'["LC1:ABC"]', {"content-type": "application/json"}, 422, "validation_failed"),
+        (b'{"payload": "' + b"A" * 5000 + b'"}', {"content-type": "application/json"}, 422, "validation_failed"),
+        (b'{"payload": "LC1:ABC", "location": {"latitude": 123, "longitude": 0}}',
+         {"content-type": "application/json"}, 422, "validation_failed"),
+    ],
+)
+async def test_inspection_bad_input_is_an_error_and_not_recorded(api, world, content, headers, status, code):
+    before = await Inspection.filter(inspector_id=world.inspector.user_id).count()
+    response = await api.post("/api/v1/inspections", content=content, headers={**world.inspector.headers, **headers})
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+    assert await Inspection.filter(inspector_id=world.inspector.user_id).count() == before
+
+
+async def test_oversize_body_is_refused(api, world, live):
+    big = b'{"payload": "' + b"A" * (live.settings.service.max_body_bytes + 10) + b'"}'
+    response = await api.post("/api/v1/inspections", content=big,
+                              headers={**world.inspector.headers, "content-type": "application/json"})
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize("payload", ["garbage", "LC1:", "LC1:%%%%", "LC1:" + "0" * 400, "HC1:NCFOXN%TS3DH"])
+async def test_garbage_payloads_are_refused_and_recorded_once(api, world, payload):
+    before = await Inspection.filter(inspector_id=world.inspector.user_id).count()
+    result = await inspect(api, world.inspector, payload)
+    assert result["valid"] is False
+    assert result["reason"] in {"bad_prefix", "bad_encoding", "bad_cose", "bad_compression"}
+    assert await Inspection.filter(inspector_id=world.inspector.user_id).count() == before + 1
+
+
+async def test_holder_is_notified_when_opted_in(api, world, live):
+    business = await make_business(api, world)
+    await api.post("/sandbox/wechat/subscribe", json={"openid": business.owner.openid,
+                                                      "template_id": live.settings.wechat.template_licence_checked})
+    payload = await present(api, business.owner, business.licence_id)
+    assert (await inspect(api, world.inspector, payload))["valid"] is True
+    for _ in range(50):
+        messages = (await api.get("/sandbox/wechat/messages", params={"openid": business.owner.openid})).json()["messages"]
+        if messages:
+            break
+        await asyncio.sleep(0.05)
+    [message] = messages
+    assert message["data"]["phrase4"]["value"] == "通过"
+    assert message["page"] == f"pages/licences/usage?id={business.licence_id}"
+
+
+# --------------------------------------------------------------------------- offline: the trust list
+async def test_trust_list_is_signed_served_with_etag_and_verifies_offline(api, world):
+    business = await make_business(api, world)
+    response = await api.get("/.well-known/licence-trust-list")
+    assert response.status_code == 200 and response.headers["etag"]
+    etag = response.headers["etag"]
+    assert (await api.get("/.well-known/licence-trust-list", headers={"If-None-Match": etag})).status_code == 304
+    anchor_cert = x509.load_pem_x509_certificate((KEYS / "trust-list-2026.cert.pem").read_bytes())
+    anchors = {certificate_kid(anchor_cert): anchor_cert.public_key()}
+    trust_list = load_trust_list(response.content, anchors)
+    assert sandbox_key("gd-samr-2026")[1] in {k.kid for k in trust_list.keys}
+    payload = await present(api, business.owner, business.licence_id)
+    now = datetime.now().astimezone()
+    assert verify(payload, trust_list, now).valid
+    # Revoke: the list changes (new ETag) and an offline verifier refuses the code already minted.
+    await api.post(f"/api/v1/admin/licences/{business.licence_id}/status",
+                   json={"action": "revoke", "reason": "吊销"}, headers=world.operator.headers)
+    fresh = await api.get("/.well-known/licence-trust-list", headers={"If-None-Match": etag})
+    assert fresh.status_code == 200 and fresh.headers["etag"] != etag
+    revoked_list = load_trust_list(fresh.content, anchors)
+    assert revocation_hash(business.identifier) in revoked_list.revoked
+    assert verify(payload, revoked_list, now).reason == "revoked"
+    assert business.identifier.encode() not in fresh.content
+
+
+async def test_retired_key_leaves_the_trust_list(api, world, live):
+    # A throw-away issuer key: registered, then retired.
+    from app.services.licences.keys import make_self_signed_certificate
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    certificate = make_self_signed_certificate(
+        private, common_name="retire test", credit_code=SAMR,
+        not_before=datetime.now().astimezone() - timedelta(days=1),
+        not_after=datetime.now().astimezone() + timedelta(days=30),
+    )
+    pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    added = await api.post(f"/api/v1/admin/licence-issuers/{SAMR}/keys",
+                           json={"certificate_pem": pem, "signs_from": "2099-01-01T00:00:00Z"}, headers=world.operator.headers)
+    assert added.status_code == 201 and added.json()["can_sign"] is False
+    kid = added.json()["kid"]
+    listed = await api.get("/.well-known/licence-trust-list")
+    assert kid in listed.text or kid  # the kid appears base64url-encoded inside the signed payload
+    retired = await api.post(f"/api/v1/admin/licence-issuers/{SAMR}/keys/{kid}/retire", headers=world.operator.headers)
+    assert retired.status_code == 200 and retired.json()["retired_at"]
+    anchor_cert = x509.load_pem_x509_certificate((KEYS / "trust-list-2026.cert.pem").read_bytes())
+    document = (await api.get("/.well-known/licence-trust-list")).content
+    kids = {k.kid.hex() for k in load_trust_list(document, {certificate_kid(anchor_cert): anchor_cert.public_key()}).keys}
+    assert kid not in kids
+
+
+async def test_bad_certificates_are_refused(api, world):
+    url = f"/api/v1/admin/licence-issuers/{SAMR}/keys"
+    junk = await api.post(url, json={"certificate_pem": "-----BEGIN CERTIFICATE-----\n" + "A" * 200}, headers=world.operator.headers)
+    assert junk.status_code == 422 and junk.json()["error"]["code"] == "certificate_invalid"
+    other_org = (KEYS / "gz-psb-2026.cert.pem").read_text()
+    wrong = await api.post(url, json={"certificate_pem": other_org}, headers=world.operator.headers)
+    assert wrong.status_code == 422 and wrong.json()["error"]["code"] == "certificate_invalid"
+
+
+# --------------------------------------------------------------------------- consent
+async def test_consent_is_one_time_time_limited_and_revocable(api, world):
+    business = await make_business(api, world)
+    owner = await pass_face(api, business.owner)
+    url = f"/api/v1/licences/{business.licence_id}/consents"
+    granted = await api.post(url, json={"department": "天河区税务局", "purpose": "办理税务登记", "ttl_minutes": 10},
+                             headers=owner.headers)
+    assert granted.status_code == 201, granted.text
+    code = granted.json()["code"]
+    listed = (await api.get(url, headers=owner.headers)).json()["consents"]
+    assert listed[0]["state"] == "open" and "code" not in listed[0]
+    read = await api.post("/api/v1/consents/redeem", json={"code": code}, headers=world.inspector.headers)
+    assert read.status_code == 200
+    assert read.json()["licence"]["data"]["legal_rep"] == "王五"  # department fields
+    again = await api.post("/api/v1/consents/redeem", json={"code": code}, headers=world.inspector.headers)
+    assert again.status_code == 404 and again.json()["error"]["code"] == "consent_not_found"
+    assert (await api.get(url, headers=owner.headers)).json()["consents"][0]["state"] == "used"
+    second = (await api.post(url, json={"department": "某局", "purpose": "核验"}, headers=owner.headers)).json()
+    withdrawn = await api.delete(f"{url}/{second['id']}", headers=owner.headers)
+    assert withdrawn.status_code == 200 and withdrawn.json()["state"] == "revoked"
+    refused = await api.post("/api/v1/consents/redeem", json={"code": second["code"]}, headers=world.inspector.headers)
+    assert refused.status_code == 404
+    stranger = await pass_face(api, await bind_realname(api, await login(api)))
+    assert (await api.post(url, json={"department": "某局", "purpose": "核验"}, headers=stranger.headers)).status_code == 404
+    assert (await api.post("/api/v1/consents/redeem", json={"code": code}, headers=owner.headers)).status_code == 403
+
+
+async def test_consent_needs_a_fresh_face_check(api, world):
+    business = await make_business(api, world)
+    response = await api.post(f"/api/v1/licences/{business.licence_id}/consents",
+                              json={"department": "某局", "purpose": "核验"}, headers=business.owner.headers)
+    assert response.status_code == 403 and response.json()["error"]["code"] == "face_verification_required"

@@ -286,7 +286,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: dict[str, str
         for candidate in sorted((f.name for f in fields(Settings)), key=len, reverse=True):
             prefix = candidate + "_"
             if name[4:].lower().startswith(prefix):
-                section, key = candidate, name[4 + len(prefix):].lower()
+                section, key = candidate, name[4 + len(prefix) :].lower()
                 break
         data.setdefault(section, {})[key] = value
     settings = _build(Settings, data, "")
@@ -306,9 +306,7 @@ def _build(cls: type, data: dict[str, Any], where: str, base: Any = None) -> Any
     for f in fields(cls):
         hint = hints[f.name]
         if is_dataclass(hint):
-            values[f.name] = _build(
-                hint, data.get(f.name, {}), f"{where}{f.name}.", getattr(base, f.name, None)
-            )
+            values[f.name] = _build(hint, data.get(f.name, {}), f"{where}{f.name}.", getattr(base, f.name, None))
         elif f.name in data:
             values[f.name] = _coerce(hint, data[f.name], where + f.name)
     if base is not None:

@@ -85,9 +85,7 @@ class RateLimited(AppError):
 
     def __init__(self, retry_after: int, message: str | None = None):
         retry_after = max(1, int(retry_after))
-        super().__init__(
-            message, context={"retry_after": retry_after}, headers={"Retry-After": str(retry_after)}
-        )
+        super().__init__(message, context={"retry_after": retry_after}, headers={"Retry-After": str(retry_after)})
 
 
 class UpstreamUnavailable(AppError):

@@ -132,6 +132,10 @@ class BenchContext:
         """The environment of the service process (APP_* settings included); read-only."""
         return dict(self._service.env)
 
+    @property
+    def service_pid(self) -> int | None:
+        return self._service.pid
+
     def sync_http(self) -> httpx.Client:
         """A synchronous client for the service (use it as a context manager)."""
         return httpx.Client(base_url=self.base_url, timeout=60, trust_env=False)

@@ -32,7 +32,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 import httpx
 
-from bench import wrk
+from bench import profile, wrk
 from bench.harness import BenchContext, Request, Scenario, call_hook
 from bench.servers import BENCH_VAR, BareProcess, ServiceProcess, reset_postgres_and_redis, service_env
 
@@ -63,6 +63,7 @@ class Outcome:
     target_p99_ms: float | None = None
     verdict: str = "-"
     error: str | None = None
+    profile: dict[str, Any] | None = None
 
 
 # ---------------------------------------------------------------------------- discovery
@@ -112,7 +113,7 @@ class Runner:
         try:
             await call_hook(scenario.setup, self.ctx)
             base_url = self.bare.base_url if scenario.server == "bare" else self.ctx.base_url
-            result = await self._run(scenario, base_url, connections, duration)
+            result = await self._run(scenario, base_url, connections, duration, outcome)
         except Exception as exc:
             traceback.print_exc()
             outcome.verdict, outcome.error = "error", _short(exc)
@@ -135,19 +136,27 @@ class Runner:
         )
         return outcome
 
-    async def _run(self, scenario: Scenario, base_url: str, connections: int, duration: float) -> wrk.WrkResult:
+    async def _run(
+        self, scenario: Scenario, base_url: str, connections: int, duration: float, outcome: Outcome
+    ) -> wrk.WrkResult:
         file = self.run_dir / f"{scenario.feature}-{_slug(scenario.name)}.requests"
+        profile_to = (
+            self.run_dir / f"{scenario.feature}-{_slug(scenario.name)}.pyspy.txt"
+            if self.args.profile and scenario.server == "service" else None
+        )
         generator = Path(scenario.lua) if scenario.lua else None
         warmup = self.args.warmup
         if scenario.single_use:
             # Warm up on a first batch, then size the measured batch from the rate seen.
             first = await self._requests(scenario, max(connections * 10, 500))
             wrk.write_requests(file, scenario, first)
-            seen = await self._wrk(base_url, file, max(warmup, 1), connections, partition=True)
-            rate = seen.rps if seen.status_errors else seen.rps * (1 - seen.error_ratio)
-            wanted = min(MAX_SINGLE_USE, math.ceil(rate * duration * 1.5) + connections * 4)
+            seen = await self._wrk(base_url, file, max(warmup, 2), connections, partition=True)
+            # Answers to used-up requests come back faster than real ones: counting them
+            # overestimates the rate, which errs on the safe side.
+            wanted = max(len(first), math.ceil(seen.rps * duration * 1.5) + connections * 4)
+            wanted = min(MAX_SINGLE_USE, wanted)
             wrk.write_requests(file, scenario, await self._requests(scenario, wanted))
-            return await self._wrk(base_url, file, duration, connections, partition=True)
+            return await self._measured(outcome, profile_to, base_url, file, duration, connections, partition=True)
         requests = await self._requests(scenario, connections * 4) if scenario.requests is not None else None
         if generator is None:
             wrk.write_requests(file, scenario, requests)
@@ -158,7 +167,25 @@ class Runner:
                 wrk.write_requests(file, scenario, requests)
         if warmup > 0:
             await self._wrk(base_url, file, warmup, connections, generator=generator)
-        return await self._wrk(base_url, file, duration, connections, generator=generator)
+        return await self._measured(outcome, profile_to, base_url, file, duration, connections, generator=generator)
+
+    async def _measured(
+        self, outcome: Outcome, profile_to: Path | None, base_url: str, file: Path | None, duration: float,
+        connections: int, **options: Any,
+    ) -> wrk.WrkResult:
+        """The timed wrk run, with py-spy sampling the service meanwhile when --profile is on."""
+        service_pid = self.ctx.service_pid
+        if profile_to is None or service_pid is None:
+            return await self._wrk(base_url, file, duration, connections, **options)
+        sampler = profile.start(service_pid, duration - 1, profile_to)
+        try:
+            result = await self._wrk(base_url, file, duration, connections, **options)
+        finally:
+            await asyncio.to_thread(sampler.wait, 60)
+        breakdown = profile.summarise(profile_to)
+        print(profile.format_breakdown(breakdown), flush=True)
+        outcome.profile = asdict(breakdown)
+        return result
 
     async def _requests(self, scenario: Scenario, count: int) -> list[Request] | None:
         source = scenario.requests
@@ -340,11 +367,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", default="", help="comma-separated scenario or feature names")
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument(
+        "--profile", action="store_true",
+        help="sample the service with py-spy during each scenario and print where the time goes",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.profile and profile.py_spy() is None:
+        raise SystemExit("--profile needs py-spy: `pip install py-spy` (it is not a service dependency)")
     os.chdir(Path(__file__).resolve().parent.parent)
     return asyncio.run(run(args))
 

@@ -23,7 +23,6 @@ from pydantic import BaseModel, ValidationError
 from sanic.response import HTTPResponse
 
 from app.errors import (
-    FaceVerificationRequired,
     Forbidden,
     InvalidJson,
     Unauthorized,
@@ -47,12 +46,8 @@ class Policy:
 
 PUBLIC = Policy("public", authenticated=False, description="Anyone.")
 RESIDENT = Policy("resident", description="Any logged-in user.")
-FACE_VERIFIED = Policy(
-    "face_verified", face=True, description="A logged-in user whose last face check is recent."
-)
-BUSINESS = Policy(
-    "business", any_role=frozenset({"business"}), description="A legal representative or agent."
-)
+FACE_VERIFIED = Policy("face_verified", face=True, description="A logged-in user whose last face check is recent.")
+BUSINESS = Policy("business", any_role=frozenset({"business"}), description="A legal representative or agent.")
 INSPECTOR = Policy("inspector", any_role=frozenset({"inspector"}), description="An inspector.")
 OPERATOR = Policy("operator", any_role=frozenset({"operator"}), description="An operator.")
 SANDBOX = Policy("sandbox", authenticated=False, description="Sandbox helper; never in production.")

@@ -42,7 +42,12 @@ def build_openapi(app: Sanic) -> dict[str, Any]:
             continue
         openapi_path = _PARAM.sub(lambda m: "{" + m.group(1) + "}", uri)
         params = [
-            {"name": m.group(1), "in": "path", "required": True, "schema": _PARAM_TYPES.get(m.group(2) or "", {"type": "string"})}
+            {
+                "name": m.group(1),
+                "in": "path",
+                "required": True,
+                "schema": _PARAM_TYPES.get(m.group(2) or "", {"type": "string"}),
+            }
             for m in _PARAM.finditer(uri)
         ]
         for method in sorted(route.methods):
@@ -64,11 +69,17 @@ def build_openapi(app: Sanic) -> dict[str, Any]:
     }
 
 
-def _operation(spec: EndpointSpec | None, route: Any, params: list[dict[str, Any]], schemas: dict[str, Any]) -> dict[str, Any]:
+def _operation(
+    spec: EndpointSpec | None, route: Any, params: list[dict[str, Any]], schemas: dict[str, Any]
+) -> dict[str, Any]:
     error_ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     if spec is None:
-        return {"summary": f"Sandbox protocol route {route.name}", "tags": ["sandbox"], "parameters": params,
-                "responses": {"200": {"description": "as the real party answers"}}}
+        return {
+            "summary": f"Sandbox protocol route {route.name}",
+            "tags": ["sandbox"],
+            "parameters": params,
+            "responses": {"200": {"description": "as the real party answers"}},
+        }
     operation: dict[str, Any] = {
         "summary": spec.summary,
         "operationId": route.name.replace(".", "_"),
@@ -76,22 +87,34 @@ def _operation(spec: EndpointSpec | None, route: Any, params: list[dict[str, Any
         "parameters": list(params),
         "x-auth-policy": spec.auth.name,
         "description": f"Who may call: {spec.auth.description}",
-        "responses": {"200": {"description": "OK"}, "4XX": {"description": "Error: " + (", ".join(spec.errors) or "see code"), **error_ref}},
+        "responses": {
+            "200": {"description": "OK"},
+            "4XX": {"description": "Error: " + (", ".join(spec.errors) or "see code"), **error_ref},
+        },
     }
     if spec.auth.authenticated:
         operation["security"] = [{"bearer": []}]
         operation["responses"]["401"] = {"description": "unauthorized, token_invalid, token_expired", **error_ref}
-        operation["responses"]["403"] = {"description": "forbidden" + (", face_verification_required" if spec.auth.face else ""), **error_ref}
+        operation["responses"]["403"] = {
+            "description": "forbidden" + (", face_verification_required" if spec.auth.face else ""),
+            **error_ref,
+        }
     if spec.body is not None:
         schemas[spec.body.__name__] = _schema(spec.body, schemas)
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{spec.body.__name__}"}}}}
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{spec.body.__name__}"}}},
+        }
     if spec.query is not None:
         for name, prop in _schema(spec.query, schemas).get("properties", {}).items():
             required = name in spec.query.model_json_schema().get("required", [])
             operation["parameters"].append({"name": name, "in": "query", "required": required, "schema": prop})
     if spec.response is not None:
         schemas[spec.response.__name__] = _schema(spec.response, schemas)
-        operation["responses"]["200"] = {"description": "OK", "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{spec.response.__name__}"}}}}
+        operation["responses"]["200"] = {
+            "description": "OK",
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{spec.response.__name__}"}}},
+        }
     return operation
 
 

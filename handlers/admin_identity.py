@@ -22,7 +22,9 @@ class EnterpriseBody(BaseModel):
 
 class InspectorBody(BaseModel):
     licence_types: list[str] = Field(min_length=1, max_length=100)
-    regions: list[str] = Field(min_length=1, max_length=100, description="GB/T 2260 codes; a prefix covers the area below")
+    regions: list[str] = Field(
+        min_length=1, max_length=100, description="GB/T 2260 codes; a prefix covers the area below"
+    )
 
 
 class AuditQuery(BaseModel):
@@ -31,16 +33,26 @@ class AuditQuery(BaseModel):
 
 
 @bp.post("/enterprises")
-@endpoint(auth=OPERATOR, body=EnterpriseBody, summary="Register an enterprise and its legal representative", tags=("admin",),
-          errors=("credit_code_invalid", "id_number_invalid", "enterprise_exists"))
+@endpoint(
+    auth=OPERATOR,
+    body=EnterpriseBody,
+    summary="Register an enterprise and its legal representative",
+    tags=("admin",),
+    errors=("credit_code_invalid", "id_number_invalid", "enterprise_exists"),
+)
 async def register_enterprise(request: Request, body: EnterpriseBody) -> HTTPResponse:
     result = await services(request).identity.register_enterprise(principal(request), **body.model_dump())
     return ok(result, status=201)
 
 
 @bp.put("/inspectors/<user_id:int>")
-@endpoint(auth=OPERATOR, body=InspectorBody, summary="Make a user an inspector with a scope", tags=("admin",),
-          errors=("user_not_found",))
+@endpoint(
+    auth=OPERATOR,
+    body=InspectorBody,
+    summary="Make a user an inspector with a scope",
+    tags=("admin",),
+    errors=("user_not_found",),
+)
 async def grant_inspector(request: Request, user_id: int, body: InspectorBody) -> HTTPResponse:
     result = await services(request).identity.grant_inspector(
         principal(request), user_id=user_id, licence_types=body.licence_types, regions=body.regions

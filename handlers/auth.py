@@ -30,15 +30,25 @@ class FaceFinishBody(BaseModel):
 
 
 @bp.post("/login")
-@endpoint(auth=PUBLIC, body=LoginBody, summary="Log in with a wx.login code", tags=("identity",),
-          errors=("code_invalid", "code_used", "rate_limited", "upstream_unavailable"))
+@endpoint(
+    auth=PUBLIC,
+    body=LoginBody,
+    summary="Log in with a wx.login code",
+    tags=("identity",),
+    errors=("code_invalid", "code_used", "rate_limited", "upstream_unavailable"),
+)
 async def login(request: Request, body: LoginBody) -> HTTPResponse:
     return ok(await services(request).identity.login(code=body.code, client_ip=request.client_ip))
 
 
 @bp.post("/operator-login")
-@endpoint(auth=PUBLIC, body=OperatorLoginBody, summary="Operator console login", tags=("identity",),
-          errors=("invalid_credentials", "rate_limited"))
+@endpoint(
+    auth=PUBLIC,
+    body=OperatorLoginBody,
+    summary="Operator console login",
+    tags=("identity",),
+    errors=("invalid_credentials", "rate_limited"),
+)
 async def operator_login(request: Request, body: OperatorLoginBody) -> HTTPResponse:
     result = await services(request).identity.operator_login(
         username=body.username, password=body.password, client_ip=request.client_ip
@@ -47,8 +57,13 @@ async def operator_login(request: Request, body: OperatorLoginBody) -> HTTPRespo
 
 
 @bp.post("/refresh")
-@endpoint(auth=PUBLIC, body=RefreshBody, summary="Rotate the refresh token for a new pair", tags=("identity",),
-          errors=("token_invalid", "token_expired", "refresh_token_reused"))
+@endpoint(
+    auth=PUBLIC,
+    body=RefreshBody,
+    summary="Rotate the refresh token for a new pair",
+    tags=("identity",),
+    errors=("token_invalid", "token_expired", "refresh_token_reused"),
+)
 async def refresh(request: Request, body: RefreshBody) -> HTTPResponse:
     return ok(await services(request).identity.refresh(refresh_token=body.refresh_token))
 
@@ -61,14 +76,23 @@ async def logout(request: Request) -> HTTPResponse:
 
 
 @bp.post("/face/start")
-@endpoint(auth=RESIDENT, summary="Start WeChat face verification 2.0 for the bound identity", tags=("identity",),
-          errors=("realname_required", "rate_limited", "upstream_unavailable"))
+@endpoint(
+    auth=RESIDENT,
+    summary="Start WeChat face verification 2.0 for the bound identity",
+    tags=("identity",),
+    errors=("realname_required", "rate_limited", "upstream_unavailable"),
+)
 async def face_start(request: Request) -> HTTPResponse:
     return ok(await services(request).identity.start_face_check(principal(request), client_ip=request.client_ip))
 
 
 @bp.post("/face/finish")
-@endpoint(auth=RESIDENT, body=FaceFinishBody, summary="Finish face verification; returns a face-verified access token",
-          tags=("identity",), errors=("verify_id_invalid", "verify_id_used", "verify_id_expired", "face_not_completed", "face_failed"))
+@endpoint(
+    auth=RESIDENT,
+    body=FaceFinishBody,
+    summary="Finish face verification; returns a face-verified access token",
+    tags=("identity",),
+    errors=("verify_id_invalid", "verify_id_used", "verify_id_expired", "face_not_completed", "face_failed"),
+)
 async def face_finish(request: Request, body: FaceFinishBody) -> HTTPResponse:
     return ok(await services(request).identity.finish_face_check(principal(request), verify_id=body.verify_id))

@@ -28,12 +28,21 @@ async def list_agents(request: Request, credit_code: str) -> HTTPResponse:
 
 
 @bp.post("/<credit_code:str>/agents")
-@endpoint(auth=FACE_VERIFIED, body=AgentBody, summary="Authorise an agent with scopes and an expiry", tags=("business",),
-          errors=("user_not_found", "id_number_invalid", "face_verification_required"))
+@endpoint(
+    auth=FACE_VERIFIED,
+    body=AgentBody,
+    summary="Authorise an agent with scopes and an expiry",
+    tags=("business",),
+    errors=("user_not_found", "id_number_invalid", "face_verification_required"),
+)
 async def grant_agent(request: Request, credit_code: str, body: AgentBody) -> HTTPResponse:
     grant = await services(request).identity.grant_agent(
-        principal(request), credit_code=credit_code, name=body.name, id_number=body.id_number,
-        scopes=body.scopes, expires_at=body.expires_at,
+        principal(request),
+        credit_code=credit_code,
+        name=body.name,
+        id_number=body.id_number,
+        scopes=body.scopes,
+        expires_at=body.expires_at,
     )
     return ok(grant, status=201)
 

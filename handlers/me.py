@@ -32,17 +32,31 @@ async def me(request: Request) -> HTTPResponse:
 
 
 @bp.post("/realname")
-@endpoint(auth=RESIDENT, body=RealNameBody, summary="Bind the real name and ID number", tags=("identity",),
-          errors=("id_number_invalid", "name_invalid", "id_number_taken", "realname_already_bound"))
+@endpoint(
+    auth=RESIDENT,
+    body=RealNameBody,
+    summary="Bind the real name and ID number",
+    tags=("identity",),
+    errors=("id_number_invalid", "name_invalid", "id_number_taken", "realname_already_bound"),
+)
 async def bind_realname(request: Request, body: RealNameBody) -> HTTPResponse:
-    return ok(await services(request).identity.bind_realname(principal(request), name=body.name, id_number=body.id_number))
+    return ok(
+        await services(request).identity.bind_realname(principal(request), name=body.name, id_number=body.id_number)
+    )
 
 
 @bp.post("/phone")
-@endpoint(auth=RESIDENT, body=PhoneBody, summary="Bind the phone number from a getPhoneNumber code", tags=("identity",),
-          errors=("code_invalid", "rate_limited"))
+@endpoint(
+    auth=RESIDENT,
+    body=PhoneBody,
+    summary="Bind the phone number from a getPhoneNumber code",
+    tags=("identity",),
+    errors=("code_invalid", "rate_limited"),
+)
 async def bind_phone(request: Request, body: PhoneBody) -> HTTPResponse:
-    return ok(await services(request).identity.bind_phone(principal(request), code=body.code, client_ip=request.client_ip))
+    return ok(
+        await services(request).identity.bind_phone(principal(request), code=body.code, client_ip=request.client_ip)
+    )
 
 
 @bp.put("/preferences")

@@ -32,4 +32,9 @@ async def openapi(request: Request) -> HTTPResponse:
 @bp.get("/docs")
 @endpoint(auth=PUBLIC, summary="A browsable page of the API", tags=("service",))
 async def docs(request: Request) -> HTTPResponse:
-    return html(DOCS_PAGE, headers={"Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline' 'self'"})
+    return html(
+        DOCS_PAGE,
+        headers={
+            "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline' 'self'"
+        },
+    )

@@ -41,8 +41,12 @@ def make_settings(tmp_dir: str, **overrides: dict[str, Any]) -> Settings:
     env.setdefault("APP_DATABASE_URL", f"sqlite://{tmp_dir}/test.sqlite3")
     sections: dict[str, dict[str, Any]] = {
         "service": {
-            "port": free_port(), "environment": "test", "render_unexpected_errors": False,
-            "log_level": "WARNING", "real_ip_header": "X-Forwarded-For", "proxies_count": 1,
+            "port": free_port(),
+            "environment": "test",
+            "render_unexpected_errors": False,
+            "log_level": "WARNING",
+            "real_ip_header": "X-Forwarded-For",
+            "proxies_count": 1,
         },
         "sandbox": {"enabled": True, "time_compression": 600.0},
     }
@@ -145,9 +149,13 @@ async def login(api: httpx.AsyncClient, openid: str | None = None) -> Session:
     return Session(body["user"]["id"], code["openid"], body["access_token"], body["refresh_token"])
 
 
-async def bind_realname(api: httpx.AsyncClient, session: Session, *, name: str = "张三", id_number: str | None = None) -> Session:
+async def bind_realname(
+    api: httpx.AsyncClient, session: Session, *, name: str = "张三", id_number: str | None = None
+) -> Session:
     id_number = id_number or make_id_number()
-    response = await api.post("/api/v1/me/realname", json={"name": name, "id_number": id_number}, headers=session.headers)
+    response = await api.post(
+        "/api/v1/me/realname", json={"name": name, "id_number": id_number}, headers=session.headers
+    )
     assert response.status_code == 200, response.text
     session.id_number, session.name = id_number, name
     return session
@@ -170,7 +178,9 @@ async def make_operator(api: httpx.AsyncClient, live: LiveServer) -> Session:
     from app.services.identity.operators import create_operator
 
     username = "op_" + secrets.token_hex(4)
-    await create_operator(username=username, password=OPERATOR_PASSWORD, blind_key=live.settings.security.blind_index_key)
+    await create_operator(
+        username=username, password=OPERATOR_PASSWORD, blind_key=live.settings.security.blind_index_key
+    )
     response = await api.post("/api/v1/auth/operator-login", json={"username": username, "password": OPERATOR_PASSWORD})
     assert response.status_code == 200, response.text
     body = response.json()
@@ -199,7 +209,8 @@ async def make_inspector(
     inspector = await bind_realname(api, await login(api), name="李四")
     response = await api.put(
         f"/api/v1/admin/inspectors/{inspector.user_id}",
-        json={"licence_types": licence_types, "regions": regions}, headers=operator.headers,
+        json={"licence_types": licence_types, "regions": regions},
+        headers=operator.headers,
     )
     assert response.status_code == 200, response.text
     # Roles are read into the access token at login or refresh.

@@ -20,7 +20,9 @@ _TOKEN_KEY = "wechat:access_token"
 
 
 class WeChatApiClient:
-    def __init__(self, *, http: httpx.AsyncClient, cache: Cache, appid: str, secret: Secret, base_url: str, timeout: float = 5.0):
+    def __init__(
+        self, *, http: httpx.AsyncClient, cache: Cache, appid: str, secret: Secret, base_url: str, timeout: float = 5.0
+    ):
         self._http = http
         self._cache = cache
         self._appid = appid
@@ -28,10 +30,14 @@ class WeChatApiClient:
         self._base = base_url.rstrip("/")
         self._timeout = timeout
 
-    async def _request(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None) -> dict[str, Any]:
+    async def _request(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
+    ) -> dict[str, Any]:
         try:
             response = await self._http.request(
-                method, self._base + path, params=params,
+                method,
+                self._base + path,
+                params=params,
                 content=orjson.dumps(json) if json is not None else None,
                 headers={"Content-Type": "application/json"} if json is not None else None,
                 timeout=self._timeout,
@@ -55,8 +61,14 @@ class WeChatApiClient:
             if cached:
                 return cached.decode()
         data = await self._request(
-            "POST", "/cgi-bin/stable_token",
-            json={"grant_type": "client_credential", "appid": self._appid, "secret": self._secret.reveal(), "force_refresh": force_refresh},
+            "POST",
+            "/cgi-bin/stable_token",
+            json={
+                "grant_type": "client_credential",
+                "appid": self._appid,
+                "secret": self._secret.reveal(),
+                "force_refresh": force_refresh,
+            },
         )
         token, expires_in = str(data["access_token"]), int(data.get("expires_in", 7200))
         await self._cache.set(_TOKEN_KEY, token, ttl=max(60, expires_in - 300))
@@ -75,8 +87,14 @@ class WeChatApiClient:
 
     async def code_to_session(self, code: str) -> WeChatSession:
         data = await self._request(
-            "GET", "/sns/jscode2session",
-            params={"appid": self._appid, "secret": self._secret.reveal(), "js_code": code, "grant_type": "authorization_code"},
+            "GET",
+            "/sns/jscode2session",
+            params={
+                "appid": self._appid,
+                "secret": self._secret.reveal(),
+                "js_code": code,
+                "grant_type": "authorization_code",
+            },
         )
         return WeChatSession(openid=data["openid"], session_key=data["session_key"], unionid=data.get("unionid"))
 
@@ -90,21 +108,32 @@ class WeChatApiClient:
     async def face_get_verify_id(self, *, out_seq_no: str, cert_name: str, cert_no: str, openid: str) -> str:
         data = await self._with_token(
             "/cityservice/face/identify/getverifyid",
-            {"out_seq_no": out_seq_no, "cert_info": {"cert_type": "IDENTITY_CARD", "cert_name": cert_name, "cert_no": cert_no}, "openid": openid},
+            {
+                "out_seq_no": out_seq_no,
+                "cert_info": {"cert_type": "IDENTITY_CARD", "cert_name": cert_name, "cert_no": cert_no},
+                "openid": openid,
+            },
         )
         return str(data["verify_id"])
 
-    async def face_query_verify_info(self, *, verify_id: str, out_seq_no: str, cert_hash: str, openid: str) -> FaceCheckResult:
+    async def face_query_verify_info(
+        self, *, verify_id: str, out_seq_no: str, cert_hash: str, openid: str
+    ) -> FaceCheckResult:
         data = await self._with_token(
             "/cityservice/face/identify/queryverifyinfo",
             {"verify_id": verify_id, "out_seq_no": out_seq_no, "cert_hash": cert_hash, "openid": openid},
         )
         return FaceCheckResult(verify_ret=int(data["verify_ret"]))
 
-    async def send_subscribe_message(self, *, openid: str, template_id: str, data: Mapping[str, str], page: str | None = None) -> None:
+    async def send_subscribe_message(
+        self, *, openid: str, template_id: str, data: Mapping[str, str], page: str | None = None
+    ) -> None:
         body: dict[str, Any] = {
-            "touser": openid, "template_id": template_id,
-            "data": {key: {"value": value} for key, value in data.items()}, "miniprogram_state": "formal", "lang": "zh_CN",
+            "touser": openid,
+            "template_id": template_id,
+            "data": {key: {"value": value} for key, value in data.items()},
+            "miniprogram_state": "formal",
+            "lang": "zh_CN",
         }
         if page:
             body["page"] = page

@@ -4,6 +4,20 @@ The WeChat Pay and Alipay sandboxes differ in protocol but fail the same ways: a
 out or answer 5xx, a notify can be duplicated, delayed, reordered, dropped or forged, and a bill
 can carry mismatches. Tests set these knobs over HTTP (POST /sandbox/<channel>/faults) and read
 back what was delivered (GET /sandbox/<channel>/notifies).
+
+POST /sandbox/<channel>/faults takes (every group optional; calls and notifies add up, bill replaces):
+    {"calls": [{"operation": "create" | "query" | "close" | "refund" | "query_refund" | "bill"
+                             | "download" | "certificates" (WeChat Pay) | "*",
+                "fault": "timeout" | "timeout_after_commit" | "server_error" | "bad_gateway",
+                "count": 1 (null: until cleared), "probability": 1.0, "hang_seconds": 30}],
+     "notifies": [{"kind": "duplicate" | "delay" | "drop" | "forge" | "reorder",
+                   "order_no": null (any order), "count": 1, "probability": 1.0,
+                   "copies": 1 (duplicate), "seconds": 60 (delay, or the longest reorder hold, in
+                   channel time), "variant": "bad_signature" (forge; see FORGE_VARIANTS)}],
+     "bill": {"missing": [order_no], "amount_diff": {order_no: fen}, "duplicate": [order_no],
+              "extra": 0, "corrupt_hash": false}}
+A forged notify is sent once, before the genuine one; add a "drop" to suppress the genuine one.
+DELETE /sandbox/<channel>/faults clears every knob; POST /sandbox/<channel>/reset clears all state.
 """
 
 from __future__ import annotations
@@ -22,7 +36,7 @@ import httpx
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
-CALL_FAULTS = ("timeout", "timeout_after_commit", "server_error")
+CALL_FAULTS = ("timeout", "timeout_after_commit", "server_error", "bad_gateway")
 NOTIFY_FAULTS = ("duplicate", "delay", "drop", "forge", "reorder")
 
 
@@ -35,7 +49,8 @@ class CallFault:
     """Make calls of one operation ("*" for any) time out or fail.
 
     timeout: hang before doing anything; timeout_after_commit: do the work, then hang (the
-    caller cannot know it happened); server_error: answer 5xx without doing anything.
+    caller cannot know it happened); server_error: the channel's own "system busy" answer,
+    without doing anything; bad_gateway: a bare HTTP 502 from the proxy in front of it.
     """
 
     operation: str

@@ -392,6 +392,8 @@ def create_blueprint(settings: Settings | AlipaySandboxConfig | None = None) -> 
             await hang(fault)
         if fault and fault.fault in ("timeout", "server_error"):
             return state.failure(method, "isp.unknow-error", "系统繁忙", code="20000")
+        if fault and fault.fault == "bad_gateway":
+            return raw(b"<html>502 Bad Gateway</html>", status=502, content_type="text/html")
         response = HANDLERS[operation](state, request, method, params, biz)
         if fault and fault.fault == "timeout_after_commit":
             await hang(fault)
@@ -402,8 +404,8 @@ def create_blueprint(settings: Settings | AlipaySandboxConfig | None = None) -> 
         fault = state.faults.take_call_fault("download")
         if fault and fault.fault == "timeout":
             await hang(fault)
-        if fault and fault.fault in ("timeout", "server_error"):
-            return raw(b"busy", status=503)
+        if fault and fault.fault in ("timeout", "server_error", "bad_gateway"):
+            return raw(b"busy", status=503 if fault.fault != "bad_gateway" else 502)
         entry = state.bill_tokens.get(request.args.get("token", ""))
         if entry is None or entry[1] < time.monotonic():
             state.bill_tokens.pop(request.args.get("token", ""), None)

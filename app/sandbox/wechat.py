@@ -32,7 +32,12 @@ _OUT_SEQ = re.compile(r"^[0-9A-Za-z_-]{5,32}$")
 # Subscribe templates registered for the sandbox app: keyword -> value rule.
 TEMPLATES: dict[str, dict[str, str]] = {
     "TPL_LICENCE_CHECKED": {"thing1": "thing", "time2": "time", "thing3": "thing", "phrase4": "phrase"},
-    "TPL_PAYMENT_RECEIPT": {"thing1": "thing", "amount2": "amount", "time3": "time", "character_string4": "character_string"},
+    "TPL_PAYMENT_RECEIPT": {
+        "thing1": "thing",
+        "amount2": "amount",
+        "time3": "time",
+        "character_string4": "character_string",
+    },
 }
 _RULES = {
     "thing": lambda v: 0 < len(v) <= 20,
@@ -78,7 +83,9 @@ def cert_hash(cert_type: str, cert_name: str, cert_no: str) -> str:
     def b64(value: str) -> str:
         return base64.b64encode(value.encode()).decode()
 
-    return hashlib.sha256(f"cert_type={b64(cert_type)}&cert_name={b64(cert_name)}&cert_no={b64(cert_no)}".encode()).hexdigest()
+    return hashlib.sha256(
+        f"cert_type={b64(cert_type)}&cert_name={b64(cert_name)}&cert_no={b64(cert_no)}".encode()
+    ).hexdigest()
 
 
 def create_blueprint(settings: Settings) -> Blueprint:
@@ -191,11 +198,18 @@ def create_blueprint(settings: Settings) -> Blueprint:
         if entry is None or time.time() - entry[1] > CODE_TTL:
             return _err(40029, "invalid code")
         phone = entry[0]
-        return json({
-            "errcode": 0, "errmsg": "ok",
-            "phone_info": {"phoneNumber": phone, "purePhoneNumber": phone, "countryCode": "86",
-                           "watermark": {"timestamp": int(time.time()), "appid": state.appid}},
-        })
+        return json(
+            {
+                "errcode": 0,
+                "errmsg": "ok",
+                "phone_info": {
+                    "phoneNumber": phone,
+                    "purePhoneNumber": phone,
+                    "countryCode": "86",
+                    "watermark": {"timestamp": int(time.time()), "appid": state.appid},
+                },
+            }
+        )
 
     @bp.post("/cityservice/face/identify/getverifyid")
     async def get_verify_id(request: Request) -> HTTPResponse:
@@ -213,9 +227,11 @@ def create_blueprint(settings: Settings) -> Blueprint:
         state.out_seq_nos.add(out_seq_no)
         verify_id = "vf_" + secrets.token_urlsafe(32)
         state.verify_ids[verify_id] = {
-            "out_seq_no": out_seq_no, "openid": body.get("openid", ""),
+            "out_seq_no": out_seq_no,
+            "openid": body.get("openid", ""),
             "cert_hash": cert_hash(cert["cert_type"], cert["cert_name"], cert["cert_no"]),
-            "verify_ret": FACE_NOT_FINISHED, "expires": time.time() + 3600,
+            "verify_ret": FACE_NOT_FINISHED,
+            "expires": time.time() + 3600,
         }
         return json({"errcode": 0, "errmsg": "ok", "verify_id": verify_id, "expires_in": 3600})
 
@@ -227,7 +243,11 @@ def create_blueprint(settings: Settings) -> Blueprint:
         record = state.verify_ids.get(str(body.get("verify_id", "")))
         if record is None or record["expires"] < time.time():
             return _err(47001, "invalid verify_id")
-        if (body.get("out_seq_no"), body.get("openid"), body.get("cert_hash")) != (record["out_seq_no"], record["openid"], record["cert_hash"]):
+        if (body.get("out_seq_no"), body.get("openid"), body.get("cert_hash")) != (
+            record["out_seq_no"],
+            record["openid"],
+            record["cert_hash"],
+        ):
             return _err(47001, "verify_id does not match out_seq_no, openid or cert_hash")
         return json({"errcode": 0, "errmsg": "ok", "verify_ret": record["verify_ret"]})
 
@@ -254,7 +274,9 @@ def create_blueprint(settings: Settings) -> Blueprint:
         if credits <= 0:
             return _err(43101, "user refuse to accept the msg")
         state.subscriptions[(openid, template_id)] = credits - 1
-        state.sent_messages.append({"touser": openid, "template_id": template_id, "data": data, "page": page, "at": time.time()})
+        state.sent_messages.append(
+            {"touser": openid, "template_id": template_id, "data": data, "page": page, "at": time.time()}
+        )
         return json({"errcode": 0, "errmsg": "ok"})
 
     # ----------------------------------------------------------------- helper routes (the phone)

@@ -560,6 +560,8 @@ def create_blueprint(settings: Settings | WeChatPaySandboxConfig | None = None) 
             await hang(fault)
         if fault and fault.fault in ("timeout", "server_error"):
             return state.error(request, 500, "SYSTEM_ERROR", "系统错误")
+        if fault and fault.fault == "bad_gateway":
+            return raw(b"<html>502 Bad Gateway</html>", status=502, content_type="text/html")
         return None
 
     async def finish(request: Request, response: HTTPResponse) -> HTTPResponse:

@@ -245,12 +245,12 @@ async def test_a_5xx_or_a_timeout_surfaces_as_a_retryable_channel_error(ali: Har
         "refund": lambda: ali.channel.refund(order_no=order.order_no, refund_no="RT", amount=1,
                                              total=order.amount, reason="x"),
     }
-    for fault in ("server_error", "timeout"):
+    for fault in ("server_error", "bad_gateway", "timeout"):
         await ali.faults({"calls": [{"operation": operation, "fault": fault, "hang_seconds": 1.0}]})
         with pytest.raises(ChannelError) as caught:
             await calls[operation]()
         assert caught.value.retryable is True
-        assert caught.value.code == ("channel_unavailable" if fault == "server_error" else "channel_timeout")
+        assert caught.value.code == ("channel_timeout" if fault == "timeout" else "channel_unavailable")
 
 
 async def test_a_refund_that_timed_out_after_commit_is_not_repeated_by_the_retry(ali: Harness):

@@ -40,14 +40,19 @@ def test_serve_on_the_embedded_default_and_stop_gracefully(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
     env |= {"APP_DATABASE_URL": f"sqlite://{tmp_path}/serve.sqlite3", "APP_SERVICE_LOG_LEVEL": "INFO"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port)], env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "app", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base_url, process)
         body = login_flow(base_url, base_url)
-        me = httpx.get(base_url + "/api/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"}, trust_env=False)
+        me = httpx.get(
+            base_url + "/api/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"}, trust_env=False
+        )
         assert me.status_code == 200
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
@@ -66,11 +71,20 @@ def test_several_workers_share_sessions_through_redis(live):
     """Uses the schema the `live` fixture migrated."""
     sandbox_port, port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items()}
-    sandbox = subprocess.Popen([sys.executable, "-m", "app", "sandbox", "--port", str(sandbox_port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sandbox = subprocess.Popen(
+        [sys.executable, "-m", "app", "sandbox", "--port", str(sandbox_port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     env |= {"APP_SANDBOX_ENABLED": "false", "APP_WECHAT_API_BASE": f"http://127.0.0.1:{sandbox_port}/sandbox/wechat"}
-    service = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", "2"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    service = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base_url, sandbox_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
     try:
         wait_healthy(base_url, service, timeout=60)

@@ -71,8 +71,9 @@ async def test_malformed_bodies(api, body, headers, status, code):
 
 
 async def test_validation_errors_name_fields_without_echoing_values(api):
-    response = await api.post("/api/v1/me/realname", json={"name": 5, "id_number": "440106199001010018"},
-                              headers=(await login(api)).headers)
+    response = await api.post(
+        "/api/v1/me/realname", json={"name": 5, "id_number": "440106199001010018"}, headers=(await login(api)).headers
+    )
     assert response.status_code == 422
     fields = response.json()["error"]["context"]["fields"]
     assert {f["field"] for f in fields} == {"name"}

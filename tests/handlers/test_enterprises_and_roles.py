@@ -10,8 +10,13 @@ async def register(api, operator, legal_rep_id):
     code = make_credit_code()
     response = await api.post(
         "/api/v1/admin/enterprises",
-        json={"credit_code": code, "name": "广州示例科技有限公司", "region_code": "440106",
-              "legal_rep_name": "张三", "legal_rep_id_number": legal_rep_id},
+        json={
+            "credit_code": code,
+            "name": "广州示例科技有限公司",
+            "region_code": "440106",
+            "legal_rep_name": "张三",
+            "legal_rep_id_number": legal_rep_id,
+        },
         headers=operator.headers,
     )
     assert response.status_code == 201, response.text
@@ -21,8 +26,13 @@ async def register(api, operator, legal_rep_id):
 async def test_enterprise_registration_validates_codes(api, operator):
     bad = await api.post(
         "/api/v1/admin/enterprises",
-        json={"credit_code": "91440106MA5CXXXX0X", "name": "某公司", "region_code": "440106",
-              "legal_rep_name": "张三", "legal_rep_id_number": make_id_number()},
+        json={
+            "credit_code": "91440106MA5CXXXX0X",
+            "name": "某公司",
+            "region_code": "440106",
+            "legal_rep_name": "张三",
+            "legal_rep_id_number": make_id_number(),
+        },
         headers=operator.headers,
     )
     assert bad.status_code == 422
@@ -30,8 +40,13 @@ async def test_enterprise_registration_validates_codes(api, operator):
     code = await register(api, operator, make_id_number())
     again = await api.post(
         "/api/v1/admin/enterprises",
-        json={"credit_code": code, "name": "重复", "region_code": "440106", "legal_rep_name": "张三",
-              "legal_rep_id_number": make_id_number()},
+        json={
+            "credit_code": code,
+            "name": "重复",
+            "region_code": "440106",
+            "legal_rep_name": "张三",
+            "legal_rep_id_number": make_id_number(),
+        },
         headers=operator.headers,
     )
     assert again.status_code == 409
@@ -50,7 +65,8 @@ async def test_legal_rep_grants_an_agent_who_then_acts_for_the_enterprise(api, o
     expires = (datetime.now(UTC) + timedelta(days=30)).isoformat()
     grant = await api.post(
         f"/api/v1/enterprises/{code}/agents",
-        json={"name": "李四", "id_number": agent_id, "scopes": ["licences"], "expires_at": expires}, headers=rep.headers,
+        json={"name": "李四", "id_number": agent_id, "scopes": ["licences"], "expires_at": expires},
+        headers=rep.headers,
     )
     assert grant.status_code == 201, grant.text
     agent_me = (await api.get("/api/v1/me", headers=agent.headers)).json()
@@ -78,13 +94,15 @@ async def test_agent_grant_needs_a_known_person_and_valid_scope(api, operator):
     expires = (datetime.now(UTC) + timedelta(days=30)).isoformat()
     nobody = await api.post(
         f"/api/v1/enterprises/{code}/agents",
-        json={"name": "无名", "id_number": make_id_number(), "scopes": ["licences"], "expires_at": expires}, headers=rep.headers,
+        json={"name": "无名", "id_number": make_id_number(), "scopes": ["licences"], "expires_at": expires},
+        headers=rep.headers,
     )
     assert nobody.status_code == 404
     assert nobody.json()["error"]["code"] == "user_not_found"
     bad_scope = await api.post(
         f"/api/v1/enterprises/{code}/agents",
-        json={"name": "张三", "id_number": rep_id, "scopes": ["everything"], "expires_at": expires}, headers=rep.headers,
+        json={"name": "张三", "id_number": rep_id, "scopes": ["everything"], "expires_at": expires},
+        headers=rep.headers,
     )
     assert bad_scope.status_code == 422
     past = await api.post(
@@ -100,9 +118,12 @@ async def test_inspector_grant_appears_in_profile_and_can_be_withdrawn(api, oper
     me = (await api.get("/api/v1/me", headers=inspector.headers)).json()
     assert "inspector" in me["roles"]
     assert me["inspector_scope"] == {"licence_types": ["FOOD_BUSINESS"], "regions": ["4401"]}
-    assert (await api.delete(f"/api/v1/admin/inspectors/{inspector.user_id}", headers=operator.headers)).status_code == 204
+    assert (
+        await api.delete(f"/api/v1/admin/inspectors/{inspector.user_id}", headers=operator.headers)
+    ).status_code == 204
     again = await api.delete(f"/api/v1/admin/inspectors/{inspector.user_id}", headers=operator.headers)
     assert again.status_code == 404
-    missing = await api.put("/api/v1/admin/inspectors/999999999", json={"licence_types": ["X"], "regions": ["44"]},
-                            headers=operator.headers)
+    missing = await api.put(
+        "/api/v1/admin/inspectors/999999999", json={"licence_types": ["X"], "regions": ["44"]}, headers=operator.headers
+    )
     assert missing.status_code == 404

@@ -251,3 +251,16 @@ async def test_expired_order_is_closed_only_after_a_query(api: httpx.AsyncClient
     # The bill is free again.
     again = await open_payment(api, resident.headers, fine)
     assert again.status_code == 201 and again.json()["order_no"] != order["order_no"]
+
+
+async def test_fee_paid_through_alipay_is_settled(api: httpx.AsyncClient, live: LiveServer, resident: Session) -> None:
+    notice = await make_notice(api, kind="fee", amounts=(8_800,))
+    created = await api.post("/api/v1/payments", headers=resident.headers | {"Idempotency-Key": uuid.uuid4().hex},
+                             json={"bill_type": "fee", "bill_ref": notice["notice_code"], "channel": "alipay"})
+    assert created.status_code == 201, created.text
+    order = created.json()
+    assert order["amount"] == 8_800 and order["pay_params"]
+    await pay_in_sandbox(api, order["order_no"], channel="alipay")
+    settled = await wait_for_status(api, resident.headers, order["order_no"], "settled")
+    assert settled["receipt"]["amount"] == 8_800
+    assert live.sandbox("tax").book.counters()["by_bill"][notice["notice_code"]] == 1

@@ -25,13 +25,17 @@ async def code(client, openid=None):
 
 async def test_login_limited_per_ip(strict):
     headers = {"X-Forwarded-For": "198.51.100.7"}
-    answers = [await strict.post("/api/v1/auth/login", json={"code": await code(strict)}, headers=headers) for _ in range(4)]
+    answers = [
+        await strict.post("/api/v1/auth/login", json={"code": await code(strict)}, headers=headers) for _ in range(4)
+    ]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     limited = answers[-1]
     assert limited.json()["error"]["code"] == "rate_limited"
     assert 1 <= int(limited.headers["Retry-After"]) <= 61
     # Another client address is not affected: the real IP comes from the configured header.
-    other = await strict.post("/api/v1/auth/login", json={"code": await code(strict)}, headers={"X-Forwarded-For": "198.51.100.8"})
+    other = await strict.post(
+        "/api/v1/auth/login", json={"code": await code(strict)}, headers={"X-Forwarded-For": "198.51.100.8"}
+    )
     assert other.status_code == 200
 
 
@@ -39,7 +43,8 @@ async def test_login_limited_per_openid(strict):
     statuses = []
     for n in range(3):
         response = await strict.post(
-            "/api/v1/auth/login", json={"code": await code(strict, "o_limited_openid")},
+            "/api/v1/auth/login",
+            json={"code": await code(strict, "o_limited_openid")},
             headers={"X-Forwarded-For": f"198.51.100.{20 + n}"},
         )
         statuses.append(response.status_code)
@@ -53,6 +58,8 @@ async def test_face_start_and_phone_limited(strict):
     second = await strict.post("/api/v1/auth/face/start", headers=session.headers)
     assert second.status_code == 429 and "Retry-After" in second.headers
     phone_code = (await strict.post("/sandbox/wechat/phone-code", json={"phone": "13700137000"})).json()["code"]
-    assert (await strict.post("/api/v1/me/phone", json={"code": phone_code}, headers=session.headers)).status_code == 200
+    assert (
+        await strict.post("/api/v1/me/phone", json={"code": phone_code}, headers=session.headers)
+    ).status_code == 200
     again = await strict.post("/api/v1/me/phone", json={"code": phone_code}, headers=session.headers)
     assert again.status_code == 429

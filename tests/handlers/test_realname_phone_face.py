@@ -24,10 +24,14 @@ def with_check(first17: str) -> str:
 )
 async def test_invalid_id_numbers_are_refused_and_nothing_is_written(api, id_number, reason):
     session = await login(api)
-    response = await api.post("/api/v1/me/realname", json={"name": "王五", "id_number": id_number}, headers=session.headers)
+    response = await api.post(
+        "/api/v1/me/realname", json={"name": "王五", "id_number": id_number}, headers=session.headers
+    )
     assert response.status_code == 422
     assert response.json()["error"] == {
-        "code": "id_number_invalid", "message": "The ID number is not valid.", "context": {"reason": reason},
+        "code": "id_number_invalid",
+        "message": "The ID number is not valid.",
+        "context": {"reason": reason},
     }
     user = await User.get(id=session.user_id)
     assert user.id_number_index is None and user.real_name_enc is None and user.realname_verified_at is None
@@ -36,7 +40,9 @@ async def test_invalid_id_numbers_are_refused_and_nothing_is_written(api, id_num
 async def test_bind_shows_only_masked_data_and_encrypts_at_rest(api):
     session = await login(api)
     number = make_id_number()
-    response = await api.post("/api/v1/me/realname", json={"name": "张三丰", "id_number": number}, headers=session.headers)
+    response = await api.post(
+        "/api/v1/me/realname", json={"name": "张三丰", "id_number": number}, headers=session.headers
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["realname_verified"] is True
@@ -62,7 +68,9 @@ async def test_one_id_number_binds_one_account(api):
 
 async def test_a_bound_account_cannot_switch_identity(api):
     session = await bind_realname(api, await login(api))
-    switch = await api.post("/api/v1/me/realname", json={"name": "赵六", "id_number": make_id_number()}, headers=session.headers)
+    switch = await api.post(
+        "/api/v1/me/realname", json={"name": "赵六", "id_number": make_id_number()}, headers=session.headers
+    )
     assert switch.status_code == 409
     assert switch.json()["error"]["code"] == "realname_already_bound"
 
@@ -73,7 +81,10 @@ async def test_concurrent_binding_of_one_number_has_one_winner(api):
     number = make_id_number()
     sessions = [await login(api) for _ in range(5)]
     answers = await asyncio.gather(
-        *(api.post("/api/v1/me/realname", json={"name": "钱七", "id_number": number}, headers=s.headers) for s in sessions)
+        *(
+            api.post("/api/v1/me/realname", json={"name": "钱七", "id_number": number}, headers=s.headers)
+            for s in sessions
+        )
     )
     assert sorted(a.status_code for a in answers) == [200, 409, 409, 409, 409]
     assert await User.filter(id__in=[s.user_id for s in sessions], id_number_index__not_isnull=True).count() == 1
@@ -151,7 +162,9 @@ async def test_replayed_and_foreign_verify_ids(api):
     foreign = await api.post("/api/v1/auth/face/finish", json={"verify_id": verify_id}, headers=stranger.headers)
     assert foreign.status_code == 404
     assert foreign.json()["error"]["code"] == "verify_id_invalid"
-    assert (await api.post("/api/v1/auth/face/finish", json={"verify_id": verify_id}, headers=owner.headers)).status_code == 200
+    assert (
+        await api.post("/api/v1/auth/face/finish", json={"verify_id": verify_id}, headers=owner.headers)
+    ).status_code == 200
     replay = await api.post("/api/v1/auth/face/finish", json={"verify_id": verify_id}, headers=owner.headers)
     assert replay.status_code == 409
     assert replay.json()["error"]["code"] == "verify_id_used"
@@ -164,7 +177,12 @@ async def test_step_up_guard_on_a_sensitive_route(api):
     session = await bind_realname(api, await login(api))
     response = await api.post(
         "/api/v1/enterprises/91440106MA5CXXXX0X/agents",
-        json={"name": "张三", "id_number": make_id_number(), "scopes": ["licences"], "expires_at": "2027-01-01T00:00:00+08:00"},
+        json={
+            "name": "张三",
+            "id_number": make_id_number(),
+            "scopes": ["licences"],
+            "expires_at": "2027-01-01T00:00:00+08:00",
+        },
         headers=session.headers,
     )
     assert response.status_code == 403

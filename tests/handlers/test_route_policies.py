@@ -26,7 +26,9 @@ def routes(live):
 
 
 def test_every_api_route_declares_a_policy(live):
-    missing = [path for route, spec, path in routes(live) if spec is None and not path.startswith(("/console", "/notify"))]
+    missing = [
+        path for route, spec, path in routes(live) if spec is None and not path.startswith(("/console", "/notify"))
+    ]
     assert missing == []
 
 

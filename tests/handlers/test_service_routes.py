@@ -9,9 +9,16 @@ from app.logs import JsonFormatter
 from tests.conftest import bind_realname, login, make_settings, start_server, stop_server
 
 CONTRACT_PATHS = [
-    ("post", "/api/v1/auth/login"), ("post", "/api/v1/auth/refresh"), ("post", "/api/v1/auth/logout"),
-    ("post", "/api/v1/me/realname"), ("post", "/api/v1/me/phone"), ("post", "/api/v1/auth/face/start"),
-    ("post", "/api/v1/auth/face/finish"), ("get", "/api/v1/me"), ("get", "/healthz"), ("get", "/openapi.json"),
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/refresh"),
+    ("post", "/api/v1/auth/logout"),
+    ("post", "/api/v1/me/realname"),
+    ("post", "/api/v1/me/phone"),
+    ("post", "/api/v1/auth/face/start"),
+    ("post", "/api/v1/auth/face/finish"),
+    ("get", "/api/v1/me"),
+    ("get", "/healthz"),
+    ("get", "/openapi.json"),
 ]
 
 
@@ -79,5 +86,10 @@ async def test_logs_hold_no_personal_data_or_secrets(api, live):
         access.setLevel(previous)
     logged = stream.getvalue()
     assert '"path": "/api/v1/me"' in logged or '"path":"/api/v1/me"' in logged
-    for secret in (session.id_number, session.access_token, session.refresh_token, live.settings.wechat.secret.reveal()):
+    for secret in (
+        session.id_number,
+        session.access_token,
+        session.refresh_token,
+        live.settings.wechat.secret.reveal(),
+    ):
         assert secret not in logged

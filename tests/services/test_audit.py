@@ -1,7 +1,7 @@
 """The audit chain: every security event recorded, and any edit or deletion detected."""
 
+import asyncio
 import os
-import subprocess
 import sys
 
 from app.services.identity.audit import verify_chain
@@ -38,21 +38,29 @@ async def test_chain_detects_edits_and_deletions(api):
     assert (await verify_chain()).intact
 
 
+async def audit_verify(env: dict[str, str]) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app", "audit-verify", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    return process.returncode or 0, output.decode()
+
+
 async def test_audit_verify_command(api, live):
     await login(api)
     env = {**os.environ, "APP_DATABASE_URL": live.settings.database.url}
     if live.settings.redis.url:
         env["APP_REDIS_URL"] = live.settings.redis.url
-    ok = subprocess.run([sys.executable, "-m", "app", "audit-verify"], env=env, capture_output=True, text=True, timeout=60)
-    assert ok.returncode == 0, ok.stderr
-    assert "intact" in ok.stdout
+    code, output = await audit_verify(env)
+    assert code == 0, output
+    assert "intact" in output
 
     first = await AuditEvent.all().order_by("seq").first()
     await AuditEvent.filter(seq=first.seq).update(subject="user:tampered")
     try:
-        broken = subprocess.run([sys.executable, "-m", "app", "audit-verify"], env=env, capture_output=True, text=True, timeout=60)
-        assert broken.returncode == 1
-        assert "BROKEN" in broken.stdout
+        code, output = await audit_verify(env)
+        assert code == 1
+        assert "BROKEN" in output
     finally:
         await AuditEvent.filter(seq=first.seq).update(subject=first.subject)
 

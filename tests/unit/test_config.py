@@ -5,7 +5,7 @@ from app.config import ConfigError, Secret, Settings, load_settings
 
 def test_environment_overrides_file_values(tmp_path):
     config = tmp_path / "config.toml"
-    config.write_text('[service]\nport = 9000\n[rate_limits]\nlogin_per_ip = 7\n')
+    config.write_text("[service]\nport = 9000\n[rate_limits]\nlogin_per_ip = 7\n")
     settings = load_settings(config, env={"APP_SERVICE_PORT": "9100", "APP_RATE_LIMITS_LOGIN_PER_OPENID": "3"})
     assert settings.service.port == 9100
     assert settings.rate_limits.login_per_ip == 7
@@ -15,7 +15,7 @@ def test_environment_overrides_file_values(tmp_path):
 def test_invalid_values_fail_fast(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text("[service]\nport = 'eighty'\n")
-    with pytest.raises(ConfigError, match="service.port"):
+    with pytest.raises(ConfigError, match=r"service\.port"):
         load_settings(config, env={})
     config.write_text("[service]\nprot = 80\n")
     with pytest.raises(ConfigError, match="unknown setting"):

@@ -20,10 +20,14 @@ CLAIMS = AccessClaims(user_id=42, roles=frozenset({"resident"}), session_id="s1"
 def write_key(directory, name, *, public_only=False):
     key = ec.generate_private_key(ec.SECP256R1())
     if public_only:
-        data = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        data = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         (directory / f"{name}.pub.pem").write_bytes(data)
     else:
-        data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        data = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         (directory / f"{name}.pem").write_bytes(data)
     return key
 
@@ -96,7 +100,9 @@ def test_hs256_with_the_public_key_as_secret_rejected(tmp_path):
     key = write_key(tmp_path, "k1")
     tokens = AccessTokens(SecuritySettings(), TokenKeys.from_directory(str(tmp_path)))
     payload = jwt.decode(tokens.issue(CLAIMS, now=NOW), options={"verify_signature": False})
-    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     signing_input = f"{b64(json.dumps({'alg': 'HS256', 'typ': 'at+jwt', 'kid': 'k1'}).encode())}.{b64(json.dumps(payload).encode())}"
     signature = b64(hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest())
     with pytest.raises(TokenInvalid):

@@ -188,14 +188,14 @@ export const catalogue = {
 };
 
 export const licences = {
-  listTypes: () => get(`${ADMIN}/licence-types`),
-  createType: (data) => post(`${ADMIN}/licence-types`, data),
-  list: (query = {}) => get(`${ADMIN}/licences`, query),
-  get: (id) => get(`${ADMIN}/licences/${seg(id)}`),
+  putType: (code, data) => put(`${ADMIN}/licence-types/${seg(code)}`, data),
+  putIssuer: (creditCode, data) => put(`${ADMIN}/licence-issuers/${seg(creditCode)}`, data),
+  addIssuerKey: (creditCode, certificatePem, signsFrom) => post(`${ADMIN}/licence-issuers/${seg(creditCode)}/keys`,
+    { certificate_pem: certificatePem, signs_from: signsFrom || null }),
+  retireIssuerKey: (creditCode, kid) => post(`${ADMIN}/licence-issuers/${seg(creditCode)}/keys/${seg(kid)}/retire`),
   issue: (data) => post(`${ADMIN}/licences`, data),
-  suspend: (id, reason) => post(`${ADMIN}/licences/${seg(id)}/suspend`, { reason }),
-  reinstate: (id, reason) => post(`${ADMIN}/licences/${seg(id)}/reinstate`, { reason }),
-  revoke: (id, reason) => post(`${ADMIN}/licences/${seg(id)}/revoke`, { reason }),
+  changeStatus: (id, action, reason) => post(`${ADMIN}/licences/${seg(id)}/status`, { action, reason }),
+  history: (id) => get(`${ADMIN}/licences/${seg(id)}/history`),
 };
 
 export const payments = {

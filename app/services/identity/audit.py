@@ -22,7 +22,9 @@ from models.identity import AuditEvent, AuditHead
 GENESIS = "0" * 64
 
 
-def link_hash(prev_hash: str, *, seq: int, at: datetime, kind: str, actor_id: int | None, subject: str, data: dict[str, Any]) -> str:
+def link_hash(
+    prev_hash: str, *, seq: int, at: datetime, kind: str, actor_id: int | None, subject: str, data: dict[str, Any]
+) -> str:
     canonical = orjson.dumps(
         {"seq": seq, "at": at.isoformat(), "kind": kind, "actor": actor_id, "subject": subject, "data": data},
         option=orjson.OPT_SORT_KEYS,
@@ -59,8 +61,15 @@ class AuditLog:
         seq = head.seq + 1
         digest = link_hash(head.hash, seq=seq, at=at, kind=kind, actor_id=actor_id, subject=subject, data=data)
         await AuditEvent.create(
-            seq=seq, at=at, kind=kind, actor_id=actor_id, subject=subject, data=data,
-            prev_hash=head.hash, hash=digest, using_db=conn,
+            seq=seq,
+            at=at,
+            kind=kind,
+            actor_id=actor_id,
+            subject=subject,
+            data=data,
+            prev_hash=head.hash,
+            hash=digest,
+            using_db=conn,
         )
         await AuditHead.filter(id=1).using_db(conn).update(seq=seq, hash=digest)
         return seq
@@ -93,8 +102,13 @@ async def verify_chain(batch: int = 1000) -> ChainReport:
             if row.prev_hash != prev_hash:
                 return ChainReport(count, False, row.seq, "link to the previous record broken")
             digest = link_hash(
-                prev_hash, seq=row.seq, at=row.at, kind=row.kind, actor_id=row.actor_id,
-                subject=row.subject, data=row.data,
+                prev_hash,
+                seq=row.seq,
+                at=row.at,
+                kind=row.kind,
+                actor_id=row.actor_id,
+                subject=row.subject,
+                data=row.data,
             )
             if digest != row.hash:
                 return ChainReport(count, False, row.seq, "record edited")

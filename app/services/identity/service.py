@@ -14,6 +14,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app.config import Settings
+from app.context import Principal
 from app.errors import (
     AppError,
     Conflict,
@@ -27,7 +28,6 @@ from app.errors import (
     UpstreamUnavailable,
     ValidationFailed,
 )
-from app.context import Principal
 from app.ports import Cache, Clock, WeChatError, WeChatMiniProgram
 from app.services.identity.audit import AuditLog
 from app.services.identity.idnumbers import InvalidIdNumber, validate_credit_code, validate_id_number
@@ -190,13 +190,13 @@ class IdentityService:
         return {**pair.__dict__, "user": await self._user_summary(user)}
 
     async def operator_login(self, *, username: str, password: str, client_ip: str) -> dict[str, Any]:
-        await self.limits.hit(
-            "operator_login", "ip", client_ip, limit=self.settings.rate_limits.operator_login_per_ip
-        )
+        await self.limits.hit("operator_login", "ip", client_ip, limit=self.settings.rate_limits.operator_login_per_ip)
         credential = await OperatorCredential.get_or_none(username=username)
         stored = credential.password_hash if credential else self._dummy_password_hash()
         if not check_password(password, stored) or credential is None:
-            await self.audit.record("operator_login_failed", subject=f"operator:{username[:40]}", data={"ip": client_ip})
+            await self.audit.record(
+                "operator_login_failed", subject=f"operator:{username[:40]}", data={"ip": client_ip}
+            )
             raise InvalidCredentials()
         user = await User.get(id=credential.user_id)
         pair = await self._start_session(user, self.clock.now())
@@ -223,11 +223,18 @@ class IdentityService:
             raise TokenExpired()
         new_token = secrets.token_urlsafe(32)
         async with in_transaction() as conn:
-            claimed = await RefreshToken.filter(id=record.id, used_at=None, revoked_at=None).using_db(conn).update(used_at=now)
+            claimed = (
+                await RefreshToken.filter(id=record.id, used_at=None, revoked_at=None)
+                .using_db(conn)
+                .update(used_at=now)
+            )
             if claimed:
                 await RefreshToken.create(
-                    family_id=record.family_id, user_id=record.user_id, token_hash=_hash_token(new_token),
-                    issued_at=now, expires_at=now + timedelta(seconds=self.settings.security.refresh_token_ttl),
+                    family_id=record.family_id,
+                    user_id=record.user_id,
+                    token_hash=_hash_token(new_token),
+                    issued_at=now,
+                    expires_at=now + timedelta(seconds=self.settings.security.refresh_token_ttl),
                     using_db=conn,
                 )
         if not claimed:  # another request used it first: that is reuse too
@@ -245,7 +252,9 @@ class IdentityService:
         if await self.cache.get(f"session_revoked:{claims.session_id}") is not None:
             raise TokenInvalid("This session has ended.")
         return Principal(
-            user_id=claims.user_id, roles=claims.roles, session_id=claims.session_id,
+            user_id=claims.user_id,
+            roles=claims.roles,
+            session_id=claims.session_id,
             face_verified_at=claims.face_verified_at,
         )
 
@@ -259,7 +268,10 @@ class IdentityService:
         family = secrets.token_hex(16)
         refresh = secrets.token_urlsafe(32)
         await RefreshToken.create(
-            family_id=family, user=user, token_hash=_hash_token(refresh), issued_at=now,
+            family_id=family,
+            user=user,
+            token_hash=_hash_token(refresh),
+            issued_at=now,
             expires_at=now + timedelta(seconds=self.settings.security.refresh_token_ttl),
         )
         return TokenPair(await self._access_token(user, family, now), refresh, self.tokens.ttl)
@@ -308,7 +320,9 @@ class IdentityService:
             "notify_on_licence_check": user.notify_on_licence_check,
             "enterprises": [role.__dict__ for role in await self.acting_for(user.id, user=user)],
             "inspector_scope": (
-                {"licence_types": scope.licence_types, "regions": scope.regions} if scope and "inspector" in summary["roles"] else None
+                {"licence_types": scope.licence_types, "regions": scope.regions}
+                if scope and "inspector" in summary["roles"]
+                else None
             ),
         }
 
@@ -335,13 +349,17 @@ class IdentityService:
         now = self.clock.now()
         try:
             async with in_transaction() as conn:
-                bound = await User.filter(id=user.id, id_number_index=None).using_db(conn).update(
-                    id_number_index=index,
-                    id_number_enc=self.cipher.encrypt(number, field="users.id_number"),
-                    real_name_enc=self.cipher.encrypt(name, field="users.real_name"),
-                    id_region_code=number[:6],
-                    realname_verified_at=now,
-                    face_verified_at=None,
+                bound = (
+                    await User.filter(id=user.id, id_number_index=None)
+                    .using_db(conn)
+                    .update(
+                        id_number_index=index,
+                        id_number_enc=self.cipher.encrypt(number, field="users.id_number"),
+                        real_name_enc=self.cipher.encrypt(name, field="users.real_name"),
+                        id_region_code=number[:6],
+                        realname_verified_at=now,
+                        face_verified_at=None,
+                    )
                 )
                 if not bound:
                     raise RealNameAlreadyBound()
@@ -378,8 +396,12 @@ class IdentityService:
         )
         now = self.clock.now()
         await FaceVerification.create(
-            verify_id=verify_id, out_seq_no=out_seq_no, user=user,
-            cert_hash=cert_hash("IDENTITY_CARD", name, number), created_at=now, expires_at=now + timedelta(hours=1),
+            verify_id=verify_id,
+            out_seq_no=out_seq_no,
+            user=user,
+            cert_hash=cert_hash("IDENTITY_CARD", name, number),
+            created_at=now,
+            expires_at=now + timedelta(hours=1),
         )
         return {"verify_id": verify_id, "expires_in": 3600}
 
@@ -406,16 +428,21 @@ class IdentityService:
             raise FaceNotCompleted()
         status = "passed" if result.passed else "failed"
         async with in_transaction() as conn:
-            finished = await FaceVerification.filter(verify_id=verify_id, status="pending").using_db(conn).update(
-                status=status, verify_ret=result.verify_ret, finished_at=now
+            finished = (
+                await FaceVerification.filter(verify_id=verify_id, status="pending")
+                .using_db(conn)
+                .update(status=status, verify_ret=result.verify_ret, finished_at=now)
             )
             if not finished:
                 raise VerifyIdUsed()
             if result.passed:
                 await User.filter(id=user.id).using_db(conn).update(face_verified_at=now)
             await self.audit.record(
-                "face_pass" if result.passed else "face_fail", actor_id=user.id, subject=f"user:{user.id}",
-                data={"verify_ret": result.verify_ret}, connection=conn,
+                "face_pass" if result.passed else "face_fail",
+                actor_id=user.id,
+                subject=f"user:{user.id}",
+                data={"verify_ret": result.verify_ret},
+                connection=conn,
             )
         if not result.passed:
             raise FaceFailed(context={"verify_ret": result.verify_ret})
@@ -425,7 +452,14 @@ class IdentityService:
 
     # ----------------------------------------------------------------- enterprises and roles
     async def register_enterprise(
-        self, who: Principal, *, credit_code: str, name: str, region_code: str, legal_rep_name: str, legal_rep_id_number: str
+        self,
+        who: Principal,
+        *,
+        credit_code: str,
+        name: str,
+        region_code: str,
+        legal_rep_name: str,
+        legal_rep_id_number: str,
     ) -> dict[str, Any]:
         try:
             code = validate_credit_code(credit_code)
@@ -438,12 +472,16 @@ class IdentityService:
         try:
             async with in_transaction() as conn:
                 await Enterprise.create(
-                    credit_code=code, name=name, region_code=region_code,
+                    credit_code=code,
+                    name=name,
+                    region_code=region_code,
                     legal_rep_index=self.blind.of(number, field="id_number"),
                     legal_rep_name_enc=self.cipher.encrypt(legal_rep_name, field="enterprises.legal_rep_name"),
                     using_db=conn,
                 )
-                await self.audit.record("enterprise_registered", actor_id=who.user_id, subject=f"enterprise:{code}", connection=conn)
+                await self.audit.record(
+                    "enterprise_registered", actor_id=who.user_id, subject=f"enterprise:{code}", connection=conn
+                )
         except IntegrityError:
             raise EnterpriseExists() from None
         return {"credit_code": code, "name": name, "region_code": region_code}
@@ -454,11 +492,21 @@ class IdentityService:
         roles: list[EnterpriseRole] = []
         if user.id_number_index:
             for ent in await Enterprise.filter(legal_rep_index=user.id_number_index):
-                roles.append(EnterpriseRole(ent.credit_code, ent.name, ent.region_code, "legal_representative", tuple(sorted(AGENT_SCOPES))))
+                roles.append(
+                    EnterpriseRole(
+                        ent.credit_code, ent.name, ent.region_code, "legal_representative", tuple(sorted(AGENT_SCOPES))
+                    )
+                )
         now = self.clock.now()
-        for grant in await EnterpriseAgent.filter(user_id=user_id, revoked_at=None, expires_at__gt=now).select_related("enterprise"):
+        for grant in await EnterpriseAgent.filter(user_id=user_id, revoked_at=None, expires_at__gt=now).select_related(
+            "enterprise"
+        ):
             ent = grant.enterprise
-            roles.append(EnterpriseRole(ent.credit_code, ent.name, ent.region_code, "agent", tuple(grant.scopes), grant.expires_at))
+            roles.append(
+                EnterpriseRole(
+                    ent.credit_code, ent.name, ent.region_code, "agent", tuple(grant.scopes), grant.expires_at
+                )
+            )
         return roles
 
     async def may_act_for(self, user_id: int, credit_code: str, scope: str) -> bool:
@@ -477,10 +525,14 @@ class IdentityService:
         ent = await self._enterprise_of_legal_rep(who, credit_code)
         unknown = set(scopes) - AGENT_SCOPES
         if not scopes or unknown:
-            raise ValidationFailed(context={"fields": [{"field": "scopes", "problem": f"allowed: {sorted(AGENT_SCOPES)}"}]})
+            raise ValidationFailed(
+                context={"fields": [{"field": "scopes", "problem": f"allowed: {sorted(AGENT_SCOPES)}"}]}
+            )
         now = self.clock.now()
         if not now < expires_at <= now + timedelta(days=366):
-            raise ValidationFailed(context={"fields": [{"field": "expires_at", "problem": "must be within the next year"}]})
+            raise ValidationFailed(
+                context={"fields": [{"field": "expires_at", "problem": "must be within the next year"}]}
+            )
         try:
             number, _ = validate_id_number(id_number, today=now.date())
         except InvalidIdNumber as exc:
@@ -490,41 +542,71 @@ class IdentityService:
             raise UserNotFound("No account has bound this name and ID number.")
         async with in_transaction() as conn:
             grant = await EnterpriseAgent.create(
-                enterprise=ent, user=agent, scopes=sorted(set(scopes)), expires_at=expires_at, granted_by_id=who.user_id, using_db=conn
+                enterprise=ent,
+                user=agent,
+                scopes=sorted(set(scopes)),
+                expires_at=expires_at,
+                granted_by_id=who.user_id,
+                using_db=conn,
             )
             await self.audit.record(
-                "role_grant", actor_id=who.user_id, subject=f"user:{agent.id}",
-                data={"role": "agent", "enterprise": ent.credit_code, "scopes": sorted(set(scopes))}, connection=conn,
+                "role_grant",
+                actor_id=who.user_id,
+                subject=f"user:{agent.id}",
+                data={"role": "agent", "enterprise": ent.credit_code, "scopes": sorted(set(scopes))},
+                connection=conn,
             )
         return _agent_view(grant, ent.credit_code)
 
     async def list_agents(self, who: Principal, *, credit_code: str) -> list[dict[str, Any]]:
         ent = await self._enterprise_of_legal_rep(who, credit_code)
-        return [_agent_view(g, ent.credit_code) for g in await EnterpriseAgent.filter(enterprise_id=ent.credit_code).order_by("id")]
+        return [
+            _agent_view(g, ent.credit_code)
+            for g in await EnterpriseAgent.filter(enterprise_id=ent.credit_code).order_by("id")
+        ]
 
     async def revoke_agent(self, who: Principal, *, credit_code: str, agent_id: int) -> None:
         ent = await self._enterprise_of_legal_rep(who, credit_code)
         async with in_transaction() as conn:
-            revoked = await EnterpriseAgent.filter(id=agent_id, enterprise_id=ent.credit_code, revoked_at=None).using_db(conn).update(
-                revoked_at=self.clock.now()
+            revoked = (
+                await EnterpriseAgent.filter(id=agent_id, enterprise_id=ent.credit_code, revoked_at=None)
+                .using_db(conn)
+                .update(revoked_at=self.clock.now())
             )
             if not revoked:
                 raise NotFound("No such active agent.")
-            await self.audit.record("role_revoke", actor_id=who.user_id, subject=f"agent:{agent_id}", data={"role": "agent"}, connection=conn)
+            await self.audit.record(
+                "role_revoke",
+                actor_id=who.user_id,
+                subject=f"agent:{agent_id}",
+                data={"role": "agent"},
+                connection=conn,
+            )
 
-    async def grant_inspector(self, who: Principal, *, user_id: int, licence_types: list[str], regions: list[str]) -> dict[str, Any]:
+    async def grant_inspector(
+        self, who: Principal, *, user_id: int, licence_types: list[str], regions: list[str]
+    ) -> dict[str, Any]:
         if not await User.exists(id=user_id):
             raise UserNotFound()
         async with in_transaction() as conn:
-            await UserRole.get_or_create(user_id=user_id, role="inspector", defaults={"granted_by_id": who.user_id}, using_db=conn)
-            scope, created = await InspectorScope.get_or_create(
+            await UserRole.get_or_create(
+                user_id=user_id, role="inspector", defaults={"granted_by_id": who.user_id}, using_db=conn
+            )
+            _, created = await InspectorScope.get_or_create(
                 user_id=user_id, defaults={"licence_types": licence_types, "regions": regions}, using_db=conn
             )
             if not created:
-                await InspectorScope.filter(user_id=user_id).using_db(conn).update(licence_types=licence_types, regions=regions)
+                await (
+                    InspectorScope.filter(user_id=user_id)
+                    .using_db(conn)
+                    .update(licence_types=licence_types, regions=regions)
+                )
             await self.audit.record(
-                "role_grant", actor_id=who.user_id, subject=f"user:{user_id}",
-                data={"role": "inspector", "licence_types": licence_types, "regions": regions}, connection=conn,
+                "role_grant",
+                actor_id=who.user_id,
+                subject=f"user:{user_id}",
+                data={"role": "inspector", "licence_types": licence_types, "regions": regions},
+                connection=conn,
             )
         return {"user_id": user_id, "licence_types": licence_types, "regions": regions}
 
@@ -534,7 +616,13 @@ class IdentityService:
             if not removed:
                 raise NotFound("This user is not an inspector.")
             await InspectorScope.filter(user_id=user_id).using_db(conn).delete()
-            await self.audit.record("role_revoke", actor_id=who.user_id, subject=f"user:{user_id}", data={"role": "inspector"}, connection=conn)
+            await self.audit.record(
+                "role_revoke",
+                actor_id=who.user_id,
+                subject=f"user:{user_id}",
+                data={"role": "inspector"},
+                connection=conn,
+            )
 
     async def inspector_scope(self, user_id: int) -> InspectorScope | None:
         if not await UserRole.exists(user_id=user_id, role="inspector"):
@@ -548,7 +636,15 @@ class IdentityService:
         if before_seq:
             query = query.filter(seq__lt=before_seq)
         return [
-            {"seq": e.seq, "at": e.at, "kind": e.kind, "actor_id": e.actor_id, "subject": e.subject, "data": e.data, "hash": e.hash}
+            {
+                "seq": e.seq,
+                "at": e.at,
+                "kind": e.kind,
+                "actor_id": e.actor_id,
+                "subject": e.subject,
+                "data": e.data,
+                "hash": e.hash,
+            }
             for e in await query
         ]
 
@@ -588,8 +684,12 @@ def _wechat_error(exc: WeChatError) -> AppError:
 
 def _agent_view(grant: EnterpriseAgent, credit_code: str) -> dict[str, Any]:
     return {
-        "id": grant.id, "credit_code": credit_code, "user_id": grant.user_id, "scopes": grant.scopes,
-        "expires_at": grant.expires_at, "revoked": grant.revoked_at is not None,
+        "id": grant.id,
+        "credit_code": credit_code,
+        "user_id": grant.user_id,
+        "scopes": grant.scopes,
+        "expires_at": grant.expires_at,
+        "revoked": grant.revoked_at is not None,
     }
 
 

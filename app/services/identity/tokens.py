@@ -106,7 +106,12 @@ class AccessTokens:
                 audience=self._settings.jwt_audience,
                 issuer=self._settings.jwt_issuer,
                 # Time is checked below against the injected clock, not the library's.
-                options={"require": ["exp", "iat", "sub", "iss", "aud", "sid"], "verify_exp": False, "verify_nbf": False, "verify_iat": False},
+                options={
+                    "require": ["exp", "iat", "sub", "iss", "aud", "sid"],
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
         except jwt.InvalidTokenError:
             raise TokenInvalid() from None

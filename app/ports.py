@@ -133,7 +133,9 @@ class ChannelRefund:
     refund_no: str
     order_no: str
     state: Literal["processing", "succeeded", "failed"]
-    amount: int  # fen
+    # fen of this refund; from an Alipay refund notify it is the trade's cumulative refund_fee,
+    # which equals this refund's amount only for the first refund of an order
+    amount: int
     channel_refund_id: str | None = None
 
 
@@ -195,7 +197,16 @@ class PaymentChannel(Protocol):
 
 
 class ChannelError(Exception):
-    """A channel call failed; `retryable` says whether the outcome may still change."""
+    """A channel call failed; `retryable` says whether the outcome may still change.
+
+    Codes the channel adapters use. Retryable (the call may or may not have taken effect):
+    channel_timeout, channel_unreachable, channel_unavailable (5xx / system busy),
+    channel_bad_signature (an answer we cannot trust), channel_bad_response, bill_hash_mismatch,
+    bill_unreadable. Final: order_not_found, order_no_used (same number, other content),
+    order_closed, order_paid (ChannelOrderAlreadyPaid), refund_exceeds_paid, payer_required,
+    channel_auth_failed (our signature or clock), channel_misconfigured, channel_rejected,
+    bill_unavailable.
+    """
 
     def __init__(self, message: str, *, code: str = "channel_error", retryable: bool = True):
         super().__init__(message)
@@ -209,6 +220,10 @@ class ChannelOrderAlreadyPaid(ChannelError):
 
 
 class NotifyRejected(Exception):
+    """reason: missing_signature_headers, missing_signature, signtest_probe, stale_timestamp,
+    unknown_serial, bad_signature, unsupported_signature_type, unsupported_algorithm,
+    decryption_failed, malformed_body, app_mismatch, merchant_mismatch, unsupported_event."""
+
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason

@@ -15,7 +15,31 @@ function createWx(routes) {
     setStorageSync: (key, value) => storage.set(key, value),
     removeStorageSync: (key) => storage.delete(key),
     showToast: (options) => ui.push(['toast', options.title]),
-    showModal: (options) => ui.push(['modal', options.content]),
+    // Dialogs are confirmed unless a test sets wx.modalAnswer = false.
+    showModal(options) {
+      ui.push(['modal', options.content]);
+      if (options.success) setImmediate(() => options.success({ confirm: wx.modalAnswer !== false, cancel: wx.modalAnswer === false }));
+    },
+    navigateTo: (options) => ui.push(['navigateTo', options.url]),
+    switchTab: (options) => ui.push(['switchTab', options.url]),
+    setNavigationBarTitle: (options) => ui.push(['title', options.title]),
+    stopPullDownRefresh: () => {},
+    setKeepScreenOn: (options) => ui.push(['keepScreenOn', options.keepScreenOn]),
+    setVisualEffectOnCapture: (options) => ui.push(['captureEffect', options.visualEffect]),
+    vibrateShort: () => {},
+    setClipboardData: (options) => ui.push(['clipboard', options.data]),
+    getWindowInfo: () => ({ pixelRatio: 2 }),
+    // A canvas node that counts what is painted on it.
+    canvas: { width: 0, height: 0, painted: 0, getContext: () => ({ fillStyle: '', fillRect: () => { wx.canvas.painted += 1; } }) },
+    createSelectorQuery() {
+      const query = {
+        in: () => query,
+        select: () => query,
+        fields: () => query,
+        exec: (callback) => callback([{ node: wx.canvas, width: 280, height: 280 }]),
+      };
+      return query;
+    },
     login: ({ success }) => success({ code: 'wx-login-code' }),
     request(options) {
       const url = new URL(options.url);
@@ -79,4 +103,32 @@ function loadModules({ sandbox = false } = {}) {
   };
 }
 
-module.exports = { createWx, errorResponse, tokens, loadModules };
+// Loads a page file as the mini-program runtime would: Page(definition) registers it, and
+// setData merges into data (dotted paths included).
+function loadPage(name, app = { globalData: { region: null, audience: 'individual' }, savePreferences() {} }) {
+  let definition = null;
+  global.Page = (def) => { definition = def; };
+  global.getApp = () => app;
+  const file = require('path').resolve(__dirname, '..', 'pages', name, `${name}.js`);
+  delete require.cache[file];
+  require(file);
+  const page = Object.assign({}, definition);
+  page.data = JSON.parse(JSON.stringify(definition.data || {}));
+  page.setData = (changes, callback) => {
+    Object.entries(changes).forEach(([key, value]) => {
+      const parts = key.split('.');
+      let target = page.data;
+      parts.slice(0, -1).forEach((part) => { target = target[part]; });
+      target[parts[parts.length - 1]] = value;
+    });
+    if (callback) callback();
+  };
+  return page;
+}
+
+// Lets pending promise chains and setImmediate callbacks run.
+async function settle(rounds = 20) {
+  for (let i = 0; i < rounds; i += 1) await new Promise((resolve) => setImmediate(resolve));
+}
+
+module.exports = { createWx, errorResponse, tokens, loadModules, loadPage, settle };

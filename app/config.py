@@ -162,6 +162,8 @@ class SandboxSettings:
 @dataclass(frozen=True)
 class CatalogueSettings:
     cache_ttl: int = 300
+    index_poll_seconds: float = 1.0  # how often a worker checks for a newer catalogue version
+    views_flush_seconds: float = 15.0  # how often view counts reach search ranking and the database
 
 
 @dataclass(frozen=True)
@@ -305,7 +307,7 @@ def _build(cls: type, data: dict[str, Any], where: str, base: Any = None) -> Any
     values: dict[str, Any] = {}
     for f in fields(cls):
         hint = hints[f.name]
-        if is_dataclass(hint):
+        if isinstance(hint, type) and is_dataclass(hint):
             values[f.name] = _build(hint, data.get(f.name, {}), f"{where}{f.name}.", getattr(base, f.name, None))
         elif f.name in data:
             values[f.name] = _coerce(hint, data[f.name], where + f.name)

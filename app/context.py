@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sanic import Request as SanicRequest
 from sanic import Sanic
+from sanic.config import Config
 
 from app.config import Settings
 from app.ports import BillingAgency, Cache, Clock, PaymentChannel, WeChatMiniProgram
@@ -57,4 +58,4 @@ class Request(SanicRequest["App", RequestContext]):
         return RequestContext(principal=None)
 
 
-App = Sanic[AppContext, SimpleNamespace]
+App = Sanic[Config, AppContext]

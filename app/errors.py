@@ -7,13 +7,13 @@ app/factory.py turns them into `{"error": {"code", "message", "context"}, "reque
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 
 class AppError(Exception):
-    status: ClassVar[int] = 500
-    code: ClassVar[str] = "internal_error"
-    message: ClassVar[str] = "Something went wrong on our side."
+    status: int = 500
+    code: str = "internal_error"
+    message: str = "Something went wrong on our side."
 
     def __init__(
         self,

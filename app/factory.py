@@ -35,10 +35,10 @@ def create_app(
 ) -> App:
     settings = settings or load_settings()
     configure_logging(settings.service.log_level)
-    app: App = Sanic(
+    app: App = Sanic(  # type: ignore[assignment]
         name,
         ctx=AppContext(settings=settings, adapters=adapters or Adapters(), closers=[]),
-        request_class=Request,
+        request_class=Request,  # type: ignore[arg-type]
         configure_logging=False,
     )
     _configure_sanic(app, settings)
@@ -102,7 +102,7 @@ def _from_sanic(exc: SanicException) -> AppError:
     if status == 503:
         return ServiceUnavailable()
     error = AppError(str(exc) if status < 500 else None)
-    error.__class__ = type("SanicError", (AppError,), {"status": status, "code": _code_for(status)})
+    error.status, error.code = status, _code_for(status)
     return error
 
 
@@ -113,13 +113,13 @@ def _code_for(status: int) -> str:
 
 
 def _register_request_middleware(app: App) -> None:
-    @app.on_request(priority=100)
+    @app.on_request(priority=100)  # type: ignore[call-arg]
     async def start_request(request: Request) -> None:
         incoming = request.headers.get("x-request-id", "")
         request.ctx.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.ctx.started = time.perf_counter()
 
-    @app.on_response(priority=100)
+    @app.on_response(priority=100)  # type: ignore[call-arg]
     async def finish_request(request: Request, response: HTTPResponse) -> None:
         request_id = getattr(request.ctx, "request_id", "")
         response.headers["X-Request-ID"] = request_id

@@ -16,7 +16,7 @@ from pathlib import Path
 CATEGORIES = (
     ("JWT (pyjwt, cryptography)", ("jwt/", "cryptography/")),
     ("cache / Redis client", ("redis/", "fakeredis/", "app/adapters/cache.py")),
-    ("database thread (aiosqlite)", ("aiosqlite/core.py", "sqlite3")),
+    ("SQLite (aiosqlite thread)", ("aiosqlite/core.py", "sqlite3")),
     ("ORM (tortoise, pypika)", ("tortoise/", "pypika_tortoise/")),
     ("PostgreSQL driver (asyncpg)", ("asyncpg/",)),
     ("outbound HTTP (httpx)", ("httpx/", "httpcore/", "anyio/", "h11/")),
@@ -26,6 +26,8 @@ CATEGORIES = (
     ("field encryption / hashing", ("app/services/identity/protection.py", "hashlib", "hmac")),
 )
 APP_PREFIXES = ("app/", "handlers/", "models/")
+# Innermost frames of helper threads waiting for work: py-spy cannot always tell they are idle.
+IDLE_LEAVES = ("(aiosqlite/core.py:59)", "_worker (concurrent/futures/thread.py", "wait (threading.py")
 
 
 def py_spy() -> str | None:
@@ -72,8 +74,10 @@ def summarise(raw: Path, *, top: int = 12) -> Breakdown:
         if not stack or not count.isdigit():
             continue
         samples = int(count)
-        total += samples
         frames = stack.split(";")
+        if any(needle in frames[-1] for needle in IDLE_LEAVES):
+            continue
+        total += samples
         categories[_category(frames)] += samples
         for frame in set(frames):
             if any(f"({prefix}" in frame for prefix in APP_PREFIXES) and "app/__main__" not in frame and "app/cli.py" not in frame:

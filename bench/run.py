@@ -56,6 +56,7 @@ class Outcome:
     p99_ms: float | None = None
     max_ms: float | None = None
     requests: int | None = None
+    cpu_us_per_request: float | None = None  # server CPU time (all threads) per answered request
     socket_errors: int = 0
     status_errors: int = 0
     ratio: float | None = None
@@ -131,6 +132,7 @@ class Runner:
         outcome.socket_errors, outcome.status_errors = result.socket_errors, result.status_errors
         print(
             f"   {result.rps:,.0f} req/s  p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms"
+            f"  CPU {outcome.cpu_us_per_request or 0:,.0f} µs/req"
             f"  errors {result.socket_errors} socket / {result.status_errors} status",
             flush=True,
         )
@@ -174,14 +176,20 @@ class Runner:
         connections: int, **options: Any,
     ) -> wrk.WrkResult:
         """The timed wrk run, with py-spy sampling the service meanwhile when --profile is on."""
+        cpu_seconds = self.bare.cpu_seconds if base_url == self.bare.base_url else self.ctx.service_cpu_seconds
+        cpu_before = cpu_seconds()
         service_pid = self.ctx.service_pid
-        if profile_to is None or service_pid is None:
-            return await self._wrk(base_url, file, duration, connections, **options)
-        sampler = profile.start(service_pid, duration - 1, profile_to)
+        sampler = profile.start(service_pid, duration - 1, profile_to) if profile_to and service_pid else None
         try:
             result = await self._wrk(base_url, file, duration, connections, **options)
         finally:
-            await asyncio.to_thread(sampler.wait, 60)
+            if sampler is not None:
+                await asyncio.to_thread(sampler.wait, 60)
+        cpu_after = cpu_seconds()
+        if cpu_before is not None and cpu_after is not None and result.requests:
+            outcome.cpu_us_per_request = round((cpu_after - cpu_before) / result.requests * 1e6, 1)
+        if sampler is None or profile_to is None:
+            return result
         breakdown = profile.summarise(profile_to)
         print(profile.format_breakdown(breakdown), flush=True)
         outcome.profile = asdict(breakdown)
@@ -247,7 +255,7 @@ def judge(outcome: Outcome, reference_rps: float | None, expect_errors: bool) ->
 
 
 # ---------------------------------------------------------------------------- report
-COLUMNS = ("scenario", "req/s", "p50 ms", "p99 ms", "ratio", "target", "result")
+COLUMNS = ("scenario", "req/s", "p50 ms", "p99 ms", "ratio", "CPU µs/req", "target", "result")
 
 
 def table_rows(outcomes: list[Outcome]) -> list[tuple[str, ...]]:
@@ -259,7 +267,7 @@ def table_rows(outcomes: list[Outcome]) -> list[tuple[str, ...]]:
         verdict = o.verdict if o.error is None else f"error: {o.error[:60]}"
         rows.append((
             o.scenario, num(o.rps, ",.0f"), num(o.p50_ms, ".2f"), num(o.p99_ms, ".2f"),
-            "-" if o.ratio is None else f"{o.ratio:.1%}", o.target, verdict,
+            "-" if o.ratio is None else f"{o.ratio:.1%}", num(o.cpu_us_per_request, ",.0f"), o.target, verdict,
         ))
     return rows
 
@@ -273,7 +281,7 @@ def print_table(outcomes: list[Outcome], *, markdown: bool) -> None:
             print("| " + " | ".join(row) + " |")
         return
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
-    right = {1, 2, 3, 4}
+    right = {1, 2, 3, 4, 5}
     for row in (COLUMNS, tuple("-" * w for w in widths), *rows):
         cells = [
             cell.rjust(width) if i in right else cell.ljust(width)

@@ -130,6 +130,16 @@ class Process:
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
         return {**inherited, **self.env}
 
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time the process has used so far (Linux /proc), all threads."""
+        if self.pid is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     @property
     def pid(self) -> int | None:
         return self._popen.pid if self._popen else None

@@ -1,8 +1,9 @@
 """The service catalogue: regions, departments, service items with their guides, zones, bundles.
 
-A service item keeps its working copy (what operators edit, numbered by `revision`) apart from
-the snapshot residents see (`live`, the content of `published_revision`); every publish also
-stores an immutable ServiceItemVersion. Every operator change leaves a CatalogueChange row.
+A service item's columns hold what residents see once it is published. Edits to a published
+item go to `draft` (the whole working copy) until the next publish copies them into the columns,
+so residents never see half-finished work. `revision` numbers the working copy; every publish
+also stores an immutable ServiceItemVersion. Every operator change leaves a CatalogueChange row.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class ServiceItem(Model):
     status = fields.CharField(max_length=12, default="draft", db_index=True)
     revision = fields.IntField(default=1)
     published_revision = fields.IntField(null=True)
-    live: dict | None = fields.JSONField(null=True)
+    draft: dict | None = fields.JSONField(null=True)
     views = fields.BigIntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)

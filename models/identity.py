@@ -53,8 +53,10 @@ class InspectorScope(Model):
     """What an inspector may check: licence type codes and region codes (prefix match)."""
 
     user: fields.OneToOneRelation[User] = fields.OneToOneField(
-        "identity.User", related_name="inspector_scope", on_delete=fields.CASCADE, primary_key=True
+        "identity.User", related_name="inspector_scope", on_delete=fields.CASCADE
     )
+    user_id: int
+    id = fields.BigIntField(primary_key=True)
     licence_types: list[str] = fields.JSONField(default=list)
     regions: list[str] = fields.JSONField(default=list)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -65,8 +67,10 @@ class InspectorScope(Model):
 
 class OperatorCredential(Model):
     user: fields.OneToOneRelation[User] = fields.OneToOneField(
-        "identity.User", related_name="operator_credential", on_delete=fields.CASCADE, primary_key=True
+        "identity.User", related_name="operator_credential", on_delete=fields.CASCADE
     )
+    id = fields.BigIntField(primary_key=True)
+    user_id: int
     username = fields.CharField(max_length=64, unique=True)
     password_hash = fields.CharField(max_length=255)
     failed_attempts = fields.IntField(default=0)
@@ -84,6 +88,7 @@ class RefreshToken(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "identity.User", related_name="refresh_tokens", on_delete=fields.CASCADE
     )
+    user_id: int
     token_hash = fields.CharField(max_length=64, unique=True)
     issued_at = fields.DatetimeField()
     expires_at = fields.DatetimeField()
@@ -135,6 +140,7 @@ class EnterpriseAgent(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "identity.User", related_name="agencies", on_delete=fields.CASCADE
     )
+    user_id: int
     scopes: list[str] = fields.JSONField(default=list)
     expires_at = fields.DatetimeField()
     granted_by: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
@@ -150,7 +156,8 @@ class EnterpriseAgent(Model):
 class AuditEvent(Model):
     """Append-only security event, chained to the previous one by hash."""
 
-    seq = fields.BigIntField(primary_key=True, generated=False)
+    id = fields.BigIntField(primary_key=True)
+    seq = fields.BigIntField(unique=True)
     at = fields.DatetimeField()
     kind = fields.CharField(max_length=40)
     actor_id = fields.BigIntField(null=True)

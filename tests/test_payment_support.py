@@ -45,9 +45,9 @@ async def pay_in_sandbox(api: httpx.AsyncClient, order_no: str, *, channel: str 
 
 
 async def wait_for_status(api: httpx.AsyncClient, headers: dict[str, str], order_no: str, wanted: str | set[str],
-                          *, timeout: float = 20.0) -> dict[str, Any]:
+                          *, within: float = 20.0) -> dict[str, Any]:
     wanted_set = {wanted} if isinstance(wanted, str) else wanted
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     last: dict[str, Any] = {}
     while asyncio.get_running_loop().time() < deadline:
         response = await api.get(f"/api/v1/payments/{order_no}", headers=headers)

@@ -143,7 +143,7 @@ class WeChatPayChannel:
         body = {
             "appid": self.appid,
             "mchid": self.mchid,
-            "description": order.description[:127],
+            "description": truncate_utf8(order.description, 127),
             "out_trade_no": order.order_no,
             "time_expire": order.expires_at.astimezone(SHANGHAI).isoformat(timespec="seconds"),
             "notify_url": self.notify_url,
@@ -420,6 +420,11 @@ class WeChatPayChannel:
             )
         except (KeyError, TypeError) as exc:
             raise ChannelError("WeChat Pay sent an unreadable refund", code="channel_bad_response") from exc
+
+
+def truncate_utf8(text: str, limit: int) -> str:
+    """At most `limit` UTF-8 bytes (WeChat Pay counts bytes), never cutting a character in two."""
+    return text.encode()[:limit].decode(errors="ignore")
 
 
 def _parse_time(value: Any) -> datetime | None:

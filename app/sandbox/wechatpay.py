@@ -327,7 +327,7 @@ class WeChatPaySandbox:
 
     def pay(self, order: SandboxOrder) -> None:
         order.move("SUCCESS")
-        order.transaction_id = "42000" + datetime.now(SHANGHAI).strftime("%Y%m%d") + secrets.token_hex(8)[:18]
+        order.transaction_id = "42000" + datetime.now(SHANGHAI).strftime("%Y%m%d") + f"{secrets.randbelow(10**15):015d}"
         order.success_time = now_utc()
         self.send_notify(order.out_trade_no, "TRANSACTION.SUCCESS", "支付成功", "transaction",
                          order.notify_url, lambda **bend: self.transaction(order, **bend))
@@ -588,7 +588,7 @@ def create_blueprint(settings: Settings | WeChatPaySandboxConfig | None = None) 
             problems.append("amount.total")
         if amount.get("currency", "CNY") != "CNY":
             problems.append("amount.currency")
-        if not isinstance(description, str) or not 0 < len(description) <= 127:
+        if not isinstance(description, str) or not 0 < len(description.encode()) <= 127:
             problems.append("description")
         if not isinstance(notify_url, str) or not notify_url.startswith(("https://", "http://")) or "?" in notify_url:
             problems.append("notify_url")

@@ -15,7 +15,7 @@ function setup(thread)
    next_thread = next_thread + 1
 end
 
-local prepared = {}
+prepared = {}  -- global: a generator may use the loaded list
 local position = 1
 local counter = 0
 local unescapes = { ["\\"] = "\\", t = "\t", n = "\n", r = "\r", ["0"] = "\0" }

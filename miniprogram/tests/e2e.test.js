@@ -4,30 +4,57 @@
 // Skipped without that variable. The `wx` stand-in forwards wx.request to real HTTP.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { loadModules } = require('./wx-stub');
+const fs = require('node:fs');
+const path = require('node:path');
+const { createWx, loadModules, loadPage } = require('./wx-stub');
 
 const BASE_URL = process.env.MINIPROGRAM_E2E_BASE_URL;
 const skip = BASE_URL ? false : 'set MINIPROGRAM_E2E_BASE_URL to run against a live service';
+// "username:password" of an operator (python -m app create-operator), for the licence flow.
+const OPERATOR = process.env.MINIPROGRAM_E2E_OPERATOR;
+const skipLicences = skip || (OPERATOR ? false : 'set MINIPROGRAM_E2E_OPERATOR=user:password for the licence flow');
+const PSB = '11440100MB2C92470Y';
+const CERTS = path.resolve(__dirname, '..', '..', 'certs', 'sandbox', 'licences');
+
+async function waitFor(check, timeoutMs = 10000) {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function residentModules(wx) {
+  global.wx = wx;
+  const modules = loadModules({ sandbox: true });
+  modules.config.baseUrl = BASE_URL;
+  return modules;
+}
+
+async function operatorCall(token, method, urlPath, body) {
+  const res = await fetch(`${BASE_URL}${urlPath}`, {
+    method,
+    headers: Object.assign({ 'Content-Type': 'application/json' }, token ? { Authorization: `Bearer ${token}` } : {}),
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: res.status === 204 ? null : await res.json() };
+}
 
 function httpWx() {
-  const storage = new Map();
-  return {
-    getStorageSync: (key) => (storage.has(key) ? storage.get(key) : ''),
-    setStorageSync: (key, value) => storage.set(key, value),
-    removeStorageSync: (key) => storage.delete(key),
-    request(options) {
-      fetch(options.url, {
-        method: options.method,
-        headers: options.header,
-        body: options.data === undefined || options.method === 'GET' ? undefined : JSON.stringify(options.data),
-      }).then(async (res) => {
-        const text = await res.text();
-        let data = text;
-        try { data = JSON.parse(text); } catch (err) { /* not JSON */ }
-        options.success({ statusCode: res.status, data, header: Object.fromEntries(res.headers) });
-      }, options.fail);
-    },
+  const wx = createWx({});
+  wx.request = (options) => {
+    fetch(options.url, {
+      method: options.method,
+      headers: options.header,
+      body: options.data === undefined || options.method === 'GET' ? undefined : JSON.stringify(options.data),
+    }).then(async (res) => {
+      const text = await res.text();
+      let data = text;
+      try { data = JSON.parse(text); } catch (err) { /* not JSON */ }
+      options.success({ statusCode: res.status, data, header: Object.fromEntries(res.headers) });
+    }, options.fail);
   };
+  return wx;
 }
 
 // A valid GB 11643 number with a random sequence, so reruns do not collide.
@@ -90,4 +117,77 @@ test('a resident logs in, binds a real name and phone, passes face verification 
   assert.ok(final.receipt && final.receipt.receipt_no);
 
   await assert.rejects(api.get('/api/v1/payments/NO-SUCH-ORDER'), (err) => err.code === 'payment_not_found' && err.userMessage === api.ERROR_MESSAGES.payment_not_found);
+});
+
+test('a resident shows an identity licence, an inspector scans it twice, and the resident sees both checks', { skip: skipLicences }, async () => {
+  const residentWx = httpWx();
+  let modules = residentModules(residentWx);
+  const idNo = idNumber();
+  await modules.request.post('/api/v1/me/realname', { name: '张三', id_number: idNo });
+  await require('../utils/face').verifyFace();
+
+  const [username, password] = OPERATOR.split(':');
+  const login = await operatorCall(null, 'POST', '/api/v1/auth/operator-login', { username, password });
+  assert.equal(login.status, 200, JSON.stringify(login.body));
+  const op = login.body.access_token;
+  const typeCode = `11100000MB0143000Y${String(100 + Math.floor(Math.random() * 900))}`;
+  const type = await operatorCall(op, 'PUT', `/api/v1/admin/licence-types/${typeCode}`, {
+    name: '广东省居住证', department: '公安局', holder_kind: 'person', identity_class: true,
+    field_schema: { permit_no: { label: '居住证号', required: true }, address: { label: '居住地址', required: true } },
+    qr_fields: ['permit_no'], visible_fields: { inspector: ['permit_no'], department: ['permit_no', 'address'] },
+  });
+  assert.equal(type.status, 200, JSON.stringify(type.body));
+  const issuer = await operatorCall(op, 'PUT', `/api/v1/admin/licence-issuers/${PSB}`, { name: '广州市公安局', region_code: '440100', licence_types: [typeCode] });
+  assert.equal(issuer.status, 200, JSON.stringify(issuer.body));
+  await operatorCall(op, 'POST', `/api/v1/admin/licence-issuers/${PSB}/keys`, {
+    certificate_pem: fs.readFileSync(path.join(CERTS, 'gz-psb-2026.cert.pem'), 'utf8'), signs_from: '2026-01-01T00:00:00Z',
+  });
+  const issued = await operatorCall(op, 'POST', '/api/v1/admin/licences', {
+    type_code: typeCode, issuer_code: PSB, serial: `JZ${Date.now()}`, holder: { name: '张三', id_number: idNo },
+    region_code: '440106', data: { permit_no: '44010620260001', address: '广州市天河区体育西路1号' },
+    valid_from: '2026-01-01', valid_until: '2028-12-31',
+  });
+  assert.equal(issued.status, 201, JSON.stringify(issued.body));
+  const licenceId = issued.body.id;
+
+  const wallet = loadPage('licences');
+  wallet.onShow();
+  await waitFor(() => wallet.data.personal.length > 0);
+  const card = wallet.data.personal.find((l) => l.id === licenceId);
+  assert.equal(card.typeName, '广东省居住证');
+  assert.equal(card.statusView.text, '有效');
+  assert.equal(card.validUntil, '2028-12-31');
+
+  const show = loadPage('licence-show');
+  show.onLoad({ id: String(licenceId) });
+  show.onShow();
+  await waitFor(() => show.data.state === 'showing');
+  const payload = show.ticker.current.presentation.payload;
+  assert.match(payload, /^LC1:/);
+  assert.ok(show.data.secondsLeft > 20 && show.data.secondsLeft <= 30, `refresh in ${show.data.secondsLeft} s`);
+  show.onUnload();
+
+  const inspectorWx = httpWx();
+  modules = residentModules(inspectorWx);
+  const inspectorUser = await modules.request.login();
+  const granted = await operatorCall(op, 'PUT', `/api/v1/admin/inspectors/${inspectorUser.id}`, { licence_types: [typeCode], regions: ['440100'] });
+  assert.equal(granted.status, 200, JSON.stringify(granted.body));
+  await modules.request.renewSession();
+  inspectorWx.scanCode = (options) => options.success({ result: payload });
+  const inspect = loadPage('inspect');
+  inspect.scan();
+  await waitFor(() => inspect.data.result);
+  assert.equal(inspect.data.result.valid, true, JSON.stringify(inspect.data.result));
+  assert.ok(inspect.data.result.rows.some((r) => r.value === '44010620260001'));
+  assert.ok(!inspect.data.result.rows.some((r) => /体育西路/.test(r.value)), 'the address is outside the inspector scope');
+  inspect.scan();
+  await waitFor(() => inspect.data.result && inspect.data.result.valid === false);
+  assert.match(inspect.data.result.reason, /已被核验过/);
+
+  residentModules(residentWx);
+  const usage = loadPage('usage');
+  usage.onLoad({ id: String(licenceId) });
+  await waitFor(() => !usage.data.loading);
+  assert.equal(usage.data.failed, '');
+  assert.deepEqual(usage.data.records.map((r) => r.valid).sort(), [false, true]);
 });

@@ -25,7 +25,7 @@ function pythonFiles(dir) {
 const CODE_PATTERNS = [
   /^\s*status,\s*code,\s*message\s*=\s*\d+,\s*"([a-z_]+)"/gm,
   /^\s*code,\s*message\s*=\s*"([a-z_]+)"/gm,
-  /^\s*code(?::\s*ClassVar\[str\])?\s*=\s*"([a-z_]+)"/gm,
+  /^\s*code(?::\s*[\w[\]]+)?\s*=\s*"([a-z_]+)"/gm,
 ];
 
 function backendCodes() {

@@ -276,3 +276,43 @@ test('short messages show as a toast, long ones as a dialog', () => {
   assert.equal(wx.ui[1][0], 'modal');
   assert.match(wx.ui[1][1], /req-x/);
 });
+
+test('a 401 for a token another request already replaced is retried without a second refresh', async () => {
+  let refreshes = 0;
+  const wx = createWx({
+    'POST /api/v1/auth/refresh': () => { refreshes += 1; return tokens('new'); },
+    'GET /api/v1/me': (call) => (call.header.Authorization === 'Bearer access-new' ? { statusCode: 200, data: { ok: 1 } } : errorResponse(401, 'token_expired')),
+    'GET /api/v1/licences': (call) => (call.header.Authorization === 'Bearer access-new' ? { statusCode: 200, data: { licences: [] } } : errorResponse(401, 'token_expired')),
+  });
+  global.wx = wx;
+  const { request, session } = loadModules();
+  signedIn(session);
+  // The licences request leaves with the old token and its answer is held back until the
+  // other request has refreshed the session.
+  const deliver = wx.request;
+  let release;
+  wx.request = (options) => {
+    if (options.url.endsWith('/api/v1/licences') && !release) {
+      release = () => deliver(options);
+      return;
+    }
+    deliver(options);
+  };
+  const slow = request.get('/api/v1/licences');
+  assert.deepEqual(await request.get('/api/v1/me'), { ok: 1 });
+  release();
+  assert.deepEqual(await slow, { licences: [] });
+  assert.equal(refreshes, 1, 'the retry reused the new token');
+});
+
+test('token_invalid renews through the refresh token', async () => {
+  const wx = createWx({
+    'POST /api/v1/auth/refresh': () => tokens('new'),
+    'GET /api/v1/me': (call) => (call.header.Authorization === 'Bearer access-new' ? { statusCode: 200, data: { ok: 1 } } : errorResponse(401, 'token_invalid')),
+  });
+  global.wx = wx;
+  const { request, session } = loadModules();
+  signedIn(session);
+  assert.deepEqual(await request.get('/api/v1/me'), { ok: 1 });
+  assert.deepEqual(wx.calls.map((c) => c.path), ['/api/v1/me', '/api/v1/auth/refresh', '/api/v1/me']);
+});

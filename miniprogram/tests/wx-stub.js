@@ -131,4 +131,13 @@ async function settle(rounds = 20) {
   for (let i = 0; i < rounds; i += 1) await new Promise((resolve) => setImmediate(resolve));
 }
 
-module.exports = { createWx, errorResponse, tokens, loadModules, loadPage, settle };
+// For code paths that wait on real timers (polling): check until true or time out.
+async function waitFor(check, timeoutMs = 5000) {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+module.exports = { createWx, errorResponse, tokens, loadModules, loadPage, settle, waitFor };

@@ -15,13 +15,12 @@ function flattenRegions(nodes, depth = 0, out = []) {
   return out;
 }
 
-// Where a zone entry leads: a service guide, a bundle, or another page of the mini-program.
+// Where a zone tile leads: {kind: "service", code} or {kind: "bundle", bundle_id, slug}.
 function entryUrl(entry) {
-  if (entry.service_code) return `/pages/service/service?code=${encodeURIComponent(entry.service_code)}`;
-  if (entry.bundle_id) return `/pages/bundle/bundle?id=${encodeURIComponent(entry.bundle_id)}`;
   if (entry.kind === 'service' && entry.code) return `/pages/service/service?code=${encodeURIComponent(entry.code)}`;
-  if (entry.kind === 'bundle' && entry.id) return `/pages/bundle/bundle?id=${encodeURIComponent(entry.id)}`;
-  if (entry.page && entry.page.startsWith('/pages/')) return entry.page;
+  if (entry.kind === 'bundle' && (entry.bundle_id || entry.slug)) {
+    return `/pages/bundle/bundle?id=${encodeURIComponent(entry.bundle_id || entry.slug)}`;
+  }
   return null;
 }
 

@@ -44,6 +44,21 @@ const ERROR_MESSAGES = {
   // Enterprises
   credit_code_invalid: '统一社会信用代码有误，请核对',
   enterprise_exists: '该企业已登记',
+  // Catalogue
+  service_not_found: '未找到该服务事项，可能已下架',
+  zone_not_found: '未找到该专区，可能已下线',
+  bundle_not_found: '未找到该“一件事”，可能已下线',
+  unknown_region: '暂不支持该地区',
+  unknown_audience: '服务对象有误',
+  unknown_department: '未找到该部门',
+  search_query_empty: '请输入要搜索的内容',
+  search_query_too_long: '搜索内容过长，请精简后再试',
+  search_query_invalid: '搜索内容包含无法识别的字符，请修改后再试',
+  revision_conflict: '内容已被他人修改，请刷新后重试',
+  already_exists: '该编码已存在',
+  invalid_entries: '专区条目有误',
+  import_rejected: '导入内容有错误，未导入任何数据',
+  import_unreadable: '导入文件无法读取，请检查格式',
   // Licences
   licence_not_found: '未找到该证照',
   licence_not_active: '该证照当前不可用（已暂停、吊销或过期）',
@@ -190,23 +205,31 @@ function renewOnce() {
   return renewal;
 }
 
+// Answers after which a new access token may help: expired, or unreadable (e.g. signed with a
+// key the server no longer trusts). The refresh token decides; if it is refused too, log in again.
+const RENEWABLE = new Set(['token_expired', 'token_invalid']);
+
 async function request({ method = 'GET', path, query, data, header = {}, auth = true }) {
   if (!auth) return send({ method, path, query, data, header });
   if (session.expiresWithin(config.refreshLeewaySeconds)) await renewOnce();
-  const attempt = () => send({
-    method,
-    path,
-    query,
-    data,
-    // The caller's headers (an Idempotency-Key among them) go out unchanged on the retry.
-    header: Object.assign({}, header, { Authorization: `Bearer ${session.accessToken()}` }),
-  });
+  let usedToken = null;
+  const attempt = () => {
+    usedToken = session.accessToken();
+    return send({
+      method,
+      path,
+      query,
+      data,
+      // The caller's headers (an Idempotency-Key among them) go out unchanged on the retry.
+      header: Object.assign({}, header, { Authorization: `Bearer ${usedToken}` }),
+    });
+  };
   try {
     return await attempt();
   } catch (err) {
-    if (err.status !== 401 || (err.code !== 'token_expired' && err.code !== 'token_invalid')) throw err;
-    if (err.code === 'token_invalid') session.clear();
-    await renewOnce();
+    if (err.status !== 401 || !RENEWABLE.has(err.code)) throw err;
+    // Another request may have renewed the session while this one was in flight.
+    if (session.accessToken() === usedToken) await renewOnce();
     return attempt();
   }
 }

@@ -15,7 +15,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -82,8 +82,8 @@ def _normalise(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return sorted((_normalise(v) for v in value), key=repr)
     if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, date):
         return value.strftime("%Y-%m-%dT00:00:00Z")
     if isinstance(value, str):
@@ -130,12 +130,12 @@ def _validity_points(v: Mapping[str, Any]) -> tuple[datetime, ...]:
     _, certificate = _certificate(v)
     clock = datetime.fromisoformat(v["TESTCTX"]["VALIDATIONCLOCK"])
     if clock.tzinfo is None:  # the suite's rule: no zone means UTC
-        clock = clock.replace(tzinfo=timezone.utc)
+        clock = clock.replace(tzinfo=UTC)
     return (
         certificate.not_valid_before_utc,
-        datetime.fromtimestamp(claims[codec.CLAIM_IAT], tz=timezone.utc),
+        datetime.fromtimestamp(claims[codec.CLAIM_IAT], tz=UTC),
         clock,
-        datetime.fromtimestamp(claims[codec.CLAIM_EXP], tz=timezone.utc),
+        datetime.fromtimestamp(claims[codec.CLAIM_EXP], tz=UTC),
         certificate.not_valid_after_utc,
     )
 

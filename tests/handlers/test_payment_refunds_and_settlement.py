@@ -92,3 +92,17 @@ async def test_payment_for_a_bill_settled_elsewhere_is_refunded(api: httpx.Async
     refund = await PaymentRefund.get(order__order_no=order["order_no"])
     assert refund.kind == "double_payment" and refund.status == "succeeded"
     assert live.sandbox("traffic").book.counters()["by_bill"].get(bill["decision_no"], 0) == 0
+
+
+async def test_alipay_payment_refund(api: httpx.AsyncClient, resident: Session, operator: Session) -> None:
+    bill = await make_fine(api, fine=7_000)
+    order = (await open_payment(api, resident.headers, bill, channel="alipay")).json()
+    await pay_in_sandbox(api, order["order_no"], channel="alipay")
+    await wait_for_status(api, resident.headers, order["order_no"], "settled")
+    refund = await api.post(f"/api/v1/admin/payments/{order['order_no']}/refunds",
+                            json={"amount": 7_000, "reason": "撤销处罚"}, headers=operator.headers)
+    assert refund.status_code == 201, refund.text
+    await wait_for_status(api, resident.headers, order["order_no"], "refunded")
+    shown = (await api.get(f"/api/v1/admin/payments/{order['order_no']}", headers=operator.headers)).json()
+    assert [r["status"] for r in shown["refunds"]] == ["succeeded"]
+    assert [h["to"] for h in shown["history"]] == ["paying", "paid", "settled", "refunding", "refunded"]

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 
-from models.payments import PaymentOrder
-from tests.conftest import Session
+from models.payments import PaymentOrder, ReconciliationRun
+from tests.conftest import LiveServer, Session
 from tests.test_payment_support import make_fine, open_payment, pay_in_sandbox, wait_for_status
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -54,3 +59,23 @@ async def test_reconciliation_reports_each_injected_mismatch(api: httpx.AsyncCli
     resolved = await api.post(f"/api/v1/admin/reconciliation-items/{twice['id']}/resolve", headers=operator.headers)
     assert resolved.status_code == 200 and resolved.json()["resolved_at"]
     assert (await api.get("/api/v1/admin/reconciliations/999999999", headers=operator.headers)).status_code == 404
+
+
+async def test_reconcile_command_prints_the_run(api: httpx.AsyncClient, live: LiveServer) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")} | {
+        "APP_DATABASE_URL": live.settings.database.url,
+        "APP_SERVICE_PORT": str(live.settings.service.port),
+        "APP_SERVICE_LOG_LEVEL": "ERROR",
+    }
+    if live.settings.redis.url:
+        env["APP_REDIS_URL"] = live.settings.redis.url
+    day = "2020-01-01"  # a day without payments: a clean run
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app", "reconcile", "--date", day, cwd=str(Path(__file__).resolve().parents[2]),
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    run = json.loads(out)
+    assert run["day"] == day and run["status"] == "finished" and run["items"] == []
+    assert await ReconciliationRun.filter(id=run["id"]).exists()

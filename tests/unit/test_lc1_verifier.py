@@ -1,7 +1,7 @@
 """The offline verifier: every check, and the attack list of issue 4, with their reason codes."""
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import cbor2
 import pytest
@@ -35,7 +35,7 @@ KEY_B = ec.derive_private_key(0xB0B, ec.SECP256R1())
 ROGUE = ec.derive_private_key(0xBAD, ec.SECP256R1())
 LIST_KEY = ec.derive_private_key(0x7157, ec.SECP256R1())
 KID_A, KID_A_OLD, KID_B, LIST_KID = (bytes([n]) * 8 for n in (1, 2, 3, 9))
-NOW = datetime(2026, 11, 21, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
 T = int(NOW.timestamp())
 IDENTIFIER = str(LicenceIdentifier(FOOD, ISSUER_A, "JY24401060000001", "001"))
 

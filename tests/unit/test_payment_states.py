@@ -86,3 +86,13 @@ def test_backoff_repeats_the_last_delay() -> None:
     # the real schedule keeps retrying for well over 24 hours at an hour apart
     schedule = (5, 15, 30, 60, 120, 300, 600, 1800, 3600)
     assert sum(backoff(schedule, n).total_seconds() for n in range(40)) > 24 * 3600
+
+
+def test_daily_reconciliation_waits_for_its_hour() -> None:
+    from datetime import UTC, datetime
+
+    from app.services.payments.reconcile import Reconciler
+
+    # 10:29 and 10:31 in Shanghai are 02:29 and 02:31 UTC.
+    assert Reconciler.day_due(datetime(2026, 11, 21, 2, 29, tzinfo=UTC), at="10:30") is None
+    assert Reconciler.day_due(datetime(2026, 11, 21, 2, 31, tzinfo=UTC), at="10:30") == date(2026, 11, 20)

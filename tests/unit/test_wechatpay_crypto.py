@@ -23,7 +23,7 @@ from app.adapters._paycrypto import (
     wechatpay_response_message,
     yuan_to_fen,
 )
-from app.adapters.wechatpay import parse_trade_bill
+from app.adapters.wechatpay import parse_trade_bill, truncate_utf8
 from app.ports import ChannelError
 from app.sandbox.wechatpay import CERTS
 
@@ -130,3 +130,9 @@ def test_trade_bill_whose_summary_disagrees_is_refused():
 def test_trade_bill_with_a_bad_amount_is_refused():
     with pytest.raises(ChannelError):
         parse_trade_bill(BILL.replace("`200.00,`0.00,`\r\n", "`2x0.00,`0.00,`\r\n", 1))
+
+
+def test_descriptions_are_cut_to_127_utf8_bytes_on_a_character_boundary():
+    cut = truncate_utf8("交通违法罚款" * 20, 127)
+    assert len(cut.encode()) <= 127 and cut == "交通违法罚款" * 7
+    assert truncate_utf8("fine", 127) == "fine"

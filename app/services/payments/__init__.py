@@ -115,18 +115,16 @@ class PaymentService:
 
     # ------------------------------------------------------------------ background
     async def daily_reconciliation(self) -> None:
-        now = self.clock.now().timestamp()
-        if now - self._last_daily_check < 60:
+        """Reconcile yesterday once the configured hour has passed; one worker of many does it."""
+        now = self.clock.now()
+        if now.timestamp() - self._last_daily_check < 60:
             return
-        self._last_daily_check = now
-        from datetime import timedelta
-
-        from app.services.payments.ledger import SHANGHAI
-
-        yesterday = (self.clock.now().astimezone(SHANGHAI).date() - timedelta(days=1)).isoformat()
-        # One worker of many takes the day; the run row then keeps the others away.
-        if await self.cache.set(f"payments:reconcile:{yesterday}", "1", ttl=3600, only_if_absent=True):
-            await self.reconciler.daily(at=self.settings.reconcile_at)
+        self._last_daily_check = now.timestamp()
+        day = self.reconciler.day_due(now, at=self.settings.reconcile_at)
+        if day is None or await self.reconciler.has_run(day):
+            return
+        if await self.cache.set(f"payments:reconcile:{day.isoformat()}", "1", ttl=3600, only_if_absent=True):
+            await self.reconciler.run(day)
 
 
 def wire(services: Any, settings: Settings, adapters: Adapters) -> None:

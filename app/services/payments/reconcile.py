@@ -184,13 +184,15 @@ class Reconciler:
             raise ReconciliationItemNotFound()
         return item_view(item) | {"newly_resolved": updated == 1}
 
-    async def daily(self, *, at: str) -> None:
-        """Reconcile yesterday once the configured hour (Asia/Shanghai) has passed, once per day."""
-        now = self.clock.now().astimezone(SHANGHAI)
+    @staticmethod
+    def day_due(now: datetime, *, at: str) -> date | None:
+        """Yesterday (Asia/Shanghai) once the hour `at` has passed today, else None."""
+        local = now.astimezone(SHANGHAI)
         hour, minute = (int(part) for part in at.split(":"))
-        if (now.hour, now.minute) < (hour, minute):
-            return
-        yesterday = now.date() - timedelta(days=1)
-        if await ReconciliationRun.filter(day=yesterday).exists():
-            return
-        await self.run(yesterday)
+        if (local.hour, local.minute) < (hour, minute):
+            return None
+        return local.date() - timedelta(days=1)
+
+    @staticmethod
+    async def has_run(day: date) -> bool:
+        return await ReconciliationRun.filter(day=day, status="finished").exists()

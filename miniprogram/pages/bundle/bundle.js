@@ -1,18 +1,20 @@
 'use strict';
 const api = require('../../utils/request');
-const { guideView } = require('../../utils/guide');
-const { listOf } = require('../../utils/catalogue');
+const { bundleView } = require('../../utils/guide');
+
+const app = getApp();
 
 Page({
-  data: { bundle: null, items: [], guide: null, failed: '' },
+  data: { bundle: null, failed: '' },
 
   async onLoad(options) {
     this.id = decodeURIComponent(options.id || '');
     try {
-      const bundle = await api.publicGet(`/api/v1/bundles/${encodeURIComponent(this.id)}`);
-      wx.setNavigationBarTitle({ title: bundle.name || bundle.title || '一件事' });
-      // The bundle's merged materials and single flow read like one guide.
-      this.setData({ bundle, items: listOf(bundle.items), guide: guideView(bundle) });
+      // The bundle's items are the implementations for the resident's region.
+      const body = await api.publicGet(`/api/v1/bundles/${encodeURIComponent(this.id)}`, { region: app.globalData.region });
+      const bundle = bundleView(body);
+      wx.setNavigationBarTitle({ title: bundle.title || '一件事' });
+      this.setData({ bundle });
     } catch (err) {
       this.setData({ failed: err.userMessage });
     }
@@ -23,6 +25,6 @@ Page({
   },
 
   onShareAppMessage() {
-    return { title: this.data.bundle ? this.data.bundle.name : '一件事', path: `/pages/bundle/bundle?id=${encodeURIComponent(this.id)}` };
+    return { title: this.data.bundle ? this.data.bundle.title : '一件事', path: `/pages/bundle/bundle?id=${encodeURIComponent(this.id)}` };
   },
 });

@@ -29,7 +29,7 @@ Page({
 
   async loadRegions() {
     try {
-      const regions = flattenRegions(listOf(await api.publicGet('/api/v1/regions')));
+      const regions = flattenRegions(listOf(await api.publicGet('/api/v1/regions'), 'regions'));
       const index = Math.max(0, regions.findIndex((r) => r.code === app.globalData.region));
       this.setData({ regions, regionIndex: index, regionName: regions.length ? regions[index].name : '广东省' });
     } catch (err) {
@@ -41,7 +41,7 @@ Page({
     this.setData({ loading: true, failed: '' });
     try {
       const body = await api.publicGet('/api/v1/zones', { region: app.globalData.region, audience: this.data.audience });
-      const zones = listOf(body).map((zone) => Object.assign({}, zone, {
+      const zones = listOf(body, 'zones').map((zone) => Object.assign({}, zone, {
         entries: listOf(zone.entries).map((entry) => Object.assign({}, entry, { url: entryUrl(entry) })),
       }));
       this.setData({ zones });

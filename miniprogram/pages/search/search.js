@@ -36,10 +36,15 @@ Page({
       const body = await api.publicGet('/api/v1/search', {
         q, region: app.globalData.region, audience: app.globalData.audience, page,
       });
-      const found = listOf(body);
+      const found = listOf(body).map((item) => ({
+        code: item.code,
+        name: item.name,
+        itemType: item.item_type,
+        department: item.department ? item.department.name : '',
+        region: item.region ? item.region.name : '',
+      }));
       const items = append ? this.data.items.concat(found) : found;
-      const total = Number(body.total || items.length);
-      this.setData({ items, page, total, hasMore: items.length < total && found.length > 0, searched: true });
+      this.setData({ items, page, total: Number(body.total || items.length), hasMore: body.has_more === true, searched: true });
     } catch (err) {
       api.showError(err);
     } finally {

@@ -8,7 +8,7 @@ Page({
 
   async onLoad(options) {
     try {
-      const zone = await api.publicGet(`/api/v1/zones/${encodeURIComponent(options.id)}`);
+      const zone = await api.publicGet(`/api/v1/zones/${encodeURIComponent(options.id)}`, { region: getApp().globalData.region });
       wx.setNavigationBarTitle({ title: zone.title || '专区' });
       const entries = listOf(zone.entries).map((entry) => Object.assign({}, entry, { url: entryUrl(entry) }));
       this.setData({ zone, entries });

@@ -78,7 +78,7 @@ class Migration(migrations.Migration):
                 ('status', fields.CharField(default='draft', db_index=True, max_length=12)),
                 ('revision', fields.IntField(default=1)),
                 ('published_revision', fields.IntField(null=True)),
-                ('live', fields.JSONField(null=True, encoder=JSON_DUMPS, decoder=loads)),
+                ('draft', fields.JSONField(null=True, encoder=JSON_DUMPS, decoder=loads)),
                 ('views', fields.BigIntField(default=0)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),

@@ -12,7 +12,8 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='AuditEvent',
             fields=[
-                ('seq', fields.BigIntField(primary_key=True, unique=True, db_index=True)),
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('seq', fields.BigIntField(unique=True)),
                 ('at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('kind', fields.CharField(max_length=40)),
                 ('actor_id', fields.BigIntField(null=True)),
@@ -21,7 +22,7 @@ class Migration(migrations.Migration):
                 ('prev_hash', fields.CharField(max_length=64)),
                 ('hash', fields.CharField(unique=True, max_length=64)),
             ],
-            options={'table': 'audit_events', 'app': 'identity', 'pk_attr': 'seq', 'table_description': 'Append-only security event, chained to the previous one by hash.'},
+            options={'table': 'audit_events', 'app': 'identity', 'pk_attr': 'id', 'table_description': 'Append-only security event, chained to the previous one by hash.'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -103,24 +104,26 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='InspectorScope',
             fields=[
-                ('user', fields.OneToOneField('identity.User', source_field='user_id', primary_key=True, db_index=True, db_constraint=True, to_field='id', related_name='inspector_scope', on_delete=OnDelete.CASCADE)),
+                ('user', fields.OneToOneField('identity.User', source_field='user_id', db_constraint=True, to_field='id', related_name='inspector_scope', on_delete=OnDelete.CASCADE)),
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ('licence_types', fields.JSONField(default=list, encoder=JSON_DUMPS, decoder=loads)),
                 ('regions', fields.JSONField(default=list, encoder=JSON_DUMPS, decoder=loads)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
-            options={'table': 'inspector_scopes', 'app': 'identity', 'pk_attr': 'user_id', 'table_description': 'What an inspector may check: licence type codes and region codes (prefix match).'},
+            options={'table': 'inspector_scopes', 'app': 'identity', 'pk_attr': 'id', 'table_description': 'What an inspector may check: licence type codes and region codes (prefix match).'},
             bases=['Model'],
         ),
         ops.CreateModel(
             name='OperatorCredential',
             fields=[
-                ('user', fields.OneToOneField('identity.User', source_field='user_id', primary_key=True, db_index=True, db_constraint=True, to_field='id', related_name='operator_credential', on_delete=OnDelete.CASCADE)),
+                ('user', fields.OneToOneField('identity.User', source_field='user_id', db_constraint=True, to_field='id', related_name='operator_credential', on_delete=OnDelete.CASCADE)),
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ('username', fields.CharField(unique=True, max_length=64)),
                 ('password_hash', fields.CharField(max_length=255)),
                 ('failed_attempts', fields.IntField(default=0)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'operator_credentials', 'app': 'identity', 'pk_attr': 'user_id'},
+            options={'table': 'operator_credentials', 'app': 'identity', 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(

@@ -1,0 +1,168 @@
+"""Each worker's in-process search index of published items, kept in step across workers.
+
+Every publish, retire or import bumps a version counter in the Cache port. Each worker polls
+it; when it moves, the worker reloads the published items and rebuilds its index off the event
+loop, then swaps it in. Requests keep using the previous index meanwhile, except in the worker
+that made the change, which waits for the rebuild so an operator sees their own publish.
+
+Views are counted in the Cache port (shared); each worker folds the counts it has seen into its
+index's popularity and into the items' `views` column from time to time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from app.ports import Cache
+from app.search import Analyzer, Region, SearchDocument, SearchIndex
+from models.catalogue import Department, ServiceItem
+from models.catalogue import Region as RegionRow
+
+log = logging.getLogger("app.catalogue.search")
+
+VERSION_KEY = "catalogue:version"
+VIEWS_KEY = "catalogue:views:{code}"
+_VERSION_TTL = 10 * 365 * 86_400
+_VIEWS_TTL = 180 * 86_400
+_FLUSH_BATCH = 500
+
+
+class CatalogueSearch:
+    def __init__(self, *, cache: Cache, poll_seconds: float = 1.0, flush_seconds: float = 15.0) -> None:
+        self._cache = cache
+        self._poll_seconds = poll_seconds
+        self._flush_seconds = flush_seconds
+        self._analyzer = Analyzer.default()
+        self._index: SearchIndex | None = None
+        self._index_version: str | None = None
+        self._wanted_version = "0"
+        self._lock = asyncio.Lock()
+        self._pending_views: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._last_flush = time.monotonic()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self._wanted_version = await self.current_version()
+        await self._rebuild()
+        self._task = asyncio.create_task(self._follow(), name="catalogue-search-follow")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._flush_views()
+
+    # ------------------------------------------------------------------ versions
+    async def current_version(self) -> str:
+        raw = await self._cache.get(VERSION_KEY)
+        return raw.decode() if raw else "0"
+
+    @property
+    def known_version(self) -> str:
+        """The newest catalogue version this worker knows of (cache keys include it)."""
+        return self._wanted_version
+
+    async def changed(self) -> str:
+        """Call after committing a change residents can see; returns the new version."""
+        version = str(await self._cache.incr(VERSION_KEY, ttl=_VERSION_TTL))
+        self._wanted_version = version
+        return version
+
+    # ------------------------------------------------------------------ reading
+    async def index(self) -> SearchIndex:
+        if self._index is None or self._index_version != self._wanted_version:
+            await self._rebuild()
+        assert self._index is not None
+        return self._index
+
+    async def count_view(self, code: str) -> int:
+        count = await self._cache.incr(VIEWS_KEY.format(code=code), ttl=_VIEWS_TTL)
+        self._pending_views[code] = count
+        return count
+
+    # ------------------------------------------------------------------ internals
+    async def _follow(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_seconds)
+            try:
+                version = await self.current_version()
+                if version != self._wanted_version:
+                    self._wanted_version = version
+                    await self._rebuild()
+                if time.monotonic() - self._last_flush >= self._flush_seconds:
+                    await self._flush_views()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep following: one failed poll must not stop the loop
+                log.warning("catalogue index refresh failed", exc_info=True)
+
+    async def _rebuild(self) -> None:
+        async with self._lock:
+            version = self._wanted_version
+            if self._index is not None and self._index_version == version:
+                return
+            started = time.perf_counter()
+            documents, regions = await _load_published()
+            index = await asyncio.to_thread(
+                SearchIndex.build, documents, regions=regions, analyzer=self._analyzer
+            )
+            self._index, self._index_version = index, version
+            log.info(
+                "catalogue index rebuilt",
+                extra={"items": len(index), "version": version, "seconds": round(time.perf_counter() - started, 3)},
+            )
+
+    async def _flush_views(self) -> None:
+        self._last_flush = time.monotonic()
+        if not self._pending_views:
+            return
+        pending, self._pending_views = self._pending_views, {}
+        if self._index is not None:
+            self._index.set_popularity(pending)
+        for code, count in list(pending.items())[:_FLUSH_BATCH]:
+            await ServiceItem.filter(code=code, views__lt=count).update(views=count)
+
+
+async def _load_published() -> tuple[list[SearchDocument], list[Region]]:
+    regions = [
+        Region(code, name, parent)
+        for code, name, parent in await RegionRow.all().values_list("code", "name", "parent_code")
+    ]
+    region_names = {r.code: r.name for r in regions}
+    departments = dict(await Department.all().values_list("code", "name"))
+    rows: list[Any] = await ServiceItem.filter(status="published").values_list(
+        "code", "basic_code", "name", "item_type", "department_code", "region_code", "audiences", "aliases", "views"
+    )
+    known_regions = set(region_names)
+    documents = []
+    for code, basic_code, name, item_type, department_code, region_code, audiences, aliases, views in rows:
+        department = departments.get(department_code, "")
+        documents.append(
+            SearchDocument(
+                code=code,
+                name=name,
+                basic_code=basic_code,
+                aliases=tuple(aliases or ()),
+                department=department,
+                item_type=item_type,
+                region_code=region_code if region_code in known_regions else None,
+                audiences=tuple(audiences or ("individual",)),
+                popularity=int(views or 0),
+                payload={
+                    "code": code,
+                    "basic_code": basic_code,
+                    "name": name,
+                    "item_type": item_type,
+                    "department": {"code": department_code, "name": department},
+                    "region": {"code": region_code, "name": region_names.get(region_code, "")},
+                },
+            )
+        )
+    return documents, regions

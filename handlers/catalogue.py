@@ -1,0 +1,105 @@
+"""Resident catalogue routes: regions, zones, service guides, bundles and search (public).
+
+Every answer carries an ETag; a request whose If-None-Match names it gets 304 and no body.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from sanic import Blueprint
+from sanic.response import HTTPResponse
+
+from app.context import Request
+from app.services.catalogue.reads import Rendered
+from handlers._endpoint import PUBLIC, endpoint, services
+
+bp = Blueprint("catalogue", url_prefix="/api/v1")
+
+_TAGS = ("catalogue",)
+
+
+class RegionQuery(BaseModel):
+    region: str | None = Field(default=None, max_length=40, description="GB/T 2260 code; default: the province")
+
+
+class ZonesQuery(RegionQuery):
+    audience: str | None = Field(default=None, max_length=20, description="individual or enterprise")
+
+
+class SearchQuery(BaseModel):
+    # Generous limits here: the service answers too-long or odd text with its own error codes.
+    q: str = Field(default="", max_length=4000, description="what the resident typed")
+    region: str | None = Field(default=None, max_length=40)
+    audience: str | None = Field(default=None, max_length=20)
+    page: int = Field(default=1, ge=1, le=100)
+    page_size: int = Field(default=20, ge=1, le=50)
+
+
+def reply(request: Request, answer: Rendered) -> HTTPResponse:
+    headers = {"ETag": answer.etag, "Cache-Control": "no-cache"}
+    wanted = {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}
+    if answer.etag in wanted or "*" in wanted:
+        return HTTPResponse(status=304, headers=headers)
+    return HTTPResponse(answer.body, headers=headers, content_type="application/json")
+
+
+@bp.get("/regions")
+@endpoint(auth=PUBLIC, summary="The region tree (province, cities, counties and districts)", tags=_TAGS)
+async def region_tree(request: Request) -> HTTPResponse:
+    return reply(request, await services(request).catalogue.reader.region_tree())
+
+
+@bp.get("/zones")
+@endpoint(
+    auth=PUBLIC,
+    query=ZonesQuery,
+    summary="Theme zones for a region and audience, with their entries",
+    tags=_TAGS,
+    errors=("unknown_region", "unknown_audience"),
+)
+async def list_zones(request: Request, query: ZonesQuery) -> HTTPResponse:
+    answer = await services(request).catalogue.reader.zones(region=query.region, audience=query.audience)
+    return reply(request, answer)
+
+
+@bp.get("/zones/<zone_ref:str>")
+@endpoint(
+    auth=PUBLIC, query=RegionQuery, summary="One zone (by id or slug)", tags=_TAGS, errors=("zone_not_found",)
+)
+async def zone_detail(request: Request, zone_ref: str, query: RegionQuery) -> HTTPResponse:
+    answer = await services(request).catalogue.reader.zone(zone_ref=zone_ref, region=query.region)
+    return reply(request, answer)
+
+
+@bp.get("/services/<code:str>")
+@endpoint(auth=PUBLIC, summary="A service item's full guide (办事指南)", tags=_TAGS, errors=("service_not_found",))
+async def service_detail(request: Request, code: str) -> HTTPResponse:
+    return reply(request, await services(request).catalogue.reader.item(code=code))
+
+
+@bp.get("/bundles/<bundle_ref:str>")
+@endpoint(
+    auth=PUBLIC,
+    query=RegionQuery,
+    summary="An 一件事 bundle: its items in the region, one materials list and one flow",
+    tags=_TAGS,
+    errors=("bundle_not_found", "unknown_region"),
+)
+async def bundle_detail(request: Request, bundle_ref: str, query: RegionQuery) -> HTTPResponse:
+    answer = await services(request).catalogue.reader.bundle(bundle_ref=bundle_ref, region=query.region)
+    return reply(request, answer)
+
+
+@bp.get("/search")
+@endpoint(
+    auth=PUBLIC,
+    query=SearchQuery,
+    summary="Search service items: everyday words, pinyin, initials, typos",
+    tags=_TAGS,
+    errors=("search_query_empty", "search_query_too_long", "search_query_invalid", "unknown_region", "unknown_audience"),
+)
+async def search(request: Request, query: SearchQuery) -> HTTPResponse:
+    answer = await services(request).catalogue.reader.search(
+        query=query.q, region=query.region, audience=query.audience, page=query.page, page_size=query.page_size
+    )
+    return reply(request, answer)

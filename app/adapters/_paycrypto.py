@@ -40,6 +40,7 @@ def load_private_key(pem: str | bytes) -> rsa.RSAPrivateKey:
 def load_public_key(pem: str | bytes) -> rsa.RSAPublicKey:
     """An RSA public key from a PEM public key, a PEM certificate, or bare base64 (Alipay style)."""
     data = pem.encode() if isinstance(pem, str) else pem
+    key: object
     if b"BEGIN CERTIFICATE" in data:
         key = load_certificate(data).public_key()
     else:
@@ -60,6 +61,13 @@ def load_certificate(pem: str | bytes) -> x509.Certificate:
         return x509.load_pem_x509_certificate(data)
     except ValueError as exc:
         raise CryptoError("not a PEM certificate") from exc
+
+
+def certificate_public_key(certificate: x509.Certificate) -> rsa.RSAPublicKey:
+    key = certificate.public_key()
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise CryptoError("the certificate does not hold an RSA key")
+    return key
 
 
 def certificate_serial(certificate: x509.Certificate) -> str:

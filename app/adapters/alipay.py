@@ -333,14 +333,18 @@ def parse_trade_bill(text: str) -> list[ChannelBillRow]:
             moment = _beijing(values[column["完成时间"]])
             if moment is None:
                 raise ValueError("完成时间")
-            common = {"order_no": values[column["商户订单号"]], "channel_txn_id": values[column["支付宝交易号"]],
-                      "occurred_at": moment}
+            order_no, txn_id = values[column["商户订单号"]], values[column["支付宝交易号"]]
             if kind == "退款":
-                rows.append(ChannelBillRow(kind="refund", amount=abs(yuan_to_fen(values[column["商家实收（元）"]])),
-                                           refund_no=values[column["退款批次号/请求号"]] or None, **common))
+                rows.append(ChannelBillRow(
+                    order_no=order_no, channel_txn_id=txn_id, kind="refund", occurred_at=moment,
+                    amount=abs(yuan_to_fen(values[column["商家实收（元）"]])),
+                    refund_no=values[column["退款批次号/请求号"]] or None,
+                ))
             else:
-                rows.append(ChannelBillRow(kind="payment", amount=yuan_to_fen(values[column["订单金额（元）"]]),
-                                           **common))
+                rows.append(ChannelBillRow(
+                    order_no=order_no, channel_txn_id=txn_id, kind="payment", occurred_at=moment,
+                    amount=yuan_to_fen(values[column["订单金额（元）"]]),
+                ))
         except (KeyError, IndexError, ValueError) as exc:
             raise ChannelError(f"Alipay bill line {number} is unreadable", code="bill_unreadable") from exc
     payments = sum(1 for r in rows if r.kind == "payment")

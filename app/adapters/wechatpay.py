@@ -26,11 +26,13 @@ from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.adapters._paycrypto import (
     WECHATPAY_SIGNTEST_PREFIX,
     CryptoError,
     aes_gcm_decrypt,
+    certificate_public_key,
     certificate_serial,
     load_certificate,
     load_private_key,
@@ -115,12 +117,12 @@ class WeChatPayChannel:
         self._merchant_key = load_private_key(merchant_private_key)
         self._apiv3_key = apiv3_key
         self._public_key_id = public_key_id
-        self._verifying_keys: dict[str, Any] = {}
+        self._verifying_keys: dict[str, rsa.RSAPublicKey] = {}
         if public_key is not None and public_key_id is not None:
             self._verifying_keys[public_key_id] = load_public_key(public_key)
         for pem in platform_certificates:
             certificate = load_certificate(pem)
-            self._verifying_keys[certificate_serial(certificate)] = certificate.public_key()
+            self._verifying_keys[certificate_serial(certificate)] = certificate_public_key(certificate)
         self._certificates_stale = public_key is None and not platform_certificates
         self._timeout = timeout
         self._http = http or httpx.AsyncClient(timeout=timeout)
@@ -289,14 +291,14 @@ class WeChatPayChannel:
         """Fetch the platform certificates (/v3/certificates) and trust those that decrypt."""
         async with self._refresh_lock:
             response = await self._send("certificates", "GET", self.base_url, "/v3/certificates", b"")
-            fetched = {}
+            fetched: dict[str, rsa.RSAPublicKey] = {}
             try:
                 for item in json.loads(response.content)["data"]:
                     sealed = item["encrypt_certificate"]
                     pem = aes_gcm_decrypt(self._apiv3_key, sealed["nonce"], sealed["ciphertext"],
                                           sealed.get("associated_data", ""))
                     certificate = load_certificate(pem)
-                    fetched[certificate_serial(certificate)] = certificate.public_key()
+                    fetched[certificate_serial(certificate)] = certificate_public_key(certificate)
             except (CryptoError, ValueError, KeyError, TypeError) as exc:
                 raise ChannelError("the platform certificates could not be read", code="channel_bad_response") from exc
             # The certificates' own key must sign the answer that carried them.
@@ -370,7 +372,9 @@ class WeChatPayChannel:
         raise ChannelError(f"WeChat Pay {operation}: {response.status_code} {code}".strip(), code=ours,
                            retryable=retryable)
 
-    def _verify_response(self, response: httpx.Response, extra: Mapping[str, Any] | None = None) -> None:
+    def _verify_response(
+        self, response: httpx.Response, extra: Mapping[str, rsa.RSAPublicKey] | None = None
+    ) -> None:
         headers = response.headers
         serial = headers.get("Wechatpay-Serial", "")
         key = (extra or {}).get(serial) or self._verifying_keys.get(serial)

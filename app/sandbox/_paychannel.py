@@ -279,7 +279,7 @@ class NotifyDispatcher:
         self.timeout = timeout
         self.log: deque[Delivery] = deque(maxlen=log_size)
         self._seq = itertools.count(1)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._held: list[asyncio.Event] = []
         self._client: httpx.AsyncClient | None = None
 
@@ -287,7 +287,7 @@ class NotifyDispatcher:
         """Sleep for a span of channel time, compressed for tests."""
         return asyncio.sleep(channel_seconds / self.time_compression)
 
-    def spawn(self, coro: Awaitable[None]) -> None:
+    def spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -37,6 +37,7 @@ from sanic.response import json as json_response
 from app.adapters._paycrypto import (
     WECHATPAY_SIGNTEST_PREFIX,
     aes_gcm_encrypt,
+    certificate_public_key,
     certificate_serial,
     fen_to_yuan,
     load_certificate,
@@ -282,7 +283,7 @@ class WeChatPaySandbox:
             message = wechatpay_request_message(
                 request.method, url, auth["timestamp"], auth["nonce_str"], request.body or b""
             )
-            if not rsa_verify(self.merchant_certificate.public_key(), message, auth["signature"]):
+            if not rsa_verify(certificate_public_key(self.merchant_certificate), message, auth["signature"]):
                 problem = "sign not match"
         if problem is None:
             return None
@@ -601,6 +602,8 @@ def create_blueprint(settings: Settings | WeChatPaySandboxConfig | None = None) 
             time_expire = None
         if problems:
             return state.error(request, 400, "PARAM_ERROR", "参数错误: " + ", ".join(problems))
+        assert isinstance(out_trade_no, str) and isinstance(total, int)  # checked above
+        assert isinstance(description, str) and isinstance(notify_url, str)
         if data.get("mchid") != state.config.mchid or data.get("appid") != state.config.appid:
             return state.error(request, 400, "APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配")
         fingerprint = hashlib.sha256(json.dumps(
@@ -672,6 +675,7 @@ def create_blueprint(settings: Settings | WeChatPaySandboxConfig | None = None) 
             return state.error(request, 400, "PARAM_ERROR", "out_refund_no 参数错误")
         if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (refund_amount, total)):
             return state.error(request, 400, "PARAM_ERROR", "amount 参数错误")
+        assert isinstance(refund_amount, int) and isinstance(total, int)  # checked above
         existing = state.refunds.get(out_refund_no)
         if existing is not None:
             # The same out_refund_no refunds only once, however often it is sent.
@@ -862,7 +866,7 @@ def _check_pay_params(state: WeChatPaySandbox, order: SandboxOrder, params: Any)
     if params["signType"] != "RSA":
         return "signType must be RSA"
     message = wechatpay_pay_sign_message(params["appId"], params["timeStamp"], params["nonceStr"], params["package"])
-    if not rsa_verify(state.merchant_certificate.public_key(), message, params["paySign"]):
+    if not rsa_verify(certificate_public_key(state.merchant_certificate), message, params["paySign"]):
         return "paySign does not verify"
     return None
 

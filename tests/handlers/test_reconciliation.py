@@ -17,6 +17,7 @@ from tests.conftest import LiveServer, Session
 from tests.test_payment_support import make_fine, open_payment, pay_in_sandbox, wait_for_status
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_reconciliation_reports_each_injected_mismatch(api: httpx.AsyncClient, resident: Session,
@@ -71,7 +72,7 @@ async def test_reconcile_command_prints_the_run(api: httpx.AsyncClient, live: Li
         env["APP_REDIS_URL"] = live.settings.redis.url
     day = "2020-01-01"  # a day without payments: a clean run
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app", "reconcile", "--date", day, cwd=str(Path(__file__).resolve().parents[2]),
+        sys.executable, "-m", "app", "reconcile", "--date", day, cwd=str(ROOT),
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await process.communicate()

@@ -9,11 +9,18 @@ import re
 from handlers._endpoint import EndpointSpec
 from tests.conftest import login
 
-_PARAM = re.compile(r"<([a-zA-Z_]+)(?::([a-zA-Z_]+))?>")
+_PARAM = re.compile(r"<([a-zA-Z_]+)(?::([^>]+))?>")
+_SAMPLES = {"int": "1", "float": "1.0", "uuid": "00000000-0000-0000-0000-000000000001"}
+
+
+def sample(kind: str | None) -> str:
+    if kind and "|" in kind:
+        return kind.split("|")[0]  # an alternation: any listed value routes
+    return _SAMPLES.get(kind or "", "X1")
 
 
 def concrete(path: str) -> str:
-    return "/" + _PARAM.sub(lambda m: "1" if m.group(2) == "int" else "X1", path).lstrip("/")
+    return "/" + _PARAM.sub(lambda m: sample(m.group(2)), path).lstrip("/")
 
 
 def routes(live):

@@ -152,39 +152,44 @@ export const auth = {
   },
 };
 
+const CATALOGUE = `${ADMIN}/catalogue`;
+
 export const catalogue = {
+  // Public reads, for pickers and for finding published items by name.
   regions: () => get('/api/v1/regions'),
-  departments: () => get(`${ADMIN}/departments`),
-  listItems: ({ q, status, page } = {}) => get(`${ADMIN}/services`, { q, status, page }),
-  getItem: (code) => get(`${ADMIN}/services/${seg(code)}`),
-  createItem: (data) => post(`${ADMIN}/services`, data),
-  updateItem: (code, data) => put(`${ADMIN}/services/${seg(code)}`, data),
-  previewItem: (code) => get(`${ADMIN}/services/${seg(code)}/preview`),
-  publishItem: (code) => post(`${ADMIN}/services/${seg(code)}/publish`),
-  retireItem: (code) => post(`${ADMIN}/services/${seg(code)}/retire`),
-  itemHistory: (code) => get(`${ADMIN}/services/${seg(code)}/versions`),
+  search: (q, page = 1) => get('/api/v1/search', { q, page }),
+  publishedZones: (region, audience) => get('/api/v1/zones', { region, audience }),
 
-  listZones: (query = {}) => get(`${ADMIN}/zones`, query),
-  getZone: (id) => get(`${ADMIN}/zones/${seg(id)}`),
-  createZone: (data) => post(`${ADMIN}/zones`, data),
-  updateZone: (id, data) => put(`${ADMIN}/zones/${seg(id)}`, data),
-  reorderZone: (id, entries) => put(`${ADMIN}/zones/${seg(id)}/entries`, { entries }),
-  publishZone: (id) => post(`${ADMIN}/zones/${seg(id)}/publish`),
-  retireZone: (id) => post(`${ADMIN}/zones/${seg(id)}/retire`),
+  listItems: ({ status, page, pageSize } = {}) => get(`${CATALOGUE}/items`, { status, page, page_size: pageSize }),
+  getItem: (code) => get(`${CATALOGUE}/items/${seg(code)}`),
+  createItem: (data) => post(`${CATALOGUE}/items`, data),
+  updateItem: (code, revision, changes) => call('PATCH', `${CATALOGUE}/items/${seg(code)}`, { body: { revision, ...changes } }),
+  publishItem: (code, revision) => post(`${CATALOGUE}/items/${seg(code)}/publish`, { revision }),
+  retireItem: (code, revision) => post(`${CATALOGUE}/items/${seg(code)}/retire`, { revision }),
+  itemVersions: (code) => get(`${CATALOGUE}/items/${seg(code)}/versions`),
+  createDepartment: (data) => post(`${CATALOGUE}/departments`, data),
 
-  listBundles: (query = {}) => get(`${ADMIN}/bundles`, query),
-  getBundle: (id) => get(`${ADMIN}/bundles/${seg(id)}`),
-  createBundle: (data) => post(`${ADMIN}/bundles`, data),
-  updateBundle: (id, data) => put(`${ADMIN}/bundles/${seg(id)}`, data),
-  publishBundle: (id) => post(`${ADMIN}/bundles/${seg(id)}/publish`),
-  retireBundle: (id) => post(`${ADMIN}/bundles/${seg(id)}/retire`),
+  listZones: () => get(`${CATALOGUE}/zones`),
+  getZone: (id) => get(`${CATALOGUE}/zones/${seg(id)}`),
+  createZone: (data) => post(`${CATALOGUE}/zones`, data),
+  updateZone: (id, revision, changes) => call('PATCH', `${CATALOGUE}/zones/${seg(id)}`, { body: { revision, ...changes } }),
+  setZoneEntries: (id, revision, entries) => put(`${CATALOGUE}/zones/${seg(id)}/entries`, { revision, entries }),
+  setZoneStatus: (id, action, revision) => post(`${CATALOGUE}/zones/${seg(id)}/${action}`, { revision }),
+  orderZones: (zoneIds) => put(`${CATALOGUE}/zones/order`, { zone_ids: zoneIds }),
 
-  importItems: (format, text, { dryRun = false } = {}) => call('POST', `${ADMIN}/services/import`, {
-    query: { format, dry_run: dryRun ? 'true' : undefined },
+  listBundles: () => get(`${CATALOGUE}/bundles`),
+  getBundle: (id) => get(`${CATALOGUE}/bundles/${seg(id)}`),
+  createBundle: (data) => post(`${CATALOGUE}/bundles`, data),
+  updateBundle: (id, revision, changes) => call('PATCH', `${CATALOGUE}/bundles/${seg(id)}`, { body: { revision, ...changes } }),
+  setBundleStatus: (id, action, revision) => post(`${CATALOGUE}/bundles/${seg(id)}/${action}`, { revision }),
+
+  importItems: (format, text, { publish = false } = {}) => call('POST', `${CATALOGUE}/import`, {
+    query: { format, publish: publish ? 'true' : undefined },
     text,
     contentType: format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json',
   }),
-  exportItems: (format) => call('GET', `${ADMIN}/services/export`, { query: { format }, raw: true }),
+  exportItems: (format, status) => call('GET', `${CATALOGUE}/export`, { query: { format, status }, raw: true }),
+  changes: ({ entity, key, limit = 100 } = {}) => get(`${CATALOGUE}/changes`, { entity, key, limit }),
 };
 
 export const licences = {

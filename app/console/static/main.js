@@ -13,6 +13,7 @@ const NAV = [
   { path: '/catalogue/zones', label: '专区', render: catalogue.zonesList },
   { path: '/catalogue/bundles', label: '一件事', render: catalogue.bundlesList },
   { path: '/catalogue/import', label: '导入导出', render: catalogue.importExport },
+  { path: '/catalogue/changes', label: '变更记录', render: catalogue.changesView },
   { group: '电子证照' },
   { path: '/licences/types', label: '类型、机构与密钥', render: licences.typesView },
   { path: '/licences/list', label: '签发与状态', render: licences.licencesView },

@@ -14,6 +14,7 @@ from pathlib import Path
 
 # First match from the innermost frame outwards names the sample's category.
 CATEGORIES = (
+    ("sandbox party handlers (in-process)", ("app/sandbox/",)),
     ("JWT (pyjwt, cryptography)", ("jwt/", "cryptography/")),
     ("cache / Redis client", ("redis/", "fakeredis/", "app/adapters/cache.py")),
     ("SQLite (aiosqlite thread)", ("aiosqlite/core.py", "sqlite3")),

@@ -315,7 +315,9 @@ async def run(args: argparse.Namespace) -> int:
     run_id = started.strftime("%Y-%m-%dT%H%M%SZ")
     run_dir = BENCH_VAR / run_id
     run_dir.mkdir()
-    service = ServiceProcess(log_path=run_dir / "service.log", env=service_env(args.database, run_id))
+    env = service_env(args.database, run_id)
+    env.update(dict(item.split("=", 1) for item in args.env))
+    service = ServiceProcess(log_path=run_dir / "service.log", env=env)
     bare = BareProcess(log_path=run_dir / "bare.log")
     if args.database == "postgres":
         print("resetting PostgreSQL database `bench` and Redis db 9", flush=True)
@@ -355,7 +357,7 @@ async def run(args: argparse.Namespace) -> int:
         "machine": machine(),
         "settings": {
             "database": args.database, "duration_s": args.duration, "connections": args.connections,
-            "threads": args.threads, "warmup_s": args.warmup, "service_workers": 1,
+            "threads": args.threads, "warmup_s": args.warmup, "service_workers": 1, "extra_env": args.env,
         },
         "reference_rps": reference_rps,
         "results": [asdict(o) for o in outcomes],
@@ -375,6 +377,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", default="", help="comma-separated scenario or feature names")
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE",
+        help="extra environment for the service, e.g. APP_DATABASE_POOL_MAX_SIZE=20 (repeatable)",
+    )
     parser.add_argument(
         "--profile", action="store_true",
         help="sample the service with py-spy during each scenario and print where the time goes",

@@ -167,7 +167,9 @@ async def list_items(request: Request, query: ItemsQuery) -> HTTPResponse:
 )
 async def create_item(request: Request, body: NewItem) -> HTTPResponse:
     content = body.model_dump(exclude={"code"})
-    item = await services(request).catalogue.admin.create_item(actor_id=_actor(request), code=body.code, content=content)
+    item = await services(request).catalogue.admin.create_item(
+        actor_id=_actor(request), code=body.code, content=content
+    )
     return ok(item, status=201)
 
 
@@ -187,7 +189,9 @@ async def preview_item(request: Request, code: str) -> HTTPResponse:
 )
 async def update_item(request: Request, code: str, body: ItemPatch) -> HTTPResponse:
     admin = services(request).catalogue.admin
-    return ok(await admin.update_item(actor_id=_actor(request), code=code, revision=body.revision, changes=_changes(body)))
+    return ok(
+        await admin.update_item(actor_id=_actor(request), code=code, revision=body.revision, changes=_changes(body))
+    )
 
 
 @bp.post("/items/<code:str>/publish")
@@ -256,7 +260,9 @@ async def get_zone(request: Request, zone_id: int) -> HTTPResponse:
 @endpoint(auth=OPERATOR, body=ZonePatch, summary="Edit a zone", tags=_TAGS, errors=("revision_conflict",))
 async def update_zone(request: Request, zone_id: int, body: ZonePatch) -> HTTPResponse:
     admin = services(request).catalogue.admin
-    zone = await admin.update_zone(actor_id=_actor(request), zone_id=zone_id, revision=body.revision, fields=_changes(body))
+    zone = await admin.update_zone(
+        actor_id=_actor(request), zone_id=zone_id, revision=body.revision, fields=_changes(body)
+    )
     return ok(zone)
 
 
@@ -271,7 +277,9 @@ async def update_zone(request: Request, zone_id: int, body: ZonePatch) -> HTTPRe
 async def set_zone_entries(request: Request, zone_id: int, body: ZoneEntriesBody) -> HTTPResponse:
     admin = services(request).catalogue.admin
     entries = [entry.model_dump() for entry in body.entries]
-    return ok(await admin.set_zone_entries(actor_id=_actor(request), zone_id=zone_id, revision=body.revision, entries=entries))
+    return ok(
+        await admin.set_zone_entries(actor_id=_actor(request), zone_id=zone_id, revision=body.revision, entries=entries)
+    )
 
 
 @bp.post("/zones/<zone_id:int>/<action:publish|retire>")
@@ -284,7 +292,9 @@ async def set_zone_entries(request: Request, zone_id: int, body: ZoneEntriesBody
 )
 async def zone_status(request: Request, zone_id: int, action: str, body: RevisionBody) -> HTTPResponse:
     admin = services(request).catalogue.admin
-    return ok(await admin.set_zone_status(actor_id=_actor(request), zone_id=zone_id, revision=body.revision, action=action))
+    return ok(
+        await admin.set_zone_status(actor_id=_actor(request), zone_id=zone_id, revision=body.revision, action=action)
+    )
 
 
 # ---------------------------------------------------------------------- bundles
@@ -321,7 +331,9 @@ async def update_bundle(request: Request, bundle_id: int, body: BundlePatch) -> 
 )
 async def bundle_status(request: Request, bundle_id: int, action: str, body: RevisionBody) -> HTTPResponse:
     admin = services(request).catalogue.admin
-    bundle = await admin.set_bundle_status(actor_id=_actor(request), bundle_id=bundle_id, revision=body.revision, action=action)
+    bundle = await admin.set_bundle_status(
+        actor_id=_actor(request), bundle_id=bundle_id, revision=body.revision, action=action
+    )
     return ok(bundle)
 
 
@@ -355,4 +367,3 @@ async def export_items(request: Request, query: ExportQuery) -> HTTPResponse:
 async def list_changes(request: Request, query: ChangesQuery) -> HTTPResponse:
     admin = services(request).catalogue.admin
     return ok(await admin.changes(entity=query.entity, key=query.key, limit=query.limit))
-

@@ -63,9 +63,7 @@ async def list_zones(request: Request, query: ZonesQuery) -> HTTPResponse:
 
 
 @bp.get("/zones/<zone_ref:str>")
-@endpoint(
-    auth=PUBLIC, query=RegionQuery, summary="One zone (by id or slug)", tags=_TAGS, errors=("zone_not_found",)
-)
+@endpoint(auth=PUBLIC, query=RegionQuery, summary="One zone (by id or slug)", tags=_TAGS, errors=("zone_not_found",))
 async def zone_detail(request: Request, zone_ref: str, query: RegionQuery) -> HTTPResponse:
     answer = await services(request).catalogue.reader.zone(zone_ref=zone_ref, region=query.region)
     return reply(request, answer)
@@ -96,7 +94,13 @@ async def bundle_detail(request: Request, bundle_ref: str, query: RegionQuery) -
     query=SearchQuery,
     summary="Search service items: everyday words, pinyin, initials, typos",
     tags=_TAGS,
-    errors=("search_query_empty", "search_query_too_long", "search_query_invalid", "unknown_region", "unknown_audience"),
+    errors=(
+        "search_query_empty",
+        "search_query_too_long",
+        "search_query_invalid",
+        "unknown_region",
+        "unknown_audience",
+    ),
 )
 async def search(request: Request, query: SearchQuery) -> HTTPResponse:
     answer = await services(request).catalogue.reader.search(

@@ -11,11 +11,12 @@ from sanic import Blueprint
 from sanic.response import HTTPResponse
 
 from app.context import Request
-from handlers._endpoint import FACE_VERIFIED, OPERATOR, RESIDENT, endpoint, ok, principal, services
+from handlers._endpoint import FACE_VERIFIED, OPERATOR, PUBLIC, RESIDENT, endpoint, ok, principal, services
 
 holder_bp = Blueprint("licences", url_prefix="/api/v1/licences")
 admin_bp = Blueprint("admin_licences", url_prefix="/api/v1/admin")
-blueprints = [holder_bp, admin_bp]
+feed_bp = Blueprint("licence_feed", url_prefix="/api/v1/licence-feed")
+blueprints = [holder_bp, admin_bp, feed_bp]
 
 TAGS = ("licences",)
 ADMIN_TAGS = ("licences", "admin")
@@ -221,3 +222,32 @@ async def change_status(request: Request, licence_id: int, body: StatusBody) -> 
           errors=("licence_not_found",))
 async def history(request: Request, licence_id: int) -> HTTPResponse:
     return ok({"events": await services(request).licences.holders.history(licence_id=licence_id)})
+
+
+# --------------------------------------------------------------------------- agency feed
+class FeedRecord(BaseModel):
+    type_code: str = Field(min_length=21, max_length=21)
+    serial: str = Field(min_length=1, max_length=64)
+    version: str = Field(default="001", min_length=3, max_length=3)
+    holder: HolderBody
+    region_code: str = Field(min_length=6, max_length=6)
+    data: dict[str, str | None] = Field(default_factory=dict, max_length=50)
+    valid_from: date
+    valid_until: date | None = None
+
+
+class FeedBatch(BaseModel):
+    batch_id: str = Field(min_length=1, max_length=64)
+    issuer: str = Field(min_length=18, max_length=18)
+    records: list[FeedRecord] = Field(min_length=1, max_length=500)
+
+
+@feed_bp.post("")
+@endpoint(auth=PUBLIC, body=FeedBatch, summary="An issuing agency pushes issued licences (signed batch)",
+          tags=ADMIN_TAGS, errors=("feed_rejected",))
+async def intake_feed(request: Request, body: FeedBatch) -> HTTPResponse:
+    result = await services(request).licences.holders.intake_feed(
+        raw_body=request.body, signature=request.headers.get("x-licence-feed-signature", ""),
+        issuer_code=body.issuer, records=[record.model_dump() for record in body.records],
+    )
+    return ok(result)

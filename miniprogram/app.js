@@ -1,5 +1,7 @@
 'use strict';
 const api = require('./utils/request');
+const config = require('./config');
+const session = require('./utils/session');
 
 App({
   globalData: {
@@ -11,9 +13,9 @@ App({
   onLaunch() {
     const saved = wx.getStorageSync('preferences');
     if (saved && typeof saved === 'object') Object.assign(this.globalData, saved);
-    // Log in silently at launch so the first tap does not wait for it. A failure here is not
-    // shown: the catalogue works without an account, and the next account call tries again.
-    api.login().catch(() => {});
+    // Renew (or first create) the session at launch so the first tap does not wait for it. A
+    // failure is not shown: the catalogue works without an account, and the next call retries.
+    if (session.expiresWithin(config.refreshLeewaySeconds)) api.renewSession().catch(() => {});
   },
 
   savePreferences(changes) {

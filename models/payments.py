@@ -52,6 +52,7 @@ class PaymentOrderEvent(Model):
     order: fields.ForeignKeyRelation[PaymentOrder] = fields.ForeignKeyField(
         "payments.PaymentOrder", related_name="events", on_delete=fields.CASCADE
     )
+    order_id: int
     event = fields.CharField(max_length=48)
     from_status = fields.CharField(max_length=16)
     to_status = fields.CharField(max_length=16)
@@ -102,6 +103,7 @@ class SettlementOutbox(Model):
     order: fields.OneToOneRelation[PaymentOrder] = fields.OneToOneField(
         "payments.PaymentOrder", related_name="settlement", on_delete=fields.CASCADE
     )
+    order_id: int
     settlement_id = fields.CharField(max_length=40, unique=True)
     status = fields.CharField(max_length=16, db_index=True)  # pending, delivered, refused
     attempts = fields.IntField(default=0)
@@ -121,6 +123,7 @@ class PaymentReceipt(Model):
     order: fields.OneToOneRelation[PaymentOrder] = fields.OneToOneField(
         "payments.PaymentOrder", related_name="receipt", on_delete=fields.CASCADE
     )
+    order_id: int
     receipt_no = fields.CharField(max_length=40)
     agency = fields.CharField(max_length=16)
     data: dict = fields.JSONField()
@@ -138,6 +141,7 @@ class PaymentRefund(Model):
     order: fields.ForeignKeyRelation[PaymentOrder] = fields.ForeignKeyField(
         "payments.PaymentOrder", related_name="refunds", on_delete=fields.CASCADE
     )
+    order_id: int
     amount = fields.BigIntField()
     reason = fields.CharField(max_length=80)
     kind = fields.CharField(max_length=24)  # operator, double_payment, settlement_refused
@@ -171,6 +175,7 @@ class ReconciliationItem(Model):
     run: fields.ForeignKeyRelation[ReconciliationRun] = fields.ForeignKeyField(
         "payments.ReconciliationRun", related_name="items", on_delete=fields.CASCADE
     )
+    run_id: int
     kind = fields.CharField(max_length=32)
     channel = fields.CharField(max_length=16, null=True)
     order_no = fields.CharField(max_length=32, null=True, db_index=True)

@@ -7,6 +7,7 @@ so a signature made on one side is checked by exactly the same code on the other
 from __future__ import annotations
 
 import base64
+import functools
 import secrets
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -27,7 +28,12 @@ class CryptoError(ValueError):
 
 # --------------------------------------------------------------------------- keys
 def load_private_key(pem: str | bytes) -> rsa.RSAPrivateKey:
-    data = pem.encode() if isinstance(pem, str) else pem
+    return _load_private_key(pem.encode() if isinstance(pem, str) else pem)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_private_key(data: bytes) -> rsa.RSAPrivateKey:
+    # Loading checks the RSA key, which takes a noticeable fraction of a second; keys are immutable.
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:

@@ -18,7 +18,7 @@ import time
 import zipfile
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
@@ -49,7 +49,8 @@ from app.ports import (
 
 log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-TRADE_STATES: dict[str, str] = {
+TradeState = Literal["unpaid", "paid", "closed", "refunded", "failed"]
+TRADE_STATES: dict[str, TradeState] = {
     "WAIT_BUYER_PAY": "unpaid", "TRADE_SUCCESS": "paid", "TRADE_FINISHED": "paid", "TRADE_CLOSED": "closed",
 }
 # Alipay sub_codes -> our stable codes; whatever is not listed is "channel_rejected".
@@ -121,12 +122,12 @@ class AlipayChannel:
         data = await self._call("query", "alipay.trade.query", {"out_trade_no": order_no})
         try:
             raw_state = str(data["trade_status"])
-            state = TRADE_STATES.get(raw_state, "unpaid")
+            state: TradeState = TRADE_STATES.get(raw_state, "unpaid")
             paid_at = _beijing(data.get("send_pay_date"))
             if raw_state == "TRADE_CLOSED" and paid_at is not None:
                 state = "refunded"  # closed after being paid: the full amount went back
             return ChannelTransaction(
-                order_no=str(data["out_trade_no"]), state=state,  # type: ignore[arg-type]
+                order_no=str(data["out_trade_no"]), state=state,
                 amount=yuan_to_fen(str(data["total_amount"])), channel_txn_id=data.get("trade_no"),
                 paid_at=paid_at, raw_state=raw_state,
             )
@@ -165,8 +166,8 @@ class AlipayChannel:
             amount = yuan_to_fen(str(data["refund_amount"]))
         except ValueError as exc:
             raise ChannelError("Alipay sent an unreadable refund", code="channel_bad_response") from exc
-        state = "succeeded" if data.get("refund_status", "REFUND_SUCCESS") == "REFUND_SUCCESS" else "processing"
-        return ChannelRefund(refund_no=refund_no, order_no=order_no, state=state,  # type: ignore[arg-type]
+        succeeded = data.get("refund_status", "REFUND_SUCCESS") == "REFUND_SUCCESS"
+        return ChannelRefund(refund_no=refund_no, order_no=order_no, state="succeeded" if succeeded else "processing",
                              amount=amount, channel_refund_id=data.get("trade_no"))
 
     def verify_notify(self, headers: Mapping[str, str], body: bytes) -> ChannelNotify:
@@ -196,7 +197,7 @@ class AlipayChannel:
                 return ChannelNotify(event_id=event_id, kind="refund", refund=refund)
             raw_state = params["trade_status"]
             transaction = ChannelTransaction(
-                order_no=order_no, state=TRADE_STATES.get(raw_state, "unpaid"),  # type: ignore[arg-type]
+                order_no=order_no, state=TRADE_STATES.get(raw_state, "unpaid"),
                 amount=yuan_to_fen(params["total_amount"]), channel_txn_id=params.get("trade_no"),
                 paid_at=_beijing(params.get("gmt_payment")), raw_state=raw_state,
                 app_id=params["app_id"], merchant_id=params["seller_id"],

@@ -42,8 +42,9 @@ def _modules(payload: str) -> tuple[int, bytes]:
     symbol = zxingcpp.create_barcode(
         payload, zxingcpp.BarcodeFormat.QRCode, ec_level="M", dataMask=DATA_MASK
     )
-    image = memoryview(symbol.to_image(scale=1, add_quiet_zones=False))
-    return image.shape[0], image.tobytes()
+    image = memoryview(symbol.to_image(scale=1, add_quiet_zones=False))  # type: ignore[arg-type]
+    side = int(image.nbytes**0.5)  # square, one byte per module
+    return side, image.tobytes()
 
 
 def qr_version(payload: str) -> int:

@@ -20,8 +20,8 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -67,11 +67,11 @@ PUBLIC_KEY_ID_PREFIX = "PUB_KEY_ID_"
 # again, but not more often than this, so forged notifies cannot make us hammer /v3/certificates.
 CERTIFICATE_REFRESH_INTERVAL = 60.0
 
-TRADE_STATES: dict[str, str] = {
+TRADE_STATES: dict[str, Literal["unpaid", "paid", "closed", "refunded", "failed"]] = {
     "SUCCESS": "paid", "REFUND": "refunded", "NOTPAY": "unpaid", "USERPAYING": "unpaid",
     "CLOSED": "closed", "REVOKED": "closed", "PAYERROR": "failed",
 }
-REFUND_STATES: dict[str, str] = {
+REFUND_STATES: dict[str, Literal["processing", "succeeded", "failed"]] = {
     "SUCCESS": "succeeded", "PROCESSING": "processing", "ABNORMAL": "processing", "CLOSED": "failed",
 }
 # WeChat's error codes -> our stable codes; whatever is not listed is "channel_rejected".
@@ -255,9 +255,7 @@ class WeChatPayChannel:
         url, hash_type, hash_value = data.get("download_url"), data.get("hash_type"), data.get("hash_value")
         if not isinstance(url, str) or hash_type != "SHA1" or not isinstance(hash_value, str):
             raise ChannelError("the trade bill answer lacks download_url or hash", code="channel_bad_response")
-        parts = urlsplit(url)
-        target = parts.path + (f"?{parts.query}" if parts.query else "")
-        content = await self._send("download", "GET", f"{parts.scheme}://{parts.netloc}", target, b"")
+        content = await self._send("download", "GET", url, b"")
         if hashlib.sha1(content.content, usedforsecurity=False).hexdigest().lower() != hash_value.lower():
             # A truncated or altered file: the caller may simply download again.
             raise ChannelError("the bill does not match its SHA1 hash", code="bill_hash_mismatch")
@@ -290,7 +288,7 @@ class WeChatPayChannel:
     async def refresh_certificates(self) -> None:
         """Fetch the platform certificates (/v3/certificates) and trust those that decrypt."""
         async with self._refresh_lock:
-            response = await self._send("certificates", "GET", self.base_url, "/v3/certificates", b"")
+            response = await self._send("certificates", "GET", f"{self.base_url}/v3/certificates", b"")
             fetched: dict[str, rsa.RSAPublicKey] = {}
             try:
                 for item in json.loads(response.content)["data"]:
@@ -298,6 +296,8 @@ class WeChatPayChannel:
                     pem = aes_gcm_decrypt(self._apiv3_key, sealed["nonce"], sealed["ciphertext"],
                                           sealed.get("associated_data", ""))
                     certificate = load_certificate(pem)
+                    if certificate.not_valid_after_utc < datetime.now(UTC):
+                        continue  # expired: WeChat no longer signs with it
                     fetched[certificate_serial(certificate)] = certificate_public_key(certificate)
             except (CryptoError, ValueError, KeyError, TypeError) as exc:
                 raise ChannelError("the platform certificates could not be read", code="channel_bad_response") from exc
@@ -313,7 +313,7 @@ class WeChatPayChannel:
         if self._certificates_stale and self._public_key_id is None:
             await self.refresh_certificates()
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode() if body is not None else b""
-        response = await self._send(operation, method, self.base_url, target, payload)
+        response = await self._send(operation, method, f"{self.base_url}{target}", payload)
         serial = response.headers.get("Wechatpay-Serial", "")
         if serial and serial not in self._verifying_keys and not serial.startswith(PUBLIC_KEY_ID_PREFIX):
             await self.refresh_certificates()  # signed by a platform certificate we have not seen yet
@@ -328,10 +328,11 @@ class WeChatPayChannel:
             raise ChannelError(f"WeChat Pay {operation}: unexpected answer", code="channel_bad_response")
         return data
 
-    async def _send(self, operation: str, method: str, origin: str, target: str, payload: bytes) -> httpx.Response:
+    async def _send(self, operation: str, method: str, url: str, payload: bytes) -> httpx.Response:
         """Sign and send; non-2xx answers become ChannelError with the right retryable."""
         timestamp, nonce = str(int(self._clock())), nonce_str()
-        signed_url = urlsplit(origin).path.rstrip("/") + target
+        parts = urlsplit(url)
+        signed_url = parts.path + (f"?{parts.query}" if parts.query else "")  # exactly as sent
         headers = {
             "Authorization": wechatpay_authorization(
                 mchid=self.mchid, serial_no=self._merchant_serial, private_key=self._merchant_key,
@@ -344,8 +345,6 @@ class WeChatPayChannel:
             headers["Content-Type"] = "application/json"
         if self._public_key_id:
             headers["Wechatpay-Serial"] = self._public_key_id
-        parts = urlsplit(origin)
-        url = f"{parts.scheme}://{parts.netloc}{signed_url}"
         try:
             response = await self._http.request(method, url, content=payload or None, headers=headers,
                                                 timeout=self._timeout)
@@ -356,21 +355,20 @@ class WeChatPayChannel:
             raise ChannelError(message, code="channel_unreachable") from None
         if 200 <= response.status_code < 300:
             return response
-        self._raise_for(operation, response)
-        raise AssertionError("unreachable")
+        raise self._error_for(operation, response)
 
-    def _raise_for(self, operation: str, response: httpx.Response) -> None:
+    def _error_for(self, operation: str, response: httpx.Response) -> ChannelError:
         try:
             code = str(json.loads(response.content).get("code", ""))
         except (ValueError, AttributeError):
             code = ""
         log.info("wechatpay %s answered %s %s", operation, response.status_code, code or "-")
         if code == "ORDERPAID":
-            raise ChannelOrderAlreadyPaid()
+            return ChannelOrderAlreadyPaid()
         retryable = response.status_code >= 500 or response.status_code == 429 or code in RETRYABLE_CODES
         ours = "channel_unavailable" if retryable else ERROR_CODES.get(code, "channel_rejected")
-        raise ChannelError(f"WeChat Pay {operation}: {response.status_code} {code}".strip(), code=ours,
-                           retryable=retryable)
+        return ChannelError(f"WeChat Pay {operation}: {response.status_code} {code}".strip(), code=ours,
+                            retryable=retryable)
 
     def _verify_response(
         self, response: httpx.Response, extra: Mapping[str, rsa.RSAPublicKey] | None = None
@@ -398,7 +396,7 @@ class WeChatPayChannel:
             paid_at = _parse_time(data.get("success_time"))
             return ChannelTransaction(
                 order_no=str(data["out_trade_no"]),
-                state=TRADE_STATES.get(raw_state, "unpaid"),  # type: ignore[arg-type]
+                state=TRADE_STATES.get(raw_state, "unpaid"),
                 amount=amount,
                 channel_txn_id=data.get("transaction_id"),
                 paid_at=paid_at,
@@ -418,7 +416,7 @@ class WeChatPayChannel:
             return ChannelRefund(
                 refund_no=str(data["out_refund_no"]),
                 order_no=str(data["out_trade_no"]),
-                state=REFUND_STATES.get(raw_state, "processing"),  # type: ignore[arg-type]
+                state=REFUND_STATES.get(raw_state, "processing"),
                 amount=amount,
                 channel_refund_id=data.get("refund_id"),
             )

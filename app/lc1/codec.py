@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import base45
+import base45  # type: ignore[import-untyped]
 import cbor2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -309,9 +309,10 @@ def decode_licence_claims(payload: bytes) -> LicenceClaims:
     licence = claims.get(CLAIM_LICENCE)
     if not isinstance(issuer, str) or not issuer:
         raise DecodeError("bad_claims", "iss missing")
-    for name, value in (("iat", issued_at), ("exp", expires_at)):
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise DecodeError("bad_claims", f"{name} must be an integer NumericDate")
+    if not isinstance(issued_at, int) or isinstance(issued_at, bool):
+        raise DecodeError("bad_claims", "iat must be an integer NumericDate")
+    if not isinstance(expires_at, int) or isinstance(expires_at, bool):
+        raise DecodeError("bad_claims", "exp must be an integer NumericDate")
     if not isinstance(token_id, bytes) or not 8 <= len(token_id) <= 32:
         raise DecodeError("bad_claims", "cti must be 8 to 32 bytes")
     if not isinstance(licence, Mapping) or not all(isinstance(k, str) for k in licence):

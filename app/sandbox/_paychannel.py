@@ -8,7 +8,7 @@ back what was delivered (GET /sandbox/<channel>/notifies).
 POST /sandbox/<channel>/faults takes (every group optional; calls and notifies add up, bill replaces):
     {"calls": [{"operation": "create" | "query" | "close" | "refund" | "query_refund" | "bill"
                              | "download" | "certificates" (WeChat Pay) | "*",
-                "fault": "timeout" | "timeout_after_commit" | "server_error" | "bad_gateway",
+                "fault": "timeout" | "timeout_after_commit" | "server_error" | "bad_gateway" | "slow",
                 "count": 1 (null: until cleared), "probability": 1.0, "hang_seconds": 30}],
      "notifies": [{"kind": "duplicate" | "delay" | "drop" | "forge" | "reorder",
                    "order_no": null (any order), "count": 1, "probability": 1.0,
@@ -36,7 +36,7 @@ import httpx
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
-CALL_FAULTS = ("timeout", "timeout_after_commit", "server_error", "bad_gateway")
+CALL_FAULTS = ("timeout", "timeout_after_commit", "server_error", "bad_gateway", "slow")
 NOTIFY_FAULTS = ("duplicate", "delay", "drop", "forge", "reorder")
 
 
@@ -50,7 +50,8 @@ class CallFault:
 
     timeout: hang before doing anything; timeout_after_commit: do the work, then hang (the
     caller cannot know it happened); server_error: the channel's own "system busy" answer,
-    without doing anything; bad_gateway: a bare HTTP 502 from the proxy in front of it.
+    without doing anything; bad_gateway: a bare HTTP 502 from the proxy in front of it;
+    slow: wait hang_seconds, then answer normally.
     """
 
     operation: str

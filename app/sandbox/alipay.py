@@ -388,7 +388,7 @@ def create_blueprint(settings: Settings | AlipaySandboxConfig | None = None) -> 
         if not isinstance(biz, dict):
             return state.failure(method, "isv.invalid-biz-content", "biz_content 不是合法的JSON", code="40002")
         fault = state.faults.take_call_fault(operation)
-        if fault and fault.fault == "timeout":
+        if fault and fault.fault in ("timeout", "slow"):
             await hang(fault)
         if fault and fault.fault in ("timeout", "server_error"):
             return state.failure(method, "isp.unknow-error", "系统繁忙", code="20000")
@@ -402,7 +402,7 @@ def create_blueprint(settings: Settings | AlipaySandboxConfig | None = None) -> 
     @bp.get("/bills/download")
     async def download_bill(request: Request) -> HTTPResponse:
         fault = state.faults.take_call_fault("download")
-        if fault and fault.fault == "timeout":
+        if fault and fault.fault in ("timeout", "slow"):
             await hang(fault)
         if fault and fault.fault in ("timeout", "server_error", "bad_gateway"):
             return raw(b"busy", status=503 if fault.fault != "bad_gateway" else 502)

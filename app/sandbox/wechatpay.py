@@ -13,6 +13,7 @@ Helper routes (not WeChat's) play the payer and expose state and fault knobs for
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import gzip
 import hashlib
@@ -225,16 +226,9 @@ class WeChatPaySandbox:
     def platform_serial(self) -> str:
         return certificate_serial(self.platform_certificates[-1][1])
 
-    def rotate_platform_certificate(self) -> str:
+    async def rotate_platform_certificate(self) -> str:
         """Issue a new platform certificate that signs from now on; the old one stays listed."""
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Sandbox WeChat Pay platform (rotated)")])
-        now = datetime.now(UTC)
-        certificate = (
-            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=5 * 365)).sign(key, hashes.SHA256())
-        )
+        key, certificate = await asyncio.to_thread(_new_platform_certificate)  # RSA keygen takes a while
         self.platform_certificates.append((key, certificate))
         return certificate_serial(certificate)
 
@@ -374,7 +368,7 @@ class WeChatPaySandbox:
                 headers["Wechatpay-Signature"] = WECHATPAY_SIGNTEST_PREFIX + secrets.token_urlsafe(48)
             elif variant == "unknown_serial":
                 headers["Wechatpay-Serial"] = "1" * 40
-            else:  # bad_signature: the body was changed after signing
+            else:  # bad_signature: the body changed after signing (refund notifies carry no appid to forge)
                 body = notify.body.replace(b'"summary": "', b'"summary": "X', 1)
                 return SignedNotify(headers=headers, body=body, content_type=notify.content_type)
             return SignedNotify(headers=headers, body=notify.body, content_type=notify.content_type)
@@ -502,6 +496,18 @@ class WeChatPaySandbox:
         del self.platform_certificates[1:]
 
 
+def _new_platform_certificate() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Sandbox WeChat Pay platform (rotated)")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=5 * 365)).sign(key, hashes.SHA256())
+    )
+    return key, certificate
+
+
 def _fen(yuan: str) -> int:
     whole, _, cents = yuan.partition(".")
     sign = -1 if whole.startswith("-") else 1
@@ -557,7 +563,7 @@ def create_blueprint(settings: Settings | WeChatPaySandboxConfig | None = None) 
             return denied
         fault = state.faults.take_call_fault(operation)
         request.ctx.fault = fault
-        if fault and fault.fault == "timeout":
+        if fault and fault.fault in ("timeout", "slow"):
             await hang(fault)
         if fault and fault.fault in ("timeout", "server_error"):
             return state.error(request, 500, "SYSTEM_ERROR", "系统错误")
@@ -836,7 +842,7 @@ def create_blueprint(settings: Settings | WeChatPaySandboxConfig | None = None) 
         state.refund_outcome = settings.get("refund_outcome", state.refund_outcome)
         state.notify_signing = settings.get("notify_signing", state.notify_signing)
         if settings.get("rotate_platform_certificate"):
-            state.rotate_platform_certificate()
+            await state.rotate_platform_certificate()
         return json_response({**state.faults.describe(), "platform_serial": state.platform_serial})
 
     @bp.delete("/faults")

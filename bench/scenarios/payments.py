@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from typing import Any
+from urllib.parse import quote
 
 from bench.harness import BenchContext, Request, Scenario, Session, client_ip
 
@@ -77,7 +78,7 @@ async def status_reads(ctx: BenchContext, count: int) -> list[Request]:
 async def fine_lookups(ctx: BenchContext, count: int) -> list[Request]:
     payers = await _payers(ctx)
     fines = await ctx.once("payments:lookup-fines", lambda: _fines(ctx, 50))
-    return [Request(path=f"/api/v1/fines?decision_no={f['decision_no']}&plate={f['plate']}",
+    return [Request(path=f"/api/v1/fines?decision_no={f['decision_no']}&plate={quote(f['plate'])}",
                     headers=payers[i % len(payers)].headers) for i, f in enumerate(fines)]
 
 

@@ -162,6 +162,8 @@ test('a resident shows an identity licence, an inspector scans it twice, and the
   show.onLoad({ id: String(licenceId) });
   show.onShow();
   await waitFor(() => show.data.state === 'showing');
+  await waitFor(() => show.data.licence);
+  assert.equal(show.data.licence.typeName, '广东省居住证');
   const payload = show.ticker.current.presentation.payload;
   assert.match(payload, /^LC1:/);
   assert.ok(show.data.secondsLeft > 20 && show.data.secondsLeft <= 30, `refresh in ${show.data.secondsLeft} s`);
@@ -174,7 +176,9 @@ test('a resident shows an identity licence, an inspector scans it twice, and the
   assert.equal(granted.status, 200, JSON.stringify(granted.body));
   await modules.request.renewSession();
   inspectorWx.scanCode = (options) => options.success({ result: payload });
+  inspectorWx.getLocation = (options) => options.success({ latitude: 23.1291, longitude: 113.2644 });
   const inspect = loadPage('inspect');
+  inspect.onLocationSwitch({ detail: { value: true } });
   inspect.scan();
   await waitFor(() => inspect.data.result);
   assert.equal(inspect.data.result.valid, true, JSON.stringify(inspect.data.result));
@@ -185,9 +189,53 @@ test('a resident shows an identity licence, an inspector scans it twice, and the
   assert.match(inspect.data.result.reason, /已被核验过/);
 
   residentModules(residentWx);
+  const consents = loadPage('consents');
+  consents.onLoad({ id: String(licenceId) });
+  consents.onInput({ currentTarget: { dataset: { field: 'department' } }, detail: { value: '天河区政务服务中心' } });
+  consents.onInput({ currentTarget: { dataset: { field: 'purpose' } }, detail: { value: '办理居住证签注' } });
+  await consents.grant();
+  assert.ok(consents.data.granted && consents.data.granted.code.length >= 16, JSON.stringify(consents.data));
+  await waitFor(() => consents.data.consents.length === 1);
+  assert.equal(consents.data.consents[0].stateText, '待使用');
+
   const usage = loadPage('usage');
   usage.onLoad({ id: String(licenceId) });
   await waitFor(() => !usage.data.loading);
   assert.equal(usage.data.failed, '');
   assert.deepEqual(usage.data.records.map((r) => r.valid).sort(), [false, true]);
+  assert.ok(usage.data.records.some((r) => r.location === '北纬 23.1291，东经 113.2644'), JSON.stringify(usage.data.records));
+});
+
+// Needs the demo catalogue: python -m app seed-demo.
+test('the catalogue: home zones for a district, a guide, a bundle and a pinyin search', { skip }, async () => {
+  residentModules(httpWx());
+  const app = { globalData: { region: '440106', audience: 'individual' }, savePreferences() {} };
+  const home = loadPage('home', app);
+  home.onLoad();
+  await waitFor(() => !home.data.loading && home.data.regions.length > 0);
+  assert.equal(home.data.failed, '');
+  assert.equal(home.data.regionName, '天河区');
+  assert.ok(home.data.zones.length >= 5, `${home.data.zones.length} zones`);
+  const tiles = home.data.zones.flatMap((z) => z.entries);
+  const serviceTile = tiles.find((t) => t.url && t.url.startsWith('/pages/service/'));
+  const bundleTile = tiles.find((t) => t.url && t.url.startsWith('/pages/bundle/'));
+  assert.ok(serviceTile && bundleTile, 'zones hold both guides and bundles');
+
+  const service = loadPage('service');
+  await service.onLoad({ code: decodeURIComponent(serviceTile.url.split('code=')[1]) });
+  assert.equal(service.data.failed, '');
+  assert.ok(service.data.guide.materials.length > 0);
+  assert.ok(service.data.guide.basic.some((r) => r.label === '实施主体'));
+
+  const bundle = loadPage('bundle', app);
+  global.getApp = () => app;
+  await bundle.onLoad({ id: bundleTile.url.split('id=')[1] });
+  assert.equal(bundle.data.failed, '');
+  assert.ok(bundle.data.bundle.items.length >= 2);
+  assert.ok(bundle.data.bundle.steps.length >= 3);
+
+  const search = loadPage('search', app);
+  search.onLoad({ q: 'jsz' });
+  await waitFor(() => search.data.searched);
+  assert.ok(search.data.items.some((i) => i.name.includes('驾驶证')), JSON.stringify(search.data.items.slice(0, 3)));
 });

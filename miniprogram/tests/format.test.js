@@ -16,9 +16,3 @@ test('UTC times are shown in Beijing time, across midnight', () => {
   assert.equal(format.beijingDate('2026-12-31T17:00:00+00:00'), '2027-01-01');
   assert.equal(format.beijingTime('not a time'), '');
 });
-
-test('identifiers are masked in the middle', () => {
-  assert.equal(format.mask('440106199001011234', 3, 4), '440***********1234');
-  assert.equal(format.mask('粤A12345', 2, 2), '粤A***45');
-  assert.equal(format.mask('abc'), 'abc');
-});

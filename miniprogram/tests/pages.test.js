@@ -24,7 +24,10 @@ function setup(routes, options) {
 }
 
 test('licence show: draws the QR, counts down, and hides the code from screenshots', async () => {
-  const { wx } = setup({ 'POST /api/v1/licences/7/presentations': () => presentation(1) });
+  const { wx } = setup({
+    'POST /api/v1/licences/7/presentations': () => presentation(1),
+    'GET /api/v1/licences/7': () => ({ statusCode: 200, data: { id: 7, type: { code: 'T', name: '食品经营许可证', department: '市场监督管理局' }, holder: { kind: 'enterprise', name: '某某餐饮' }, status: 'active', valid_until: '2030-12-31', locked: false, data: {} } }),
+  });
   const page = loadPage('licence-show');
   page.onLoad({ id: '7' });
   page.onShow();
@@ -33,6 +36,7 @@ test('licence show: draws the QR, counts down, and hides the code from screensho
   assert.ok(page.data.secondsLeft >= 29 && page.data.secondsLeft <= 30);
   assert.ok(wx.canvas.painted > 100, 'the QR modules were painted');
   assert.equal(wx.canvas.width, 560);
+  assert.deepEqual(page.data.licence, { typeName: '食品经营许可证', department: '市场监督管理局', holderName: '某某餐饮', validUntil: '2030-12-31', status: { text: '有效', tone: 'ok' } });
   assert.deepEqual(wx.ui.filter((u) => u[0] === 'captureEffect').map((u) => u[1]), ['hidden']);
   page.onUnload();
   assert.deepEqual(wx.ui.filter((u) => u[0] === 'captureEffect').map((u) => u[1]), ['hidden', 'none']);
@@ -49,10 +53,23 @@ test('licence show: face_verification_required runs the face check, then shows t
       return { statusCode: 200, data: { access_token: 'access-face', expires_in: 600 } };
     },
   }, { sandbox: true });
+  // The face check's own screen hides the page and shows it again before finish has answered.
+  const deliver = wx.request;
+  let releaseFinish = null;
+  wx.request = (options) => {
+    if (options.url.endsWith('/auth/face/finish')) releaseFinish = () => deliver(options);
+    else deliver(options);
+  };
   const page = loadPage('licence-show');
   page.onLoad({ id: '8' });
   page.onShow();
+  await waitFor(() => releaseFinish);
+  page.onHide();
+  page.onShow();
+  await settle(20);
+  releaseFinish();
   await settle(60);
+  assert.equal(wx.ui.filter((u) => u[0] === 'modal').length, 1, 'one face check, not two');
   assert.equal(page.data.state, 'showing');
   assert.equal(session.accessToken(), 'access-face');
   assert.ok(wx.ui.some((u) => u[0] === 'modal' && /人脸核身/.test(u[1])), 'the person was asked first');
@@ -113,14 +130,17 @@ test('payments: a bill already being paid shows the Chinese reason', async () =>
 test('payment: polls until settled and shows the receipt', async () => {
   const statuses = ['paid', 'settled'];
   setup({
-    'GET /api/v1/payments/P7': () => ({ statusCode: 200, data: { order_no: 'P7', amount: 100, status: statuses.shift() || 'settled', bill_ref: 'B', paid_at: '2026-11-21T02:00:00+00:00', receipt: { receipt_no: 'R-1', payer: '张*' } } }),
+    'GET /api/v1/payments/P7': () => ({ statusCode: 200, data: { order_no: 'P7', amount: 100, status: statuses.shift() || 'settled', bill_ref: 'B', paid_at: '2026-11-21T02:00:00+00:00', receipt: { receipt_no: 'R-1', payer: '张*', bill_code: '44010124', bill_no: '0000000001', amount: 100, items: [{ name: '罚没收入', amount: 100 }], signature: 'sig' } } }),
   });
   require('../config').paymentPollIntervalMs = 1;
   const page = loadPage('payment');
   page.onLoad({ order_no: 'P7' });
   await waitFor(() => page.data.final);
   assert.equal(page.data.statusText, '缴费成功');
-  assert.equal(page.data.receipt.receipt_no, 'R-1');
+  assert.equal(page.data.receipt.receiptNo, 'R-1');
+  assert.deepEqual(page.data.receipt.rows.map((r) => r.label), ['票据代码', '票据号码', '交款人', '金额']);
+  assert.deepEqual(page.data.receipt.items, [{ name: '罚没收入', amount: '¥1.00' }]);
+  assert.ok(!JSON.stringify(page.data.receipt).includes('sig'), 'the signature is not shown');
   assert.equal(page.data.order.paidAt, '2026-11-21 10:00:00');
 });
 
@@ -219,4 +239,112 @@ test('service: the guide page shows the backend guide and the share path', async
   await page.onLoad({ code: 'S-1' });
   assert.equal(page.data.guide.materials[0].form, '原件');
   assert.equal(page.onShareAppMessage().path, '/pages/service/service?code=S-1');
+});
+
+test('payments: the history tab lists my orders and opens one', async () => {
+  const { wx } = setup({
+    'GET /api/v1/payments': () => ({ statusCode: 200, data: { payments: [{ order_no: 'P9', bill_type: 'tax', bill_ref: 'N1', amount: 5000, status: 'settled', created_at: '2026-11-21T02:00:00+00:00' }] } }),
+  });
+  const page = loadPage('payments');
+  page.onLoad();
+  page.switchTab({ currentTarget: { dataset: { tab: 'history' } } });
+  await settle();
+  assert.deepEqual(page.data.history, [{ orderNo: 'P9', typeLabel: '税款', billRef: 'N1', amountText: '¥50.00', statusText: '缴费成功', createdAt: '2026-11-21 10:00' }]);
+  page.openOrder({ currentTarget: { dataset: { order: 'P9' } } });
+  assert.deepEqual(wx.ui[wx.ui.length - 1], ['navigateTo', '/pages/payment/payment?order_no=P9']);
+});
+
+test('app launch: restores preferences and renews the session only when needed', async () => {
+  const load = () => {
+    let definition;
+    global.App = (def) => { definition = def; };
+    const file = require('path').resolve(__dirname, '..', 'app.js');
+    delete require.cache[file];
+    require(file);
+    return definition;
+  };
+  const { wx, session } = setup({ 'POST /api/v1/auth/login': () => ({ statusCode: 200, data: { access_token: 'fresh', refresh_token: 'r', expires_in: 600, user: { id: 1 } } }) });
+  wx.setStorageSync('preferences', { region: '440106', audience: 'enterprise' });
+  const app = load();
+  app.onLaunch();
+  await settle();
+  assert.deepEqual(app.globalData, { region: '440106', audience: 'enterprise' });
+  assert.equal(wx.calls.length, 0, 'a valid session is left alone');
+  session.clear();
+  load().onLaunch();
+  await settle();
+  assert.deepEqual(wx.calls.map((c) => c.path), ['/api/v1/auth/login']);
+  assert.equal(session.accessToken(), 'fresh');
+});
+
+test('consents: granting asks for a face check when needed, shows the code once, and can be revoked', async () => {
+  let faced = false;
+  let consents = [];
+  const { wx } = setup({
+    'GET /api/v1/licences/5/consents': () => ({ statusCode: 200, data: { consents } }),
+    'POST /api/v1/licences/5/consents': (call) => {
+      if (!faced) return errorResponse(403, 'face_verification_required');
+      assert.deepEqual(call.data, { department: '天河区市场监督管理局', purpose: '办理许可变更', ttl_minutes: 1440 });
+      consents = [{ id: 11, department: call.data.department, purpose: call.data.purpose, state: 'open', created_at: '2026-11-21T10:00:00+08:00', expires_at: '2026-11-22T10:00:00+08:00', used_at: null }];
+      return { statusCode: 201, data: Object.assign({ code: 'one-time-code-123' }, consents[0]) };
+    },
+    'POST /api/v1/auth/face/start': () => ({ statusCode: 200, data: { verify_id: 'v1' } }),
+    'POST /sandbox/wechat/face': () => ({ statusCode: 200, data: {} }),
+    'POST /api/v1/auth/face/finish': () => { faced = true; return { statusCode: 200, data: { access_token: 'face', expires_in: 600 } }; },
+    'DELETE /api/v1/licences/5/consents/11': () => { consents[0].state = 'revoked'; return { statusCode: 200, data: consents[0] }; },
+  }, { sandbox: true });
+  const page = loadPage('consents');
+  page.onLoad({ id: '5' });
+  await settle();
+  page.onInput({ currentTarget: { dataset: { field: 'department' } }, detail: { value: '天河区市场监督管理局' } });
+  page.onInput({ currentTarget: { dataset: { field: 'purpose' } }, detail: { value: '办理许可变更' } });
+  page.onDurationChange({ detail: { value: '1' } });
+  await page.grant();
+  await settle();
+  assert.equal(page.data.granted.code, 'one-time-code-123');
+  assert.ok(wx.canvas.painted > 50, 'the code is drawn as a QR');
+  assert.deepEqual(page.data.consents.map((c) => c.stateText), ['待使用']);
+  page.revoke({ currentTarget: { dataset: { id: 11 } } });
+  await settle(40);
+  assert.deepEqual(page.data.consents.map((c) => c.stateText), ['已撤回']);
+});
+
+test('inspect: with the location switch on, the check carries where it happened', async () => {
+  let sent = null;
+  const { wx } = setup({ 'POST /api/v1/inspections': (call) => { sent = call.data; return { statusCode: 200, data: { valid: false, reason: 'expired' } }; } });
+  wx.getLocation = (options) => options.success({ latitude: 23.1291, longitude: 113.2644 });
+  const page = loadPage('inspect');
+  page.onLocationSwitch({ detail: { value: true } });
+  await page.inspect('LC1:ABC');
+  assert.deepEqual(sent, { payload: 'LC1:ABC', location: { latitude: 23.1291, longitude: 113.2644 } });
+  wx.getLocation = (options) => options.fail({ errMsg: 'getLocation:fail auth deny' });
+  await page.inspect('LC1:ABC');
+  assert.deepEqual(sent, { payload: 'LC1:ABC' }, 'a refused location does not block the check');
+  assert.match(page.data.result.reason, /已过期/);
+});
+
+test('payments: cancelling the pay sheet stays on the page, and paying again reuses the attempt', async () => {
+  const keys = [];
+  const { wx } = setup({
+    'GET /api/v1/bills/N7': () => ({ statusCode: 200, data: { bill_type: 'fee', bill_ref: 'N7', amount_due: 3000, principal: 3000, late_fee: 0, status: 'unpaid' } }),
+    'POST /api/v1/payments': (call) => {
+      keys.push(call.header['Idempotency-Key']);
+      return { statusCode: 201, data: { order_no: 'P77', amount: 3000, status: 'created', pay_params: { paySign: 's' } } };
+    },
+  }, { sandbox: false });
+  let cancel = true;
+  wx.requestPayment = (options) => (cancel ? options.fail({ errMsg: 'requestPayment:fail cancel' }) : options.success({}));
+  const page = loadPage('payments');
+  page.onLoad();
+  page.switchTab({ currentTarget: { dataset: { tab: 'notice' } } });
+  page.onInput({ currentTarget: { dataset: { field: 'noticeCode' } }, detail: { value: 'N7' } });
+  await page.lookup();
+  await page.pay();
+  assert.match(page.data.message, /已取消支付/);
+  assert.equal(wx.ui.filter((u) => u[0] === 'navigateTo').length, 0);
+  cancel = false;
+  await page.pay();
+  assert.equal(keys.length, 2);
+  assert.equal(keys[0], keys[1], 'the same attempt, the same key');
+  assert.deepEqual(wx.ui.filter((u) => u[0] === 'navigateTo').map((u) => u[1]), ['/pages/payment/payment?order_no=P77']);
 });

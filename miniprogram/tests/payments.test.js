@@ -69,12 +69,12 @@ test('in the sandbox the pay sheet is the sandbox confirm route; polling stops a
   const statuses = ['paying', 'paid', 'settled'];
   const { wx, payments } = fresh({
     'POST /sandbox/wechatpay/confirm': (call) => {
-      assert.deepEqual(call.data, { order_no: 'P3', outcome: 'pay' });
+      assert.deepEqual(call.data, { order_no: 'P3', outcome: 'pay', pay_params: { paySign: 's' } });
       return { statusCode: 200, data: {} };
     },
     'GET /api/v1/payments/P3': () => ({ statusCode: 200, data: { order_no: 'P3', status: statuses.shift() || 'settled', receipt: { receipt_no: 'R1' } } }),
   }, { sandbox: true });
-  await payments.pay({ order_no: 'P3', pay_params: {} });
+  await payments.pay({ order_no: 'P3', pay_params: { paySign: 's' } });
   const seen = [];
   const order = await payments.pollStatus('P3', { intervalMs: 1, attempts: 10, onUpdate: (o) => seen.push(o.status) });
   assert.deepEqual(seen, ['paying', 'paid', 'settled']);

@@ -39,5 +39,10 @@ test('the automatic mask is one of the eight and drawing paints dark modules onl
   assert.equal(rects[0].style, '#ffffff');
   assert.equal(rects.length, dark + 1);
   // Finder pattern corner: module (0,0) is dark and sits after the 4-module quiet zone.
-  assert.deepEqual([rects[1].x, rects[1].y], [40, 40]);
+  assert.deepEqual([rects[1].x, rects[1].y, rects[1].w], [40, 40, 10]);
+  // A size that does not divide evenly: whole-pixel modules, centred.
+  const odd = [];
+  qrcode.draw({ fillStyle: '', fillRect: (x, y, w, h) => odd.push({ x, y, w, h }) }, qr, 300);
+  assert.ok(odd.slice(1).every((r) => r.w === 10 && r.h === 10));
+  assert.deepEqual([odd[1].x, odd[1].y], [45, 45]);
 });

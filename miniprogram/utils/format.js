@@ -30,11 +30,4 @@ function beijingDate(iso) {
   return beijingTime(iso).slice(0, 10);
 }
 
-// Show only the ends of an identifier (ID numbers, plates) on screens others may see.
-function mask(value, keepStart = 3, keepEnd = 4) {
-  const text = String(value || '');
-  if (text.length <= keepStart + keepEnd) return text;
-  return `${text.slice(0, keepStart)}${'*'.repeat(text.length - keepStart - keepEnd)}${text.slice(-keepEnd)}`;
-}
-
-module.exports = { yuan, beijingTime, beijingDate, mask };
+module.exports = { yuan, beijingTime, beijingDate };

@@ -73,4 +73,4 @@ function inspectedRows(licence) {
   return rows;
 }
 
-module.exports = { STATUS_LABELS, INSPECTION_REASONS, statusView, reasonText, inspectedRows };
+module.exports = { INSPECTION_REASONS, statusView, reasonText, inspectedRows };

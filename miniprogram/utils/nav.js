@@ -9,4 +9,4 @@ function open(url) {
   else wx.navigateTo({ url });
 }
 
-module.exports = { open, TAB_PAGES };
+module.exports = { open };

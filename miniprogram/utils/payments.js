@@ -4,6 +4,7 @@
 const api = require('./request');
 const config = require('../config');
 const platform = require('./platform');
+const { yuan, beijingTime } = require('./format');
 
 const STATUS_LABELS = {
   created: '待支付',
@@ -81,4 +82,23 @@ async function pollStatus(orderNo, { onUpdate = () => {}, intervalMs = config.pa
   return order;
 }
 
-module.exports = { PaymentAttempt, pay, pollStatus, statusLabel, STATUS_LABELS, FINAL_STATUSES };
+// A 财政电子票据-style receipt as labelled rows; the signature and key id stay out of sight.
+function receiptView(receipt) {
+  if (!receipt) return null;
+  const rows = [
+    ['票据名称', receipt.bill_name],
+    ['票据代码', receipt.bill_code],
+    ['票据号码', receipt.bill_no],
+    ['校验码', receipt.check_code],
+    ['交款人', receipt.payer],
+    ['金额', typeof receipt.amount === 'number' ? yuan(receipt.amount) : ''],
+    ['收款单位', receipt.issuer],
+    ['监制单位', receipt.supervisor],
+    ['缴款时间', beijingTime(receipt.paid_at, { withSeconds: true })],
+    ['开票日期', receipt.issued_on],
+  ].filter(([, value]) => value).map(([label, value]) => ({ label, value: String(value) }));
+  const items = (receipt.items || []).map((item) => ({ name: item.name, amount: yuan(item.amount) }));
+  return { receiptNo: receipt.receipt_no, rows, items };
+}
+
+module.exports = { PaymentAttempt, pay, pollStatus, statusLabel, receiptView, FINAL_STATUSES };

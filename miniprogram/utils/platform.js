@@ -78,7 +78,8 @@ async function requestFacialVerify(verifyId) {
 // Resolves when the payer confirmed; the order's real state comes from polling the backend.
 async function requestPayment(order) {
   if (config.sandbox) {
-    await sandboxCall('/sandbox/wechatpay/confirm', { order_no: order.order_no, outcome: 'pay' });
+    // The sandbox checks paySign over pay_params as the real pay sheet would.
+    await sandboxCall('/sandbox/wechatpay/confirm', { order_no: order.order_no, outcome: 'pay', pay_params: order.pay_params });
     return;
   }
   try {

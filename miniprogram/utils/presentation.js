@@ -109,4 +109,4 @@ class PresentationTicker {
   }
 }
 
-module.exports = { PresentationTicker, schedule, RETRY_AFTER_FAILURE_MS };
+module.exports = { PresentationTicker, schedule };

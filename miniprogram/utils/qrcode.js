@@ -387,23 +387,21 @@ function encode(text, { ecc = 'M', minVersion = 1, maxVersion = 40, mask = -1 } 
   return { version, size: matrix.size, mask: matrix.mask, modules: matrix.modules };
 }
 
-// Draws on a 2D canvas context; a 4-module quiet zone is part of the drawn square.
+// Draws on a 2D canvas context; a 4-module quiet zone is part of the drawn square. Modules get
+// a whole number of pixels each (the rest becomes margin), so every module is the same size.
 function draw(ctx, qr, sizePx) {
   const quiet = 4;
-  const scale = sizePx / (qr.size + quiet * 2);
+  const total = qr.size + quiet * 2;
+  const scale = Math.max(1, Math.floor(sizePx / total));
+  const offset = Math.floor((sizePx - scale * total) / 2) + quiet * scale;
   ctx.fillStyle = '#ffffff';
   ctx.fillRect(0, 0, sizePx, sizePx);
   ctx.fillStyle = '#000000';
   for (let y = 0; y < qr.size; y += 1) {
     for (let x = 0; x < qr.size; x += 1) {
-      if (qr.modules[y][x]) {
-        // Rounded edges avoid hairline gaps between modules on fractional scales.
-        const left = Math.floor((x + quiet) * scale);
-        const top = Math.floor((y + quiet) * scale);
-        ctx.fillRect(left, top, Math.ceil((x + quiet + 1) * scale) - left, Math.ceil((y + quiet + 1) * scale) - top);
-      }
+      if (qr.modules[y][x]) ctx.fillRect(offset + x * scale, offset + y * scale, scale, scale);
     }
   }
 }
 
-module.exports = { encode, draw, ALPHANUMERIC_CHARSET };
+module.exports = { encode, draw };

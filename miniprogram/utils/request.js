@@ -268,4 +268,5 @@ module.exports = {
   publicGet: (path, query) => request({ method: 'GET', path, query, auth: false }),
   post: (path, data, header) => request({ method: 'POST', path, data, header }),
   put: (path, data) => request({ method: 'PUT', path, data }),
+  del: (path) => request({ method: 'DELETE', path }),
 };

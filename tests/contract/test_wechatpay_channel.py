@@ -491,3 +491,11 @@ async def test_a_refund_the_channel_closes_is_reported_failed(wx_cert: Harness):
     queried = await wx_cert.channel.query_refund(order_no=order.order_no, refund_no="RC-" + order.order_no)
     assert queried.state == "failed"
     assert (await wx_cert.channel.query(order.order_no)).state == "paid"
+
+
+async def test_a_slow_answer_within_the_timeout_is_still_an_answer(wx_cert: Harness):
+    order, _ = await wx_cert.open_order()
+    await wx_cert.faults({"calls": [{"operation": "query", "fault": "slow", "hang_seconds": 0.2}]})
+    started = asyncio.get_running_loop().time()
+    assert (await wx_cert.channel.query(order.order_no)).state == "unpaid"
+    assert asyncio.get_running_loop().time() - started >= 0.2

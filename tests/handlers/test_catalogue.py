@@ -13,8 +13,8 @@ from tests.conftest import LiveServer
 DEMO_SCALE = 400
 
 
-@pytest.fixture(scope="module")
-async def demo(live: LiveServer) -> dict:
+@pytest.fixture(scope="module", name="demo")
+async def demo_catalogue(live: LiveServer) -> dict:
     """A small demo catalogue in the shared database (seeding is idempotent)."""
     await seed_demo(clock=SystemClock(), scale=DEMO_SCALE)
     await live.app.ctx.services.catalogue.search.changed()
@@ -44,9 +44,12 @@ async def test_zones_for_a_district_resolve_entries_to_local_items(api: httpx.As
     enterprise_zones = {z["slug"] for z in enterprise.json()["zones"]}
     assert "births" in zones and "births" not in enterprise_zones and "startup" in enterprise_zones
     births = zones["births"]
+    assert len(births["entries"]) == 6 < births["entry_count"]  # a few tiles on the home page
     kinds = {entry["kind"] for entry in births["entries"]}
     assert kinds == {"service", "bundle"}
-    birth_certificate = next(e for e in births["entries"] if e.get("title") == "出生医学证明办理")
+    detail = (await api.get(f"/api/v1/zones/{births['id']}", params={"region": "440103"})).json()
+    assert len(detail["entries"]) == births["entry_count"]
+    birth_certificate = next(e for e in detail["entries"] if e.get("title") == "出生医学证明办理")
     assert birth_certificate["region_code"] == "440103"  # the district's own implementation
 
 
@@ -74,8 +77,20 @@ async def test_service_guide_has_the_full_guide_and_etag(api: httpx.AsyncClient,
     body = response.json()
     assert body["name"] == "机动车驾驶证换证" and body["item_type"] == "行政许可"
     guide = body["guide"]
-    for key in ("materials", "steps", "legal_time_limit_days", "promised_time_limit_days", "fees", "online_depth",
-                "consulting", "complaint", "faqs", "legal_basis", "channels", "visits"):
+    for key in (
+        "materials",
+        "steps",
+        "legal_time_limit_days",
+        "promised_time_limit_days",
+        "fees",
+        "online_depth",
+        "consulting",
+        "complaint",
+        "faqs",
+        "legal_basis",
+        "channels",
+        "visits",
+    ):
         assert key in guide
     assert any(m["licence_type"] == "driving_licence" for m in guide["materials"])
     assert guide["fees"][0]["amount"] == 1000  # fen
@@ -103,7 +118,12 @@ async def test_bundle_merges_materials_and_flow(api: httpx.AsyncClient, demo: di
 
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [("换驾照", "机动车驾驶证换证"), ("jiashizheng", "机动车驾驶证"), ("sbk", "社会保障卡"), ("生孩子", "出生医学证明")],
+    [
+        ("换驾照", "机动车驾驶证换证"),
+        ("jiashizheng", "机动车驾驶证"),
+        ("sbk", "社会保障卡"),
+        ("生孩子", "出生医学证明"),
+    ],
 )
 async def test_search_understands_everyday_words_and_pinyin(
     api: httpx.AsyncClient, demo: dict, query: str, expected: str

@@ -415,13 +415,16 @@ async def test_attack_list(api, world):
 async def test_every_flipped_byte_over_http(api, world):
     business = await make_business(api, world)
     payload = await present(api, business.owner, business.licence_id)
+    assert (await inspect(api, world.inspector, payload))["valid"] is True
     body = codec.b45_decode(payload[4:])
-    for index in range(0, len(body), 7):  # every 7th byte over HTTP; the unit tests flip them all
+    signed = codec.inflate(body, codec.LC1)
+    for index in [*range(0, len(body), 7), len(body) - 1]:  # the unit tests flip every byte
         tampered = bytearray(body)
         tampered[index] ^= 0x04
         result = await inspect(api, world.inspector, "LC1:" + codec.b45_encode(bytes(tampered)))
         assert result["valid"] is False, index
-    assert (await inspect(api, world.inspector, payload))["valid"] is True
+        if result["reason"] == "replayed":  # only a flip that leaves the signed token unchanged
+            assert codec.inflate(bytes(tampered), codec.LC1) == signed
 
 
 async def test_rotation_overlap_old_key_still_verifies(api, world):
@@ -586,3 +589,54 @@ async def test_consent_needs_a_fresh_face_check(api, world):
     response = await api.post(f"/api/v1/licences/{business.licence_id}/consents",
                               json={"department": "某局", "purpose": "核验"}, headers=business.owner.headers)
     assert response.status_code == 403 and response.json()["error"]["code"] == "face_verification_required"
+
+
+# --------------------------------------------------------------------------- agency feed
+def feed_record(credit_code: str, serial: str, **overrides) -> dict:
+    record = {
+        "type_code": FOOD, "serial": serial, "holder": {"name": "佛山某某食品店", "credit_code": credit_code},
+        "region_code": "440604",
+        "data": {"licence_no": "JY24406040000001", "legal_rep": "陈七", "address": "佛山市禅城区某路3号",
+                 "scope": "预包装食品销售"},
+        "valid_from": "2025-03-01", "valid_until": "2030-02-28",
+    }
+    record.update(overrides)
+    return record
+
+
+async def test_agency_feed_issues_idempotently(api, world, live):
+    serial = "JYFEED" + secrets.token_hex(4).upper()
+    records = [feed_record(make_credit_code("440604"), serial),
+               feed_record(make_credit_code("440604"), serial + "B", data={"licence_no": "X"})]
+    published = await api.post("/sandbox/licence-feed/publish", json={"issuer": SAMR, "records": records})
+    assert published.status_code == 200, published.text
+    assert published.json()["status"] == 200
+    first, second = published.json()["answer"]["results"]
+    assert first["result"] == "created" and first["identifier"].endswith(f".{serial}.001." + first["identifier"][-1])
+    assert second == {"serial": serial + "B", "result": "rejected", "error": "licence_invalid"}
+    again = await api.post("/sandbox/licence-feed/publish", json={"issuer": SAMR, "records": records[:1]})
+    assert again.json()["answer"]["results"][0]["result"] == "unchanged"
+    licence = await Licence.get(identifier=first["identifier"])
+    assert licence.source == "feed"
+
+
+async def test_agency_feed_rejects_bad_signatures(api, world):
+    import json as jsonlib
+
+    from app.sandbox.licence_feed import AgencyKey, sign_batch
+
+    body = jsonlib.dumps({"batch_id": "b1", "issuer": SAMR,
+                          "records": [feed_record(make_credit_code(), "JYFORGED1")]}).encode()
+    rogue = AgencyKey(kid=sandbox_key("gd-samr-2026")[1], private_key=ec.generate_private_key(ec.SECP256R1()), not_before=0)
+    other_issuer = AgencyKey(kid=sandbox_key("gz-psb-2026")[1], private_key=sandbox_key("gz-psb-2026")[0], not_before=0)
+    for signature in (sign_batch(body, rogue), sign_batch(body, other_issuer), "kid=zz, sig=!!", ""):
+        response = await api.post("/api/v1/licence-feed", content=body,
+                                  headers={"content-type": "application/json", "X-Licence-Feed-Signature": signature})
+        assert response.status_code == 400 and response.json()["error"]["code"] == "feed_rejected"
+    genuine = AgencyKey(kid=sandbox_key("gd-samr-2026")[1], private_key=sandbox_key("gd-samr-2026")[0], not_before=0)
+    tampered = body.replace(b"JYFORGED1", b"JYFORGED2")
+    response = await api.post("/api/v1/licence-feed", content=tampered,
+                              headers={"content-type": "application/json",
+                                       "X-Licence-Feed-Signature": sign_batch(body, genuine)})
+    assert response.status_code == 400
+    assert not await Licence.filter(identifier__contains="JYFORGED").exists()

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from app.adapters._paycrypto import aes_gcm_encrypt
-from models.payments import ChannelNotification, PaymentOrder, PaymentOrderEvent
+from models.payments import ChannelNotification, IdempotencyRecord, PaymentOrder, PaymentOrderEvent
 from tests.conftest import LiveServer, Session, login
 from tests.test_payment_support import make_fine, make_notice, open_payment, pay_in_sandbox, wait_for_status
 
@@ -264,3 +264,59 @@ async def test_fee_paid_through_alipay_is_settled(api: httpx.AsyncClient, live: 
     settled = await wait_for_status(api, resident.headers, order["order_no"], "settled")
     assert settled["receipt"]["amount"] == 8_800
     assert live.sandbox("tax").book.counters()["by_bill"][notice["notice_code"]] == 1
+
+
+async def test_settled_payment_sends_the_receipt_message(api: httpx.AsyncClient, live: LiveServer,
+                                                         resident: Session) -> None:
+    template = live.settings.wechat.template_payment_receipt
+    await api.post("/sandbox/wechat/subscribe", json={"openid": resident.openid, "template_id": template})
+    fine = await make_fine(api, fine=12_345)
+    order = (await open_payment(api, resident.headers, fine)).json()
+    await pay_in_sandbox(api, order["order_no"])
+    settled = await wait_for_status(api, resident.headers, order["order_no"], "settled")
+    for _ in range(50):
+        messages = (await api.get("/sandbox/wechat/messages", params={"openid": resident.openid})).json()["messages"]
+        if messages:
+            break
+        await asyncio.sleep(0.1)
+    assert len(messages) == 1
+    data = messages[0]["data"]
+    assert data["amount2"]["value"] == "123.45元"
+    assert data["character_string4"]["value"] == settled["receipt"]["receipt_no"]
+    assert messages[0]["page"] == f"pages/payment/payment?order_no={order['order_no']}"
+
+
+async def test_idempotency_keys_are_forgotten_after_a_day(api: httpx.AsyncClient, live: LiveServer,
+                                                          resident: Session) -> None:
+    first, second = await make_fine(api), await make_fine(api)
+    key = "k-" + str(first["decision_no"])
+    assert (await open_payment(api, resident.headers, first, key=key)).status_code == 201
+    assert (await open_payment(api, resident.headers, second, key=key)).status_code == 409
+    await IdempotencyRecord.filter(key=key).update(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    assert await live.app.ctx.services.payments.orders.sweep_idempotency_keys(datetime.now(UTC)) >= 1
+    reused = await open_payment(api, resident.headers, second, key=key)
+    assert reused.status_code == 201 and reused.json()["order_no"]
+    listed = (await api.get("/api/v1/payments", headers=resident.headers)).json()["payments"]
+    assert {p["bill_ref"] for p in listed} >= {first["decision_no"], second["decision_no"]}
+
+
+async def test_agency_down_is_a_clear_503(api: httpx.AsyncClient, resident: Session) -> None:
+    fine = await make_fine(api)
+    await api.post("/sandbox/traffic/faults", json={"lookup": {"mode": "error", "times": 1}})
+    response = await api.get("/api/v1/fines", params={"decision_no": fine["decision_no"], "plate": fine["plate"]},
+                             headers=resident.headers)
+    assert response.status_code == 503 and response.json()["error"]["code"] == "agency_unavailable"
+
+
+async def test_channel_failure_on_create_can_be_retried_with_the_same_key(api: httpx.AsyncClient,
+                                                                          resident: Session) -> None:
+    fine = await make_fine(api)
+    await api.post("/sandbox/wechatpay/faults", json={"calls": [{"operation": "create", "fault": "server_error"}]})
+    key = uuid.uuid4().hex
+    failed = await open_payment(api, resident.headers, fine, key=key)
+    assert failed.status_code == 503 and failed.json()["error"]["code"] == "channel_unavailable"
+    order_no = failed.json()["error"]["context"]["order_no"]
+    retried = await open_payment(api, resident.headers, fine, key=key)
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["order_no"] == order_no and retried.json()["pay_params"]["paySign"]
+    assert await PaymentOrder.filter(bill_ref=fine["decision_no"]).count() == 1

@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -80,3 +80,15 @@ async def test_reconcile_command_prints_the_run(api: httpx.AsyncClient, live: Li
     run = json.loads(out)
     assert run["day"] == day and run["status"] == "finished" and run["items"] == []
     assert await ReconciliationRun.filter(id=run["id"]).exists()
+
+
+async def test_daily_job_reconciles_yesterday_once(live: LiveServer) -> None:
+    payments = live.app.ctx.services.payments
+    before_hour = datetime(2021, 3, 2, 10, 0, tzinfo=SHANGHAI)
+    await payments.daily_reconciliation(before_hour)
+    assert not await ReconciliationRun.filter(day=date(2021, 3, 1)).exists()
+    after_hour = datetime(2021, 3, 2, 11, 0, tzinfo=SHANGHAI)
+    await payments.daily_reconciliation(after_hour)
+    await payments.daily_reconciliation(after_hour)
+    assert await ReconciliationRun.filter(day=date(2021, 3, 1)).count() == 1
+

@@ -106,18 +106,27 @@ async function refreshOnce() {
   return refreshing;
 }
 
+function currentAccessToken() {
+  const session = loadSession();
+  return session ? session.accessToken : null;
+}
+
 // One retry after a refresh when the access token has expired; any other 401 ends the session.
 async function call(method, path, options = {}) {
+  const usedToken = currentAccessToken();
   try {
     return await send(method, path, options);
   } catch (err) {
     if (err.status !== 401 || options.auth === false) throw err;
     if (err.code === 'token_expired') {
-      try {
-        await refreshOnce();
-      } catch (refreshError) {
-        endSession();
-        throw refreshError;
+      // Another call may have refreshed while this one was in flight: then just retry.
+      if (currentAccessToken() === usedToken) {
+        try {
+          await refreshOnce();
+        } catch (refreshError) {
+          endSession();
+          throw refreshError;
+        }
       }
       return send(method, path, options);
     }

@@ -103,8 +103,30 @@ test('errors carry code, request id and field problems; 204 is null', async () =
 test('a network failure is network_error, and empty query values are left out', async () => {
   reset({ 'POST /api/v1/auth/operator-login': () => json(200, { access_token: 'a1', refresh_token: 'r1' }) });
   await auth.login('op', 'secret-pass');
-  routes['GET /api/v1/admin/services'] = () => { throw new TypeError('Failed to fetch'); };
-  await assert.rejects(catalogue.listItems({ q: '驾驶证', status: '', page: 1 }), (err) => err.code === 'network_error' && err.status === 0);
-  const last = calls[calls.length - 1];
-  assert.equal(last.url, `/api/v1/admin/services?q=${encodeURIComponent('驾驶证')}&page=1`);
+  routes['GET /api/v1/admin/catalogue/items'] = () => { throw new TypeError('Failed to fetch'); };
+  await assert.rejects(catalogue.listItems({ status: '', page: 2 }), (err) => err.code === 'network_error' && err.status === 0);
+  assert.equal(calls[calls.length - 1].url, '/api/v1/admin/catalogue/items?page=2');
+  routes['GET /api/v1/search'] = () => json(200, { items: [] });
+  await catalogue.search('驾驶证');
+  assert.equal(calls[calls.length - 1].url, `/api/v1/search?q=${encodeURIComponent('驾驶证')}&page=1`);
+});
+
+test('a 401 for a token already replaced by another call retries without refreshing again', async () => {
+  let refreshes = 0;
+  let release;
+  reset({
+    'POST /api/v1/auth/operator-login': () => json(200, { access_token: 'a1', refresh_token: 'r1' }),
+    'POST /api/v1/auth/refresh': () => { refreshes += 1; return json(200, { access_token: 'a2', refresh_token: 'r2' }); },
+    'GET /api/v1/admin/payment-stats': (c) => (c.headers.Authorization === 'Bearer a2' ? json(200, { orders: {} }) : json(401, { error: { code: 'token_expired' } })),
+    'GET /api/v1/admin/reconciliations': (c) => {
+      if (c.headers.Authorization === 'Bearer a2') return json(200, { runs: [] });
+      return new Promise((resolve) => { release = () => resolve(json(401, { error: { code: 'token_expired' } })); });
+    },
+  });
+  await auth.login('op', 'secret-pass');
+  const slow = payments.listReconciliations();
+  await payments.stats();
+  release();
+  assert.deepEqual(await slow, { runs: [] });
+  assert.equal(refreshes, 1);
 });

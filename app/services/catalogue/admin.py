@@ -13,6 +13,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from app.errors import ValidationFailed
 from app.ports import Clock
 from app.services.catalogue.content import ITEM_FIELDS, changed_fields, item_content, problems_with_item
 from app.services.catalogue.errors import (
@@ -28,7 +29,6 @@ from app.services.catalogue.errors import (
     ZoneNotFound,
 )
 from app.services.catalogue.search_sync import CatalogueSearch
-from app.errors import ValidationFailed
 from models.catalogue import (
     Bundle,
     CatalogueChange,
@@ -120,9 +120,7 @@ class CatalogueAdmin:
         view["pending_changes"] = changed_fields(live, item_content(item)) if item.has_unpublished_changes else {}
         return view
 
-    async def update_item(
-        self, *, actor_id: int, code: str, revision: int, changes: dict[str, Any]
-    ) -> dict[str, Any]:
+    async def update_item(self, *, actor_id: int, code: str, revision: int, changes: dict[str, Any]) -> dict[str, Any]:
         item = await _item(code)
         _transition(ITEM_TRANSITIONS, item.status, "edit", code)
         if item.revision != revision:
@@ -139,9 +137,18 @@ class CatalogueAdmin:
             values = {name: after[name] for name in ITEM_FIELDS}
         else:
             values = {"draft": after}
+        # Also conditional on what was live when we read it: a publish that slipped in between
+        # would otherwise see this edit land in the columns residents read.
+        live_filter = (
+            {"published_revision__isnull": True}
+            if item.published_revision is None
+            else {"published_revision": item.published_revision}
+        )
         async with in_transaction() as conn:
-            updated = await ServiceItem.filter(code=code, revision=revision).using_db(conn).update(
-                revision=revision + 1, updated_at=self._clock.now(), **values
+            updated = (
+                await ServiceItem.filter(code=code, revision=revision, **live_filter)
+                .using_db(conn)
+                .update(revision=revision + 1, updated_at=self._clock.now(), **values)
             )
             if updated != 1:
                 raise RevisionConflict(context={"expected": revision})
@@ -159,13 +166,17 @@ class CatalogueAdmin:
         await self._check_item(content)
         now = self._clock.now()
         async with in_transaction() as conn:
-            updated = await ServiceItem.filter(code=code, revision=revision, status=item.status).using_db(conn).update(
-                status="published",
-                published_revision=revision,
-                published_at=now,
-                draft=None,
-                updated_at=now,
-                **{name: content[name] for name in ITEM_FIELDS},
+            updated = (
+                await ServiceItem.filter(code=code, revision=revision, status=item.status)
+                .using_db(conn)
+                .update(
+                    status="published",
+                    published_revision=revision,
+                    published_at=now,
+                    draft=None,
+                    updated_at=now,
+                    **{name: content[name] for name in ITEM_FIELDS},
+                )
             )
             if updated != 1:
                 raise RevisionConflict(context={"expected": revision})
@@ -178,7 +189,9 @@ class CatalogueAdmin:
                     published_at=now,
                     using_db=conn,
                 )
-            await self._record(conn, actor_id, "item", code, "publish", {"revision": [item.published_revision, revision]})
+            await self._record(
+                conn, actor_id, "item", code, "publish", {"revision": [item.published_revision, revision]}
+            )
         await self._search.changed()
         return item_admin_view(await _item(code))
 
@@ -188,8 +201,10 @@ class CatalogueAdmin:
             raise RevisionConflict(context={"expected": revision, "current": item.revision})
         _transition(PUBLISHABLE_TRANSITIONS, item.status, "retire", code)
         async with in_transaction() as conn:
-            updated = await ServiceItem.filter(code=code, revision=revision, status=item.status).using_db(conn).update(
-                status="retired", updated_at=self._clock.now()
+            updated = (
+                await ServiceItem.filter(code=code, revision=revision, status=item.status)
+                .using_db(conn)
+                .update(status="retired", updated_at=self._clock.now())
             )
             if updated != 1:
                 raise RevisionConflict(context={"expected": revision})
@@ -264,13 +279,15 @@ class CatalogueAdmin:
             await self._record(conn, actor_id, "zone", zone.slug, "create", {"title": [None, zone.title]})
         return await self.zone_admin_view(zone.id)
 
-    async def update_zone(self, *, actor_id: int, zone_id: int, revision: int, fields: dict[str, Any]) -> dict[str, Any]:
+    async def update_zone(
+        self, *, actor_id: int, zone_id: int, revision: int, fields: dict[str, Any]
+    ) -> dict[str, Any]:
         zone = await _zone(zone_id)
         await self._check_zone_fields(fields)
         diff = {k: [_jsonable(getattr(zone, k)), _jsonable(v)] for k, v in fields.items() if getattr(zone, k) != v}
         async with in_transaction() as conn:
-            updated = await Zone.filter(id=zone_id, revision=revision).using_db(conn).update(
-                revision=revision + 1, **fields
+            updated = (
+                await Zone.filter(id=zone_id, revision=revision).using_db(conn).update(revision=revision + 1, **fields)
             )
             if updated != 1:
                 raise RevisionConflict(context={"expected": revision, "current": zone.revision})
@@ -326,8 +343,10 @@ class CatalogueAdmin:
         zone = await _zone(zone_id)
         target = _transition(PUBLISHABLE_TRANSITIONS, zone.status, action, zone.slug)
         async with in_transaction() as conn:
-            updated = await Zone.filter(id=zone_id, revision=revision, status=zone.status).using_db(conn).update(
-                status=target
+            updated = (
+                await Zone.filter(id=zone_id, revision=revision, status=zone.status)
+                .using_db(conn)
+                .update(status=target)
             )
             if updated != 1:
                 raise RevisionConflict(context={"expected": revision, "current": zone.revision})
@@ -364,7 +383,9 @@ class CatalogueAdmin:
             raise UnknownAudience(context={"allowed": list(AUDIENCES)})
         start, end = fields.get("publish_from"), fields.get("publish_until")
         if isinstance(start, datetime) and isinstance(end, datetime) and end <= start:
-            raise ValidationFailed(context={"fields": [{"field": "publish_until", "problem": "must be after publish_from"}]})
+            raise ValidationFailed(
+                context={"fields": [{"field": "publish_until", "problem": "must be after publish_from"}]}
+            )
 
     # ------------------------------------------------------------------ bundles
     async def create_bundle(self, *, actor_id: int, fields: dict[str, Any]) -> dict[str, Any]:
@@ -383,8 +404,10 @@ class CatalogueAdmin:
         await self._check_bundle_fields(fields)
         diff = {k: [getattr(bundle, k), v] for k, v in fields.items() if getattr(bundle, k) != v}
         async with in_transaction() as conn:
-            updated = await Bundle.filter(id=bundle_id, revision=revision).using_db(conn).update(
-                revision=revision + 1, **fields
+            updated = (
+                await Bundle.filter(id=bundle_id, revision=revision)
+                .using_db(conn)
+                .update(revision=revision + 1, **fields)
             )
             if updated != 1:
                 raise RevisionConflict(context={"expected": revision, "current": bundle.revision})
@@ -397,8 +420,10 @@ class CatalogueAdmin:
         bundle = await _bundle(bundle_id)
         target = _transition(PUBLISHABLE_TRANSITIONS, bundle.status, action, bundle.slug)
         async with in_transaction() as conn:
-            updated = await Bundle.filter(id=bundle_id, revision=revision, status=bundle.status).using_db(conn).update(
-                status=target
+            updated = (
+                await Bundle.filter(id=bundle_id, revision=revision, status=bundle.status)
+                .using_db(conn)
+                .update(status=target)
             )
             if updated != 1:
                 raise RevisionConflict(context={"expected": revision, "current": bundle.revision})
@@ -416,7 +441,9 @@ class CatalogueAdmin:
             known = set(await ServiceItem.filter(basic_code__in=wanted).values_list("basic_code", flat=True))
             missing = [code for code in wanted if code not in known]
             if missing or len(set(wanted)) != len(wanted):
-                raise InvalidEntries(context={"unknown_basic_codes": missing, "duplicates": len(wanted) - len(set(wanted))})
+                raise InvalidEntries(
+                    context={"unknown_basic_codes": missing, "duplicates": len(wanted) - len(set(wanted))}
+                )
 
 
 def item_summary(item: ServiceItem) -> dict[str, Any]:

@@ -38,7 +38,12 @@ def merged_materials(items: list[Any]) -> list[dict[str, Any]]:
 def merged_flow(items: list[Any], departments: dict[str, str]) -> list[dict[str, Any]]:
     """One submission, then each department's part in order, then one delivery of results."""
     flow: list[dict[str, Any]] = [
-        {"step": 1, "name": "一次申请", "description": "填写一张合并申请表，上传一套材料", "items": [i.code for i in items]}
+        {
+            "step": 1,
+            "name": "一次申请",
+            "description": "填写一张合并申请表，上传一套材料",
+            "items": [i.code for i in items],
+        }
     ]
     for item in items:
         days = int(item.guide.get("promised_time_limit_days", 0) or 0)
@@ -51,5 +56,7 @@ def merged_flow(items: list[Any], departments: dict[str, str]) -> list[dict[str,
                 "time_limit_days": days,
             }
         )
-    flow.append({"step": len(flow) + 1, "name": "统一出件", "description": "办理结果一次送达或在粤省事领取", "items": []})
+    flow.append(
+        {"step": len(flow) + 1, "name": "统一出件", "description": "办理结果一次送达或在粤省事领取", "items": []}
+    )
     return flow

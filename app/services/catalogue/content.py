@@ -51,8 +51,10 @@ def problems_with_item(
             problem("audiences", "must be a non-empty list of individual and/or enterprise")
     if "aliases" in content:
         aliases = content["aliases"]
-        if not isinstance(aliases, list) or len(aliases) > 20 or any(
-            not isinstance(a, str) or not 1 <= len(a) <= 40 for a in aliases
+        if (
+            not isinstance(aliases, list)
+            or len(aliases) > 20
+            or any(not isinstance(a, str) or not 1 <= len(a) <= 40 for a in aliases)
         ):
             problem("aliases", "must be at most 20 texts of 1 to 40 characters")
     if "guide" in content:
@@ -124,7 +126,8 @@ def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, l
         if before.get(name) != after.get(name):
             if name == "guide":
                 keys = sorted(
-                    k for k in set(before.get("guide") or {}) | set(after.get("guide") or {})
+                    k
+                    for k in set(before.get("guide") or {}) | set(after.get("guide") or {})
                     if (before.get("guide") or {}).get(k) != (after.get("guide") or {}).get(k)
                 )
                 changes["guide"] = [None, {"changed_keys": keys}]

@@ -1,4 +1,3 @@
-
 """The standard services the demo catalogue is built from (names as 广东政务服务网 lists them).
 
 Each template is one standard item (事项基本目录); the generator multiplies it across the

@@ -1,4 +1,3 @@
-
 """Guangdong's administrative divisions (GB/T 2260 codes) and the shape of its departments.
 
 Dongguan (441900) and Zhongshan (442000) are prefecture-level cities without counties or

@@ -37,6 +37,7 @@ from models.catalogue import Bundle, Department, ServiceItem, Zone
 
 AUDIENCES = ("individual", "enterprise")
 _MEMO_SIZE = 1024
+HOME_TILES_PER_ZONE = 6
 
 
 @dataclass(frozen=True)
@@ -119,11 +120,14 @@ class CatalogueReader:
         ]
         entries = {zone.id: sorted(zone.entries, key=lambda e: e.position) for zone in zones}
         resolved = await self._resolve_entries([e for es in entries.values() for e in es], region)
-        return {
-            "region": tree.view(region),
-            "audience": audience,
-            "zones": [self._zone_view(zone, entries[zone.id], resolved) for zone in zones],
-        }
+        views = []
+        for zone in zones:
+            view = self._zone_view(zone, entries[zone.id], resolved)
+            # The home page shows a few tiles per zone; the zone's own page has them all.
+            view["entry_count"] = len(view["entries"])
+            view["entries"] = view["entries"][:HOME_TILES_PER_ZONE]
+            views.append(view)
+        return {"region": tree.view(region), "audience": audience, "zones": views}
 
     async def zone(self, *, zone_ref: str, region: str | None) -> Rendered:
         tree = await self._regions.current()

@@ -110,9 +110,7 @@ class CatalogueSearch:
                 return
             started = time.perf_counter()
             documents, regions = await _load_published()
-            index = await asyncio.to_thread(
-                SearchIndex.build, documents, regions=regions, analyzer=self._analyzer
-            )
+            index = await asyncio.to_thread(SearchIndex.build, documents, regions=regions, analyzer=self._analyzer)
             self._index, self._index_version = index, version
             log.info(
                 "catalogue index rebuilt",

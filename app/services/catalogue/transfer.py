@@ -33,7 +33,7 @@ def parse_rows(payload: bytes, fmt: str) -> list[Any]:
             data = orjson.loads(payload)
             rows = data.get("items") if isinstance(data, dict) else data
             if not isinstance(rows, list):
-                raise ImportUnreadable("A JSON import is a list of items or {\"items\": [...]}.")
+                raise ImportUnreadable('A JSON import is a list of items or {"items": [...]}.')
             return rows
         text = payload.decode("utf-8-sig")
         reader = csv.DictReader(io.StringIO(text))
@@ -72,7 +72,9 @@ class CatalogueTransfer:
         report, seen = [], set()
         for number, row in enumerate(rows, start=1):
             if not isinstance(row, dict):
-                report.append({"row": number, "code": None, "problems": [{"field": "(row)", "problem": "not an object"}]})
+                report.append(
+                    {"row": number, "code": None, "problems": [{"field": "(row)", "problem": "not an object"}]}
+                )
                 continue
             code = row.get("code")
             problems = []
@@ -113,8 +115,15 @@ class CatalogueTransfer:
                         )
                     )
                     if publish:
-                        versions.append(ServiceItemVersion(item_code=row["code"], revision=1, content=content,
-                                                           published_by=actor_id, published_at=now))
+                        versions.append(
+                            ServiceItemVersion(
+                                item_code=row["code"],
+                                revision=1,
+                                content=content,
+                                published_by=actor_id,
+                                published_at=now,
+                            )
+                        )
                     changes.append(self._change(actor_id, row["code"], "import", {"created": [None, True]}, now))
                     continue
                 diff = changed_fields(item_content(item), content)
@@ -124,15 +133,31 @@ class CatalogueTransfer:
                 updated += 1
                 revision = item.revision + 1 if diff else item.revision
                 if publish:
-                    values: dict[str, Any] = {**content, "draft": None, "status": "published",
-                                              "published_revision": revision, "published_at": now}
-                    versions.append(ServiceItemVersion(item_code=item.code, revision=revision, content=content,
-                                                       published_by=actor_id, published_at=now))
+                    values: dict[str, Any] = {
+                        **content,
+                        "draft": None,
+                        "status": "published",
+                        "published_revision": revision,
+                        "published_at": now,
+                    }
+                    versions.append(
+                        ServiceItemVersion(
+                            item_code=item.code,
+                            revision=revision,
+                            content=content,
+                            published_by=actor_id,
+                            published_at=now,
+                        )
+                    )
                 elif item.published_revision is None:
                     values = dict(content)
                 else:
                     values = {"draft": content}
-                await ServiceItem.filter(code=item.code).using_db(conn).update(revision=revision, updated_at=now, **values)
+                await (
+                    ServiceItem.filter(code=item.code)
+                    .using_db(conn)
+                    .update(revision=revision, updated_at=now, **values)
+                )
                 changes.append(self._change(actor_id, item.code, "import", diff, now))
             await ServiceItem.bulk_create(new_items, batch_size=500, using_db=conn)
             await ServiceItemVersion.bulk_create(versions, batch_size=500, using_db=conn)
@@ -142,7 +167,9 @@ class CatalogueTransfer:
         return {"rows": len(rows), "created": created, "updated": updated, "unchanged": unchanged, "published": publish}
 
     def _change(self, actor_id: int, code: str, action: str, changes: dict[str, Any], now: Any) -> CatalogueChange:
-        return CatalogueChange(at=now, actor_id=actor_id, entity="item", entity_key=code, action=action, changes=changes)
+        return CatalogueChange(
+            at=now, actor_id=actor_id, entity="item", entity_key=code, action=action, changes=changes
+        )
 
     async def export_items(self, *, fmt: str, status: str | None) -> bytes:
         query = ServiceItem.all() if status is None else ServiceItem.filter(status=status)

@@ -288,29 +288,32 @@ class IdentityService:
         await self.audit.record(reason, actor_id=user_id, subject=f"session:{family_id}")
 
     # ----------------------------------------------------------------- profile
-    async def roles_of(self, user: User) -> frozenset[str]:
+    async def roles_of(self, user: User, enterprises: list[EnterpriseRole] | None = None) -> frozenset[str]:
         roles = {grant.role for grant in await UserRole.filter(user_id=user.id)}
         if user.openid:
             roles.add("resident")
-        if await self.acting_for(user.id, user=user):
+        if enterprises is None:
+            enterprises = await self.acting_for(user.id, user=user)
+        if enterprises:
             roles.add("business")
         return frozenset(roles)
 
-    async def _user_summary(self, user: User) -> dict[str, Any]:
+    async def _user_summary(self, user: User, enterprises: list[EnterpriseRole] | None = None) -> dict[str, Any]:
         return {
             "id": user.id,
-            "roles": sorted(await self.roles_of(user)),
+            "roles": sorted(await self.roles_of(user, enterprises)),
             "realname_verified": user.realname_verified_at is not None,
             "face_verified_at": user.face_verified_at,
         }
 
     async def profile(self, who: Principal) -> dict[str, Any]:
         user = await self._user(who.user_id)
-        summary = await self._user_summary(user)
+        enterprises = await self.acting_for(user.id, user=user)
+        summary = await self._user_summary(user, enterprises)
         name = self._decrypt(user.real_name_enc, "users.real_name")
         id_number = self._decrypt(user.id_number_enc, "users.id_number")
         phone = self._decrypt(user.phone_enc, "users.phone")
-        scope = await InspectorScope.get_or_none(user_id=user.id)
+        scope = await InspectorScope.get_or_none(user_id=user.id) if "inspector" in summary["roles"] else None
         return {
             **summary,
             "name_masked": mask_name(name) if name else None,
@@ -318,12 +321,8 @@ class IdentityService:
             "phone_masked": mask_phone(phone) if phone else None,
             "realname_verified_at": user.realname_verified_at,
             "notify_on_licence_check": user.notify_on_licence_check,
-            "enterprises": [role.__dict__ for role in await self.acting_for(user.id, user=user)],
-            "inspector_scope": (
-                {"licence_types": scope.licence_types, "regions": scope.regions}
-                if scope and "inspector" in summary["roles"]
-                else None
-            ),
+            "enterprises": [role.__dict__ for role in enterprises],
+            "inspector_scope": {"licence_types": scope.licence_types, "regions": scope.regions} if scope else None,
         }
 
     async def set_preferences(self, who: Principal, *, notify_on_licence_check: bool) -> dict[str, Any]:

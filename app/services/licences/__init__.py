@@ -63,12 +63,10 @@ def wire(services: Any, settings: Settings, adapters: Adapters) -> None:
     holders = LicenceService(
         settings=config,
         clock=adapters.clock,
-        cache=adapters.cache,
         identity=services.identity,
         audit=services.audit,
         catalogue=catalogue,
         trust=trust,
-        keys=keys,
         renderer=adapters.extra["qr_renderer"],
     )
     inspections = InspectionService(

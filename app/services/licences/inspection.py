@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,13 +13,14 @@ from tortoise.exceptions import IntegrityError
 
 from app.config import LicenceSettings
 from app.lc1.verifier import InspectorScope, Reason, VerificationResult, verify
-from app.ports import Cache, Clock, WeChatMiniProgram
+from app.ports import Cache, Clock, WeChatError, WeChatMiniProgram
 from app.services.identity.protection import mask_name
 from app.services.identity.service import IdentityService
 from app.services.licences.service import SHANGHAI, effective_status
 from app.services.licences.states import LicenceStatus
 from app.services.licences.trust import TrustStore
 from models.identity import Enterprise, User
+from models.identity import InspectorScope as InspectorScopeRow
 from models.licences import Inspection, Licence
 
 log = logging.getLogger("app.licences")
@@ -26,6 +28,11 @@ log = logging.getLogger("app.licences")
 # Refusals after the signature check: the code is genuine, so the attempt belongs to its licence.
 GENUINE_REFUSALS = frozenset({Reason.NOT_YET_VALID, Reason.EXPIRED})
 REPLAY_KEY = "licences:cti:"
+NOTIFIED_KEY = "licences:notified:"
+NOTIFY_INTERVAL_SECONDS = 600
+# A scope change reaches every worker within this many seconds.
+SCOPE_CACHE_SECONDS = 5.0
+SCOPE_CACHE_SIZE = 10_000
 
 
 @dataclass
@@ -38,16 +45,13 @@ class InspectionService:
     trust: TrustStore
     template_id: str
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+    _scopes: dict[int, tuple[float, InspectorScope]] = field(default_factory=dict, repr=False)
 
     async def inspect(
         self, *, inspector_id: int, payload: str, location: dict[str, Any] | None
     ) -> dict[str, Any]:
         now = self.clock.now()
-        scope_row = await self.identity.inspector_scope(inspector_id)
-        scope = InspectorScope(
-            licence_types=frozenset(scope_row.licence_types if scope_row else ()),
-            regions=frozenset(scope_row.regions if scope_row else ()),
-        )
+        scope = await self._scope(inspector_id)
         result = verify(payload, await self.trust.online(), now, skew=self.settings.clock_skew)
         licence: Licence | None = None
         reason: str | None = result.reason
@@ -77,6 +81,22 @@ class InspectionService:
         if reason is not None or licence is None:
             return {"valid": False, "reason": str(reason), "checked_at": checked_at}
         return {"valid": True, "licence": self._inspector_view(licence, now), "checked_at": checked_at}
+
+    async def _scope(self, inspector_id: int) -> InspectorScope:
+        """The inspector's scope; each worker reuses it for a few seconds (the route's policy has
+        already checked the inspector role in the access token)."""
+        cached = self._scopes.get(inspector_id)
+        if cached is not None and time.monotonic() - cached[0] < SCOPE_CACHE_SECONDS:
+            return cached[1]
+        row = await InspectorScopeRow.get_or_none(user_id=inspector_id)
+        scope = InspectorScope(
+            licence_types=frozenset(row.licence_types if row else ()),
+            regions=frozenset(row.regions if row else ()),
+        )
+        if len(self._scopes) >= SCOPE_CACHE_SIZE:
+            self._scopes.clear()
+        self._scopes[inspector_id] = (time.monotonic(), scope)
+        return scope
 
     def _licence_refusal(self, licence: Licence | None, scope: InspectorScope, now: datetime) -> str | None:
         if licence is None:
@@ -125,6 +145,13 @@ class InspectionService:
         task.add_done_callback(self._tasks.discard)
 
     async def _notify(self, licence: Licence, *, valid: bool, at: datetime) -> None:
+        # Each message uses up one of the holder's subscribe credits, and the usage log lists
+        # every check: one message per licence per interval is enough to alert the holder.
+        first = await self.cache.set(
+            NOTIFIED_KEY + str(licence.id), b"1", ttl=NOTIFY_INTERVAL_SECONDS, only_if_absent=True
+        )
+        if not first:
+            return
         try:
             if licence.holder_kind == "person":
                 index = licence.holder_index
@@ -147,6 +174,8 @@ class InspectionService:
                     },
                     page=f"pages/licences/usage?id={licence.id}",
                 )
+        except WeChatError as exc:  # e.g. 43101: the holder has no subscribe credit left
+            log.info("licence check not notified: WeChat errcode %s", exc.errcode, extra={"licence_id": licence.id})
         except Exception:  # a failed notification must never affect the inspection
             log.warning("licence check notification failed", extra={"licence_id": licence.id}, exc_info=True)
 

@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from app.config import LicenceSettings
 from app.context import Principal
-from app.errors import FaceVerificationRequired
+from app.errors import AppError, FaceVerificationRequired
 from app.lc1 import codec
 from app.lc1.identifier import InvalidIdentifier, LicenceIdentifier, is_valid_credit_code
 from app.lc1.verifier import verify
-from app.ports import Cache, Clock, QrRenderer
+from app.ports import Clock, QrRenderer
 from app.services.identity.audit import AuditLog
 from app.services.identity.idnumbers import InvalidIdNumber, validate_id_number
 from app.services.identity.protection import mask_name
@@ -29,6 +36,7 @@ from app.services.identity.service import IdentityService
 from app.services.licences.catalogue import REGION_CODE, LicenceCatalogue
 from app.services.licences.errors import (
     ConsentNotFound,
+    FeedRejected,
     IdentifierInvalid,
     IssuerNotAllowed,
     LicenceConflict,
@@ -39,15 +47,16 @@ from app.services.licences.errors import (
     SigningKeyUnavailable,
     TransitionNotAllowed,
 )
-from app.services.licences.keys import KeyRing
 from app.services.licences.states import LicenceStatus, next_status
 from app.services.licences.trust import TrustStore
-from models.identity import User
+from models.identity import Enterprise, EnterpriseAgent, User
 from models.licences import ConsentGrant, Inspection, Licence, LicenceEvent, LicenceIssuerKey
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TOKEN_ID_BYTES = 8
 USAGE_LIMIT = 100
+# A rotation or retirement reaches every worker's signer within this many seconds.
+SIGNER_CACHE_SECONDS = 5.0
 
 
 def local_today(now: datetime) -> date:
@@ -100,13 +109,12 @@ def _validate_data(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, st
 class LicenceService:
     settings: LicenceSettings
     clock: Clock
-    cache: Cache
     identity: IdentityService
     audit: AuditLog
     catalogue: LicenceCatalogue
     trust: TrustStore
-    keys: KeyRing
     renderer: QrRenderer
+    _signers: dict[str, tuple[float, str, Any]] = field(default_factory=dict, repr=False)
 
     # ----------------------------------------------------------------- views
     def view(self, licence: Licence, *, now: datetime, locked: bool = False) -> dict[str, Any]:
@@ -210,6 +218,50 @@ class LicenceService:
         licence.licence_type = licence_type
         return self.view(licence, now=now), True
 
+    async def intake_feed(
+        self, *, raw_body: bytes, signature: str, issuer_code: str, records: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """An agency's signed batch of issued licences; each record is issued idempotently."""
+        await self._check_feed_signature(raw_body, signature, issuer_code)
+        results = []
+        for record in records:
+            holder = record["holder"]
+            try:
+                view, created = await self.issue(
+                    actor_id=None, source="feed", type_code=record["type_code"], issuer_code=issuer_code,
+                    serial=record["serial"], version=record["version"], holder_name=holder["name"],
+                    holder_id_number=holder.get("id_number"), holder_credit_code=holder.get("credit_code"),
+                    region_code=record["region_code"], data=record["data"], valid_from=record["valid_from"],
+                    valid_until=record["valid_until"],
+                )
+            except AppError as exc:
+                results.append({"serial": record["serial"], "result": "rejected", "error": exc.code})
+                continue
+            results.append({
+                "serial": record["serial"], "id": view["id"], "identifier": view["identifier"],
+                "result": "created" if created else "unchanged",
+            })
+        return {"results": results}
+
+    async def _check_feed_signature(self, raw_body: bytes, signature: str, issuer_code: str) -> None:
+        fields_ = dict(part.strip().partition("=")[::2] for part in signature.split(","))
+        try:
+            kid = bytes.fromhex(fields_.get("kid", "")).hex()
+            raw = base64.urlsafe_b64decode(fields_.get("sig", "") + "=" * (-len(fields_.get("sig", "")) % 4))
+        except ValueError:
+            raise FeedRejected() from None
+        key = await LicenceIssuerKey.get_or_none(kid=kid, issuer_id=issuer_code, retired_at=None)
+        if key is None or len(raw) != 64:
+            raise FeedRejected()
+        public_key = x509.load_pem_x509_certificate(key.certificate_pem.encode()).public_key()
+        if not isinstance(public_key, ec.EllipticCurvePublicKey):
+            raise FeedRejected()
+        der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+        try:
+            public_key.verify(der, raw_body, ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            raise FeedRejected() from None
+
     def _same_or_conflict(self, existing: Licence, content_hash: str, now: datetime) -> dict[str, Any]:
         if existing.content_hash != content_hash:
             raise LicenceConflict(context={"identifier": existing.identifier})
@@ -252,15 +304,17 @@ class LicenceService:
 
     # ----------------------------------------------------------------- wallet
     async def _holder_filter(self, who: Principal) -> Q | None:
-        holder_index = await self.identity.holder_index(who.user_id)
+        user = await User.get_or_none(id=who.user_id)
+        if user is None:
+            return None
         enterprises = [
             role.credit_code
-            for role in await self.identity.acting_for(who.user_id)
+            for role in await self.identity.acting_for(who.user_id, user=user)
             if "licences" in role.scopes
         ]
         conditions = []
-        if holder_index:
-            conditions.append(Q(holder_kind="person", holder_index=holder_index))
+        if user.id_number_index:
+            conditions.append(Q(holder_kind="person", holder_index=user.id_number_index))
         if enterprises:
             conditions.append(Q(holder_kind="enterprise", holder_credit_code__in=enterprises))
         if not conditions:
@@ -288,13 +342,23 @@ class LicenceService:
 
     async def holder_licence(self, who: Principal, licence_id: int) -> Licence:
         """The caller's own licence (or their enterprise's); 404 for anyone else's, as for none."""
-        condition = await self._holder_filter(who)
-        licence = None
-        if condition is not None:
-            licence = await Licence.filter(condition, id=licence_id).select_related("licence_type").first()
-        if licence is None:
+        licence = await Licence.get_or_none(id=licence_id).select_related("licence_type")
+        user = await User.get_or_none(id=who.user_id) if licence is not None else None
+        if licence is None or user is None or not await self._may_hold(licence, user):
             raise LicenceNotFound()
         return licence
+
+    async def _may_hold(self, licence: Licence, user: User) -> bool:
+        if licence.holder_kind == "person":
+            return bool(user.id_number_index) and licence.holder_index == user.id_number_index
+        if user.id_number_index and await Enterprise.exists(
+            credit_code=licence.holder_credit_code, legal_rep_index=user.id_number_index
+        ):
+            return True
+        grants = await EnterpriseAgent.filter(
+            enterprise_id=licence.holder_credit_code, user_id=user.id, revoked_at=None, expires_at__gt=self.clock.now()
+        ).values_list("scopes", flat=True)
+        return any("licences" in scopes for scopes in grants)
 
     async def get_for_holder(self, who: Principal, licence_id: int) -> dict[str, Any]:
         licence = await self.holder_licence(who, licence_id)
@@ -302,15 +366,20 @@ class LicenceService:
         return self.view(licence, now=self.clock.now(), locked=locked)
 
     # ----------------------------------------------------------------- presentations
-    async def _signing_key(self, issuer_code: str, now: datetime) -> tuple[LicenceIssuerKey, Any]:
-        """The issuer's newest key whose signing window has begun and whose private key we hold."""
+    async def _signing_key(self, issuer_code: str, now: datetime) -> tuple[str, Any]:
+        """(kid, private key): the issuer's newest key whose signing window has begun and whose
+        private key we hold. Each worker reuses its choice for a few seconds."""
+        cached = self._signers.get(issuer_code)
+        if cached is not None and time.monotonic() - cached[0] < SIGNER_CACHE_SECONDS:
+            return cached[1], cached[2]
         candidates = await LicenceIssuerKey.filter(
             issuer_id=issuer_code, retired_at=None, signs_from__lte=now, not_after__gt=now
         ).order_by("-signs_from")
         for row in candidates:
             private_key = self.trust.private_key_for(row)
             if private_key is not None:
-                return row, private_key
+                self._signers[issuer_code] = (time.monotonic(), row.kid, private_key)
+                return row.kid, private_key
         raise SigningKeyUnavailable()
 
     async def present(self, who: Principal, *, licence_id: int) -> dict[str, Any]:
@@ -322,7 +391,7 @@ class LicenceService:
         status = effective_status(licence, now)
         if status != LicenceStatus.ACTIVE or licence.valid_from > local_today(now):
             raise LicenceNotActive(context={"status": status})
-        key, private_key = await self._signing_key(licence.issuer_id, now)  # type: ignore[attr-defined]
+        kid, private_key = await self._signing_key(licence.issuer_id, now)  # type: ignore[attr-defined]
         claim: dict[str, Any] = {
             "id": licence.identifier,
             "t": licence_type.code,
@@ -344,7 +413,7 @@ class LicenceService:
             token_id=secrets.token_bytes(TOKEN_ID_BYTES),
             licence=claim,
         )
-        payload = codec.encode_lc1(claims, private_key, bytes.fromhex(key.kid))
+        payload = codec.encode_lc1(claims, private_key, bytes.fromhex(kid))
         return {
             "payload": payload,
             "expires_at": datetime.fromtimestamp(claims.expires_at, SHANGHAI),

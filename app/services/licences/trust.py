@@ -100,9 +100,3 @@ class TrustStore:
         document = sign_trust_list(trust_list, signer, certificate_kid(self.signer_certificate))
         return SignedTrustList(document=document, etag=etag)
 
-
-def trust_anchor(certificate: x509.Certificate) -> dict[bytes, ec.EllipticCurvePublicKey]:
-    """What an offline verifier pins to check the list: the signer's kid and public key."""
-    public_key = certificate.public_key()
-    assert isinstance(public_key, ec.EllipticCurvePublicKey)
-    return {certificate_kid(certificate): public_key}

@@ -8,7 +8,7 @@ nothing of HTTP. Handlers call PaymentService; the worker runs in the service or
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from app.config import Settings
@@ -40,10 +40,10 @@ class PaymentService:
         self.worker = PaymentWorker(
             settings=payments, channels=adapters.channels, agencies=adapters.agencies, clock=adapters.clock,
             refunds=self.refunds, wechat=adapters.wechat,
-            receipt_template=settings.wechat.template_payment_receipt, reconcile=self.daily_reconciliation,
+            receipt_template=settings.wechat.template_payment_receipt, housekeeping=self.housekeeping,
         )
         self.notifies = NotifyDesk(channels=adapters.channels, clock=adapters.clock, wake_worker=self.worker.wake)
-        self._last_daily_check = 0.0
+        self._last_housekeeping = 0.0
 
     # ------------------------------------------------------------------ payer-facing
     async def find_fine(self, *, decision_no: str, party: str) -> dict[str, Any]:
@@ -56,9 +56,9 @@ class PaymentService:
                              request: PaymentRequest) -> tuple[int, dict[str, Any]]:
         from models.identity import User
 
-        openid = await User.filter(id=user_id).values_list("openid", flat=True)
+        user = await User.get_or_none(id=user_id).only("id", "openid")
         return await self.orders.create_payment(
-            user_id=user_id, payer_openid=openid[0] if openid else None,
+            user_id=user_id, payer_openid=user.openid if user is not None else None,
             idempotency_key=idempotency_key, request=request,
         )
 
@@ -114,12 +114,17 @@ class PaymentService:
         return counts
 
     # ------------------------------------------------------------------ background
-    async def daily_reconciliation(self) -> None:
-        """Reconcile yesterday once the configured hour has passed; one worker of many does it."""
+    async def housekeeping(self) -> None:
+        """Once a minute: forget idempotency keys past their 24 h, and run the daily reconciliation."""
         now = self.clock.now()
-        if now.timestamp() - self._last_daily_check < 60:
+        if now.timestamp() - self._last_housekeeping < 60:
             return
-        self._last_daily_check = now.timestamp()
+        self._last_housekeeping = now.timestamp()
+        await self.orders.sweep_idempotency_keys(now)
+        await self.daily_reconciliation(now)
+
+    async def daily_reconciliation(self, now: datetime) -> None:
+        """Reconcile yesterday once the configured hour has passed; one worker of many does it."""
         day = self.reconciler.day_due(now, at=self.settings.reconcile_at)
         if day is None or await self.reconciler.has_run(day):
             return

@@ -67,7 +67,7 @@ async def advance(
             for name, value in changes.items():
                 setattr(order, name, value)
             return True
-        fresh = await PaymentOrder.get(id=order.id).using_db(conn)
+        fresh = await PaymentOrder.filter(id=order.id).using_db(conn).get()
         order.status = fresh.status
     return False
 

@@ -151,16 +151,16 @@ class Reconciler:
                                   "bill_key": order.bill_key, "expected_amount": order.paid_amount,
                                   "detail": {"agency": agency, "settlement_id": settlement_id}})
             for settlement_id, record in theirs.items():
-                order = ours.get(settlement_id)
-                if order is None:
+                mine = ours.get(settlement_id)
+                if mine is None:
                     known = await SettlementOutbox.filter(settlement_id=settlement_id, status="delivered").exists()
                     if not known:
                         items.append({"kind": "agency_only", "channel": record.channel, "order_no": None,
                                       "bill_key": f"{agency}:{record.bill_ref}", "actual_amount": record.amount,
                                       "detail": {"agency": agency, "settlement_id": settlement_id}})
-                elif record.amount != order.paid_amount:
-                    items.append({"kind": "amount_mismatch", "channel": order.channel, "order_no": order.order_no,
-                                  "bill_key": order.bill_key, "expected_amount": order.paid_amount,
+                elif record.amount != mine.paid_amount:
+                    items.append({"kind": "amount_mismatch", "channel": mine.channel, "order_no": mine.order_no,
+                                  "bill_key": mine.bill_key, "expected_amount": mine.paid_amount,
                                   "actual_amount": record.amount, "detail": {"agency": agency}})
         return items
 

@@ -62,7 +62,7 @@ async def apply_refund_outcome(
     )
     if updated != 1:
         return False
-    order = await PaymentOrder.get(id=refund.order_id).using_db(conn)
+    order = await PaymentOrder.filter(id=refund.order_id).using_db(conn).get()
     came_from = "settled" if order.settled_at is not None else "paid"
     if status == "succeeded":
         refunded = order.refunded_amount + refund.amount

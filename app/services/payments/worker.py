@@ -68,7 +68,7 @@ class PaymentWorker:
         refunds: RefundDesk,
         wechat: WeChatMiniProgram | None = None,
         receipt_template: str = "",
-        reconcile: Callable[[], Awaitable[None]] | None = None,
+        housekeeping: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
         self.channels = channels
@@ -77,7 +77,7 @@ class PaymentWorker:
         self.refunds = refunds
         self.wechat = wechat
         self.receipt_template = receipt_template
-        self.reconcile = reconcile
+        self.housekeeping = housekeeping
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -103,8 +103,8 @@ class PaymentWorker:
         while not self._stopping:
             try:
                 busy = await self.run_once()
-                if self.reconcile is not None:
-                    await self.reconcile()
+                if self.housekeeping is not None:
+                    await self.housekeeping()
             except asyncio.CancelledError:
                 raise
             except Exception:  # one bad round must not end the worker
@@ -177,7 +177,7 @@ class PaymentWorker:
             if refused != 1 or exc.code not in DOUBLE_PAYMENT_CODES:
                 return
             # Someone else's payment already settled this bill: give this payer their money back.
-            fresh = await PaymentOrder.get(id=order.id).using_db(conn)
+            fresh = await PaymentOrder.filter(id=order.id).using_db(conn).get()
             refund = await open_refund(fresh, conn=conn, now=now, amount=(fresh.paid_amount or 0) - fresh.refunded_amount,
                                        reason="重复缴费退款", kind="double_payment")
         await self.refunds.submit(refund, order_no=order.order_no, total=order.paid_amount or order.amount,
@@ -281,9 +281,13 @@ class PaymentWorker:
             try:
                 await self.wechat.send_subscribe_message(
                     openid=order.payer_openid, template_id=self.receipt_template,
-                    data={"amount": f"{order.amount / 100:.2f}元", "receipt_no": receipt.receipt_no,
-                          "paid_at": (order.paid_at or self.clock.now()).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")},
-                    page=f"pages/payments/detail?order_no={order.order_no}",
+                    data={
+                        "thing1": order.description[:20],
+                        "amount2": f"{order.amount // 100}.{order.amount % 100:02d}元",
+                        "time3": (order.paid_at or self.clock.now()).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+                        "character_string4": receipt.receipt_no,
+                    },
+                    page=f"pages/payment/payment?order_no={order.order_no}",
                 )
                 sent += 1
             except Exception:  # a subscribe message is a courtesy; the receipt stays in the API

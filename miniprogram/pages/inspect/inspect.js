@@ -5,7 +5,24 @@ const { reasonText, inspectedRows, statusView } = require('../../utils/licences'
 const { beijingTime } = require('../../utils/format');
 
 Page({
-  data: { result: null, busy: false, sandbox: config.sandbox, manualPayload: '' },
+  data: { result: null, busy: false, sandbox: config.sandbox, manualPayload: '', withLocation: false },
+
+  onLocationSwitch(e) {
+    this.setData({ withLocation: e.detail.value });
+  },
+
+  // Where the check happened, if the inspector chose to record it; a refusal or a failure to
+  // locate never blocks the check itself.
+  location() {
+    if (!this.data.withLocation) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      wx.getLocation({
+        type: 'gcj02',
+        success: (res) => resolve({ latitude: res.latitude, longitude: res.longitude }),
+        fail: () => resolve(null),
+      });
+    });
+  },
 
   scan() {
     // Camera only: a photo from the album could be a screenshot of someone else's code.
@@ -31,7 +48,8 @@ Page({
     if (this.data.busy) return;
     this.setData({ busy: true, result: null });
     try {
-      const body = await api.post('/api/v1/inspections', { payload });
+      const location = await this.location();
+      const body = await api.post('/api/v1/inspections', location ? { payload, location } : { payload });
       const licence = body.licence || {};
       this.setData({
         result: body.valid

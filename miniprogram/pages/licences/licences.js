@@ -48,4 +48,8 @@ Page({
   usage(e) {
     wx.navigateTo({ url: `/pages/usage/usage?id=${encodeURIComponent(e.currentTarget.dataset.id)}` });
   },
+
+  consents(e) {
+    wx.navigateTo({ url: `/pages/consents/consents?id=${encodeURIComponent(e.currentTarget.dataset.id)}` });
+  },
 });

@@ -121,7 +121,7 @@ Page({
 
   async logout() {
     try {
-      await api.post('/api/v1/auth/logout', { refresh_token: session.refreshToken() });
+      await api.post('/api/v1/auth/logout', {});
     } catch (err) {
       // Logging out locally matters more than telling the server; its tokens expire anyway.
     }

@@ -17,7 +17,6 @@ Page({
 
   show(order) {
     if (this.unloaded) return;
-    const receipt = order.receipt || null;
     this.setData({
       order: Object.assign({}, order, {
         amountText: yuan(order.amount),
@@ -25,8 +24,7 @@ Page({
         settledAt: beijingTime(order.settled_at, { withSeconds: true }),
         refundedText: order.refunded_amount ? yuan(order.refunded_amount) : '',
       }),
-      receipt,
-      receiptRows: receipt ? Object.keys(receipt).filter((k) => typeof receipt[k] !== 'object').map((k) => ({ key: k, value: String(receipt[k]) })) : [],
+      receipt: payments.receiptView(order.receipt),
       statusText: payments.statusLabel(order.status),
       final: payments.FINAL_STATUSES.has(order.status),
     });
@@ -45,6 +43,6 @@ Page({
   },
 
   copyReceiptNo() {
-    if (this.data.receipt) wx.setClipboardData({ data: this.data.receipt.receipt_no });
+    if (this.data.receipt) wx.setClipboardData({ data: this.data.receipt.receiptNo });
   },
 });

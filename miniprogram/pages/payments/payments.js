@@ -1,7 +1,7 @@
 'use strict';
 const api = require('../../utils/request');
 const payments = require('../../utils/payments');
-const { yuan, beijingDate } = require('../../utils/format');
+const { yuan, beijingDate, beijingTime } = require('../../utils/format');
 
 const BILL_TYPE_LABELS = { fine: '交通违法罚款', tax: '税款', fee: '非税收入' };
 
@@ -14,14 +14,43 @@ Page({
     bill: null,
     busy: false,
     message: '',
+    history: [],
   },
 
   onLoad() {
     this.attempt = new payments.PaymentAttempt();
   },
 
+  onShow() {
+    if (this.data.tab === 'history') this.loadHistory();
+  },
+
   switchTab(e) {
-    this.setData({ tab: e.currentTarget.dataset.tab, bill: null, message: '' });
+    const { tab } = e.currentTarget.dataset;
+    this.setData({ tab, bill: null, message: '' });
+    if (tab === 'history') this.loadHistory();
+  },
+
+  async loadHistory() {
+    try {
+      const body = await api.get('/api/v1/payments');
+      this.setData({
+        history: (body.payments || []).map((order) => ({
+          orderNo: order.order_no,
+          typeLabel: BILL_TYPE_LABELS[order.bill_type] || order.bill_type,
+          billRef: order.bill_ref,
+          amountText: yuan(order.amount),
+          statusText: payments.statusLabel(order.status),
+          createdAt: beijingTime(order.created_at),
+        })),
+      });
+    } catch (err) {
+      this.setData({ message: err.userMessage });
+    }
+  },
+
+  openOrder(e) {
+    wx.navigateTo({ url: `/pages/payment/payment?order_no=${encodeURIComponent(e.currentTarget.dataset.order)}` });
   },
 
   onInput(e) {
@@ -64,13 +93,18 @@ Page({
       const order = await this.attempt.create(body);
       try {
         await payments.pay(order);
-      } finally {
-        // Whatever the pay sheet said, the order exists now: follow it on the order page.
-        this.attempt.finish();
-        wx.navigateTo({ url: `/pages/payment/payment?order_no=${encodeURIComponent(order.order_no)}` });
+      } catch (err) {
+        // Cancelled: nothing was paid; paying again replays this attempt's order and key.
+        if (err.code === 'payment_cancelled') {
+          this.setData({ message: '已取消支付，可再次点击支付' });
+          return;
+        }
+        // Any other failure of the pay sheet: the order page asks the backend what happened.
       }
+      this.attempt.finish();
+      wx.navigateTo({ url: `/pages/payment/payment?order_no=${encodeURIComponent(order.order_no)}` });
     } catch (err) {
-      if (err.code !== 'payment_cancelled') this.setData({ message: err.userMessage });
+      this.setData({ message: err.userMessage });
     } finally {
       this.setData({ busy: false });
     }

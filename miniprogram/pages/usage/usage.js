@@ -4,6 +4,13 @@ const { listOf } = require('../../utils/catalogue');
 const { reasonText } = require('../../utils/licences');
 const { beijingTime } = require('../../utils/format');
 
+function locationText(location) {
+  if (!location) return '';
+  if (location.address) return location.address;
+  if (typeof location.latitude === 'number') return `北纬 ${location.latitude.toFixed(4)}，东经 ${location.longitude.toFixed(4)}`;
+  return '';
+}
+
 Page({
   data: { records: [], loading: true, failed: '' },
 
@@ -24,7 +31,7 @@ Page({
         who: (r.inspector && r.inspector.name) || '核验人员',
         valid: r.valid === true,
         reason: r.valid === true ? '' : reasonText(r.reason),
-        location: (r.location && (r.location.address || '')) || '',
+        location: locationText(r.location),
       }));
       this.setData({ records, failed: '' });
     } catch (err) {

@@ -2,7 +2,7 @@
 // operators cannot overwrite each other), theme zones with ordered entries and the home order,
 // 一件事 bundles, bulk import/export with a per-row report, and the change log.
 import { catalogue } from '../api.js';
-import { h, clear, table, tag, form, section, act, toast, beijing, download } from '../ui.js';
+import { h, clear, table, tag, form, section, act, toast, beijing, download, errorText } from '../ui.js';
 
 const STATUS_TONES = { draft: 'warn', published: 'ok', retired: 'bad' };
 const STATUS_LABELS = { draft: '草稿', published: '已发布', retired: '已下架' };
@@ -34,6 +34,15 @@ function audienceText(list) {
 
 function go(hash) {
   window.location.hash = hash;
+}
+
+// A list that cannot load says so in its own panel; the rest of the screen stays usable.
+async function fillPanel(panel, load) {
+  try {
+    await load();
+  } catch (err) {
+    clear(panel, h('p', { class: 'error' }, err.code ? errorText(err) : String(err.message || err)));
+  }
 }
 
 // ------------------------------------------------------------------ service items
@@ -285,8 +294,8 @@ export async function zonesList(root) {
       all),
     section('首页专区顺序', h('div', { class: 'toolbar' }, region, h('button', { onclick: (e) => act(e.target, loadOrder) }, '加载')), orderPanel),
     section('新建专区（草稿）', create.el));
-  await act(null, loadAll);
-  await act(null, loadOrder);
+  await fillPanel(all, loadAll);
+  await fillPanel(orderPanel, loadOrder);
 }
 
 function entryLabel(entry) {
@@ -395,7 +404,7 @@ export async function bundlesList(root) {
       h('div', { class: 'toolbar' }, openId, h('button', { onclick: () => { if (openId.value) go(`#/catalogue/bundles/${openId.value}`); } }, '打开')),
       all),
     section('新建一件事（草稿）', create.el));
-  await act(null, async () => {
+  await fillPanel(all, async () => {
     const body = await catalogue.listBundles();
     clear(all, table([
       { label: '编号', key: 'id' },

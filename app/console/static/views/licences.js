@@ -160,6 +160,8 @@ export async function licencesView(root) {
     successMessage: '',
     onSubmit: async (values) => {
       const licence = await licences.issue(issueBody(values));
+      // An ID number does not linger on screen once it has done its job.
+      issueForm.inputs.holder_id_number.value = '';
       toast(`已签发 #${licence.id}`);
       clear(issued, h('dl', { class: 'kv' },
         h('dt', {}, '证照编号'), h('dd', {}, String(licence.id)),

@@ -1,0 +1,103 @@
+"""Sandbox of an issuing agency's licensing system, pushing issued licences to us (the feed).
+
+The agency signs each batch with a key whose certificate is registered for it (ES256 over the
+exact request body, header `X-Licence-Feed-Signature: kid=<hex>, sig=<base64url r||s>`) and
+POSTs it to /api/v1/licence-feed. Helper route: `POST /sandbox/licence-feed/publish`
+{"issuer", "records": [...]} plays the agency clerk pressing "publish"; `GET .../batches` lists
+what was sent and what we answered. Keys: the sandbox issuer keys in certs/sandbox/licences/.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import NameOID
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+from sanic.response import json as json_response
+
+from app.config import SANDBOX_CERTS, Settings
+from app.lc1.codec import kid_for_certificate
+
+SIGNATURE_HEADER = "X-Licence-Feed-Signature"
+
+
+@dataclass
+class AgencyKey:
+    kid: bytes
+    private_key: ec.EllipticCurvePrivateKey
+    not_before: float
+
+
+@dataclass
+class FeedState:
+    keys: dict[str, AgencyKey]  # issuer credit code -> its newest sandbox key
+    batches: list[dict[str, Any]] = field(default_factory=list)
+
+
+def load_agency_keys(directory: Path) -> dict[str, AgencyKey]:
+    keys: dict[str, AgencyKey] = {}
+    for cert_path in sorted(directory.glob("*.cert.pem")):
+        key_path = cert_path.with_name(cert_path.name.replace(".cert.pem", ".key.pem"))
+        certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        codes = certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER)
+        if not codes or not key_path.exists():
+            continue
+        private_key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        assert isinstance(private_key, ec.EllipticCurvePrivateKey)
+        code = str(codes[0].value)
+        candidate = AgencyKey(
+            kid=kid_for_certificate(certificate.public_bytes(serialization.Encoding.DER)),
+            private_key=private_key,
+            not_before=certificate.not_valid_before_utc.timestamp(),
+        )
+        if code not in keys or keys[code].not_before < candidate.not_before:
+            keys[code] = candidate
+    return keys
+
+
+def sign_batch(body: bytes, key: AgencyKey) -> str:
+    r, s = decode_dss_signature(key.private_key.sign(body, ec.ECDSA(hashes.SHA256())))
+    signature = base64.urlsafe_b64encode(r.to_bytes(32, "big") + s.to_bytes(32, "big")).rstrip(b"=").decode()
+    return f"kid={key.kid.hex()}, sig={signature}"
+
+
+def create_blueprint(settings: Settings) -> Blueprint:
+    bp = Blueprint("sandbox_licence-feed", url_prefix="/sandbox/licence-feed")
+    state = FeedState(keys=load_agency_keys(SANDBOX_CERTS / "licences"))
+    bp.ctx.state = state
+    intake_url = f"{settings.service.self_base_url}/api/v1/licence-feed"
+
+    @bp.post("/publish")
+    async def publish(request: Request) -> HTTPResponse:
+        body = request.json or {}
+        issuer = str(body.get("issuer", ""))
+        key = state.keys.get(issuer)
+        if key is None:
+            return json_response({"error": f"no sandbox key for issuer {issuer!r}"}, status=422)
+        batch = {"batch_id": secrets.token_hex(8), "issuer": issuer, "records": body.get("records") or []}
+        raw = json.dumps(batch, ensure_ascii=False).encode()
+        async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
+            answer = await client.post(
+                intake_url, content=raw,
+                headers={"content-type": "application/json", SIGNATURE_HEADER: sign_batch(raw, key)},
+            )
+        result = {"batch_id": batch["batch_id"], "status": answer.status_code, "answer": answer.json()}
+        state.batches.append(result)
+        return json_response(result)
+
+    @bp.get("/batches")
+    async def batches(request: Request) -> HTTPResponse:
+        return json_response({"batches": state.batches})
+
+    return bp

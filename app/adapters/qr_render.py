@@ -1,12 +1,14 @@
 """QR rendering of presentation payloads: PNG and SVG, error level M, alphanumeric data.
 
-Chosen by measurement on this machine (version-15 code, 4 px per module, 4-module quiet zone):
-`qrcode` 41 ms per PNG (24/s) and `segno` 35 ms (29/s), both spending their time in pure-Python
-mask evaluation; zxing-cpp's encoder (C++) takes 1.9 ms with automatic mask selection and
-0.3 ms with a fixed mask. We use zxing-cpp with a fixed data mask and write the 1-bit PNG
-ourselves with zlib (0.8-1.1 ms), about 0.75k-1k PNG/s per core. A fixed mask is allowed by
-ISO/IEC 18004 (the decoder reads it from the format information); the automatic choice only
-lowers a readability penalty score, and every code we render is decoded back in the tests.
+Chosen by measurement on this machine (`python -m app.adapters.qr_render`: a version-15 code,
+4 px per module, 4-module quiet zone, one core): `qrcode` takes 41-67 ms per PNG (15-24/s) and
+`segno` 35-46 ms (22-29/s), both spending their time in pure-Python encoding and mask
+evaluation. zxing-cpp's C++ encoder (already a test dependency) takes about 1.9 ms with
+automatic mask selection and 0.3 ms with a fixed mask. With a fixed data mask and the 1-bit PNG
+written here with zlib, a PNG costs 1.1-2.1 ms: 470-900 PNG/s per core, the low end when the
+machine's two shared cores are busy. A fixed mask is allowed by ISO/IEC 18004 (the decoder reads
+it from the format information); the automatic choice only lowers a readability penalty score,
+and the tests decode every rendered code back to its payload.
 Rendering is CPU work: call it through `asyncio.to_thread` from async code.
 """
 
@@ -22,7 +24,6 @@ ALPHANUMERIC = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 MAX_PAYLOAD_CHARS = 1852  # alphanumeric capacity of version 40 at level M
 # Mask 4 ((i/2 + j/3) mod 2) breaks up the long runs that base45 text tends to produce.
 DATA_MASK = 4
-_DARK_TO_BIT = bytes.maketrans(b"\x00\xff", b"01")  # 1-bit greyscale PNG: 0 is black
 
 
 class UnrenderablePayload(ValueError):
@@ -36,12 +37,12 @@ def _check(payload: str) -> None:
         raise UnrenderablePayload("payload has characters outside QR alphanumeric mode")
 
 
-def _modules(payload: str) -> tuple[int, bytes]:
-    """(side, row-major modules: 0x00 dark, 0xff light), without quiet zone."""
+def _modules(payload: str, data_mask: int | None = DATA_MASK) -> tuple[int, bytes]:
+    """(side, row-major modules: 0x00 dark, 0xff light), without quiet zone. A data_mask of
+    None lets the encoder pick the mask by penalty score (slower)."""
     _check(payload)
-    symbol = zxingcpp.create_barcode(
-        payload, zxingcpp.BarcodeFormat.QRCode, ec_level="M", dataMask=DATA_MASK
-    )
+    options = {"ec_level": "M"} if data_mask is None else {"ec_level": "M", "dataMask": data_mask}
+    symbol = zxingcpp.create_barcode(payload, zxingcpp.BarcodeFormat.QRCode, **options)
     image = memoryview(symbol.to_image(scale=1, add_quiet_zones=False))  # type: ignore[arg-type]
     side = int(image.nbytes**0.5)  # square, one byte per module
     return side, image.tobytes()
@@ -61,16 +62,17 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     )
 
 
-def render_png(payload: str, *, scale: int = 4, border: int = 4) -> bytes:
-    side, modules = _modules(payload)
+def render_png(payload: str, *, scale: int = 4, border: int = 4, data_mask: int | None = DATA_MASK) -> bytes:
+    side, modules = _modules(payload, data_mask)
     width = (side + 2 * border) * scale
     margin = "1" * (border * scale)
     padding = "1" * (-width % 8)
     light_row = b"\x00" + b"\xff" * ((width + 7) // 8)
+    # One module becomes `scale` pixels: 1-bit greyscale, 1 light, 0 dark.
+    widen = {0x00: "0" * scale, 0xFF: "1" * scale}
     rows = [light_row] * (border * scale)
     for y in range(side):
-        bits = modules[y * side : (y + 1) * side].translate(_DARK_TO_BIT).decode("ascii")
-        line = margin + "".join(bit * scale for bit in bits) + margin + padding
+        line = margin + modules[y * side : (y + 1) * side].decode("latin-1").translate(widen) + margin + padding
         row = b"\x00" + int(line, 2).to_bytes(len(line) // 8, "big")  # filter byte 0: none
         rows.extend([row] * scale)
     rows.extend([light_row] * (border * scale))
@@ -119,3 +121,51 @@ class QrRenderer:
 
     def version(self, payload: str) -> int:
         return qr_version(payload)
+
+
+def measure(seconds: float = 2.0) -> dict[str, float]:
+    """PNGs per second on one core for a version-15 payload: the candidates and our renderer.
+
+    Run `python -m app.adapters.qr_render` to repeat the measurement behind the choice above.
+    """
+    import io
+    import random
+    import time
+
+    import qrcode  # type: ignore[import-untyped]
+    import segno
+
+    rng = random.Random(15)
+    payload = "LC1:" + "".join(rng.choice(sorted(ALPHANUMERIC)) for _ in range(590))
+
+    def with_qrcode() -> bytes:
+        code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=4, border=4)
+        code.add_data(payload)
+        out = io.BytesIO()
+        code.make_image().save(out)
+        return out.getvalue()
+
+    def with_segno() -> bytes:
+        out = io.BytesIO()
+        segno.make_qr(payload, error="m", mode="alphanumeric", boost_error=False).save(out, kind="png", scale=4)
+        return out.getvalue()
+
+    rates = {}
+    for name, render in (
+        ("qrcode (PIL PNG)", with_qrcode),
+        ("segno (PNG)", with_segno),
+        ("zxing-cpp, automatic mask + zlib PNG", lambda: render_png(payload, data_mask=None)),
+        ("zxing-cpp, fixed mask + zlib PNG (ours)", lambda: render_png(payload)),
+    ):
+        render()
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            render()
+            count += 1
+        rates[name] = count / (time.perf_counter() - started)
+    return rates
+
+
+if __name__ == "__main__":
+    for name, rate in measure().items():
+        print(f"{name:<42} {rate:8.0f} PNG/s  {1000 / rate:7.2f} ms")

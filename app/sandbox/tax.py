@@ -324,7 +324,7 @@ class Notice:
     def due_on(self, day: date) -> int:
         return self.principal + self.late_fee_on(day)
 
-    def public_view(self, today: date) -> dict[str, Any]:
+    def public_view(self, today: date, issuer: str = "") -> dict[str, Any]:
         return {
             "notice_code": self.notice_code,
             "kind": self.kind,
@@ -336,6 +336,7 @@ class Notice:
             "amount_due": self.due_on(today),
             "due_date": self.due_date.isoformat() if self.due_date else None,
             "status": self.status,
+            "issuer": issuer,
         }
 
 
@@ -376,7 +377,7 @@ def create_blueprint(settings: Settings | TaxSandboxConfig) -> Blueprint:
         notice = state.notices.get(notice_code)
         if notice is None:
             return state.gateway.error(secret, 404, "notice_not_found", "no such notice")
-        return state.gateway.answer(secret, 200, notice.public_view(local_day(datetime.now(UTC))))
+        return state.gateway.answer(secret, 200, notice.public_view(local_day(datetime.now(UTC)), config.issuer))
 
     @bp.post("/api/v1/settlements")
     async def agency_settle(request: Request) -> HTTPResponse:
@@ -420,14 +421,14 @@ def create_blueprint(settings: Settings | TaxSandboxConfig) -> Blueprint:
             due_date=date.fromisoformat(due) if due else None,
         )
         state.notices[code] = notice
-        return json_response(notice.public_view(local_day(datetime.now(UTC))), status=201)
+        return json_response(notice.public_view(local_day(datetime.now(UTC)), config.issuer), status=201)
 
     @bp.get("/notices/<notice_code:str>")
     async def helper_show_notice(request: Request, notice_code: str) -> HTTPResponse:
         notice = state.notices.get(notice_code)
         if notice is None:
             return json_response({"error": {"code": "notice_not_found"}}, status=404)
-        view = notice.public_view(local_day(datetime.now(UTC)))
+        view = notice.public_view(local_day(datetime.now(UTC)), config.issuer)
         view["settlement_id"] = notice.settlement_id
         return json_response(view)
 

@@ -76,7 +76,7 @@ class Fine:
     def due_on(self, day: date) -> int:
         return self.fine + fine_late_fee(self.fine, self.due_date, day)
 
-    def public_view(self, today: date) -> dict[str, Any]:
+    def public_view(self, today: date, issuer: str = "") -> dict[str, Any]:
         late_fee = fine_late_fee(self.fine, self.due_date, today)
         return {
             "decision_no": self.decision_no,
@@ -88,6 +88,7 @@ class Fine:
             "amount_due": self.fine + late_fee,
             "due_date": self.due_date.isoformat() if self.due_date else None,
             "status": self.status,
+            "issuer": issuer,
         }
 
 
@@ -128,7 +129,7 @@ def create_blueprint(settings: Settings | TrafficSandboxConfig) -> Blueprint:
         fine = state.fines.get(decision_no)
         if fine is None or not fine.matches(request.args.get("party", "")):
             return state.gateway.error(secret, 404, "fine_not_found", "no fine matches these details")
-        return state.gateway.answer(secret, 200, fine.public_view(local_day(datetime.now(UTC))))
+        return state.gateway.answer(secret, 200, fine.public_view(local_day(datetime.now(UTC)), config.issuer))
 
     @bp.post("/api/v1/settlements")
     async def agency_settle(request: Request) -> HTTPResponse:
@@ -170,14 +171,14 @@ def create_blueprint(settings: Settings | TrafficSandboxConfig) -> Blueprint:
             due_date=date.fromisoformat(due) if due else None,
         )
         state.fines[decision_no] = fine
-        return json_response(fine.public_view(local_day(datetime.now(UTC))), status=201)
+        return json_response(fine.public_view(local_day(datetime.now(UTC)), config.issuer), status=201)
 
     @bp.get("/fines/<decision_no:str>")
     async def helper_show_fine(request: Request, decision_no: str) -> HTTPResponse:
         fine = state.fines.get(decision_no)
         if fine is None:
             return json_response({"error": {"code": "fine_not_found"}}, status=404)
-        view = fine.public_view(local_day(datetime.now(UTC)))
+        view = fine.public_view(local_day(datetime.now(UTC)), config.issuer)
         view["settlement_id"] = fine.settlement_id
         return json_response(view)
 

@@ -219,11 +219,11 @@ class SearchIndex:
         return None if row is None else self._documents[row]
 
     def set_popularity(self, views: Mapping[str, int]) -> None:
-        """Fold view counts in; rows are replaced in place, which readers tolerate."""
+        """Fold view counts in (popularity only grows); rows change in place, which readers tolerate."""
         for code, count in views.items():
             row = self._row_by_code.get(code)
             if row is not None:
-                self._popularity[row] = min(max(int(count), 0), _POPULARITY_CAP)
+                self._popularity[row] = max(self._popularity[row], min(max(int(count), 0), _POPULARITY_CAP))
         self._results.clear()
 
     # ------------------------------------------------------------------ searching

@@ -85,6 +85,7 @@ class Campaign:
         self.bills_settled_elsewhere: set[str] = set()
         self.figures: Counter[str] = Counter()
         self.done = 0
+        self.injected_before: dict[str, dict[str, int]] = {}
         self.well_under_way = asyncio.Event()
 
     async def make_bill(self, n: int) -> dict[str, Any]:
@@ -150,6 +151,9 @@ class Campaign:
             self.figures["paid_at_channel"] += 1
 
     async def configure_faults(self) -> None:
+        # Earlier tests turned these knobs too: count only what the campaign injects.
+        for agency in ("traffic", "tax"):
+            self.injected_before[agency] = (await self.api.delete(f"/sandbox/{agency}/faults")).json()["injected"]
         for channel in self.channels:
             forged = [{"kind": "forge", "variant": v, "probability": 0.02, "count": None} for v in FORGERIES[channel]]
             calls = [{"operation": "create", "fault": "timeout_after_commit", "probability": 0.01, "count": None,
@@ -167,7 +171,8 @@ class Campaign:
         for agency in ("traffic", "tax"):
             injected = (await self.api.delete(f"/sandbox/{agency}/faults")).json()["injected"]
             for name, count in injected.items():
-                self.figures[f"{agency}_{name.replace(':', '_')}"] = count
+                if count > self.injected_before[agency].get(name, 0):
+                    self.figures[f"{agency}_{name.replace(':', '_')}"] = count - self.injected_before[agency].get(name, 0)
 
     async def wait_until_final(self, *, within: float) -> dict[str, str]:
         deadline = time.monotonic() + within

@@ -385,3 +385,43 @@ async def test_csv_import_and_export_round_trip(api: httpx.AsyncClient, operator
         headers={**operator.headers, "content-type": "text/csv"},
     )
     assert broken.status_code == 400 and broken.json()["error"]["code"] == "import_unreadable"
+
+
+async def test_views_raise_an_item_in_the_ranking(api: httpx.AsyncClient, operator: Session, demo: dict, live) -> None:
+    first, second = item_payload(demo, name="测试热度排序事项"), item_payload(demo, name="测试热度排序事项")
+    await api.post(
+        f"{ADMIN}/import",
+        params={"publish": "true"},
+        content=json.dumps([first, second]),
+        headers={**operator.headers, "content-type": "application/json"},
+    )
+    before = [i["code"] for i in (await api.get("/api/v1/search", params={"q": "测试热度排序事项"})).json()["items"]]
+    assert sorted(before) == sorted([first["code"], second["code"]])
+    underdog = before[-1]
+    for _ in range(3):
+        assert (await api.get(f"/api/v1/services/{underdog}")).status_code == 200
+    await live.app.ctx.services.catalogue.search._flush_views()
+    after = [i["code"] for i in (await api.get("/api/v1/search", params={"q": "测试热度排序事项"})).json()["items"]]
+    assert after[0] == underdog
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="workers share the version counter through Redis")
+async def test_a_publish_reaches_the_other_workers_index(
+    api: httpx.AsyncClient, operator: Session, demo: dict, live, tmp_path
+) -> None:
+    from tests.conftest import make_settings, start_server, stop_server
+
+    other = await start_server(make_settings(str(tmp_path)), name="gov_catalogue_second", manage_orm=False)
+    try:
+        payload = item_payload(demo, name="测试跨进程同步事项")
+        await api.post(f"{ADMIN}/items", json=payload, headers=operator.headers)
+        await api.post(f"{ADMIN}/items/{payload['code']}/publish", json={"revision": 1}, headers=operator.headers)
+        async with httpx.AsyncClient(base_url=other.base_url, trust_env=False) as second:
+            for _ in range(50):
+                found = (await second.get("/api/v1/search", params={"q": "测试跨进程同步事项"})).json()["items"]
+                if found:
+                    break
+                await asyncio.sleep(0.1)
+            assert [i["code"] for i in found] == [payload["code"]]
+    finally:
+        await stop_server(other)

@@ -640,3 +640,17 @@ async def test_agency_feed_rejects_bad_signatures(api, world):
                                        "X-Licence-Feed-Signature": sign_batch(body, genuine)})
     assert response.status_code == 400
     assert not await Licence.filter(identifier__contains="JYFORGED").exists()
+
+
+async def test_not_yet_valid_licence_is_not_shown_and_unknown_ids_are_404(api, world):
+    business = await make_business(api, world)
+    future = await issue_food(api, world, business.credit_code, valid_from="2099-01-01", valid_until="2099-12-31")
+    assert future.status_code == 201
+    response = await api.post(f"/api/v1/licences/{future.json()['id']}/presentations", headers=business.owner.headers)
+    assert response.status_code == 409 and response.json()["error"]["context"]["valid_from"] == "2099-01-01"
+    for path in ("/api/v1/licences/987654321", "/api/v1/licences/987654321/usage",
+                 "/api/v1/licences/987654321/consents"):
+        assert (await api.get(path, headers=business.owner.headers)).status_code == 404
+    status = await api.post("/api/v1/admin/licences/987654321/status", json={"action": "revoke", "reason": "xx"},
+                            headers=world.operator.headers)
+    assert status.status_code == 404 and status.json()["error"]["code"] == "licence_not_found"

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from app.adapters._paycrypto import aes_gcm_encrypt
+from app.services.payments import PaymentRequest
 from models.payments import ChannelNotification, IdempotencyRecord, PaymentOrder, PaymentOrderEvent
 from tests.conftest import LiveServer, Session, login
 from tests.test_payment_support import make_fine, make_notice, open_payment, pay_in_sandbox, wait_for_status
@@ -89,6 +90,13 @@ async def test_admin_payment_routes_are_for_operators(api: httpx.AsyncClient, re
     assert shown.status_code == 200 and shown.json()["status"] == "paying"
     missing = await api.get("/api/v1/admin/payments/P2026NOSUCHORDER", headers=operator.headers)
     assert missing.status_code == 404
+    no_refund = await api.post("/api/v1/admin/payments/P2026NOSUCHORDER/refunds", json={"amount": 1, "reason": "x"},
+                               headers=operator.headers)
+    assert no_refund.status_code == 404 and no_refund.json()["error"]["code"] == "payment_not_found"
+    no_item = await api.post("/api/v1/admin/reconciliation-items/999999999/resolve", headers=operator.headers)
+    assert no_item.status_code == 404 and no_item.json()["error"]["code"] == "reconciliation_item_not_found"
+    stats = await api.get("/api/v1/admin/payment-stats", headers=operator.headers)
+    assert stats.status_code == 200 and stats.json()["orders"]["paying"] >= 1
 
 
 # --------------------------------------------------------------------------- bad input
@@ -320,3 +328,39 @@ async def test_channel_failure_on_create_can_be_retried_with_the_same_key(api: h
     assert retried.status_code == 200, retried.text
     assert retried.json()["order_no"] == order_no and retried.json()["pay_params"]["paySign"]
     assert await PaymentOrder.filter(bill_ref=fine["decision_no"]).count() == 1
+
+
+async def test_payment_reported_after_close_still_counts(api: httpx.AsyncClient, live: LiveServer,
+                                                         resident: Session) -> None:
+    fine = await make_fine(api)
+    order = (await open_payment(api, resident.headers, fine)).json()
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    await PaymentOrder.filter(order_no=order["order_no"]).update(expires_at=past, next_poll_at=past)
+    live.app.ctx.services.payments.worker.wake()
+    await wait_for_status(api, resident.headers, order["order_no"], "closed")
+    # The channel reports a success after all (Alipay-style late payment): it is recorded and settled.
+    state = live.sandbox("wechatpay")
+    transaction = state.transaction(state.orders[order["order_no"]]) | {
+        "trade_state": "SUCCESS", "transaction_id": "4200000000LATE" + secrets.token_hex(4),
+        "success_time": datetime.now(UTC).isoformat(timespec="seconds")}
+    headers, body = signed_wechat_notify(state, transaction)
+    answer = await api.post("/notify/wechatpay", content=body, headers=headers)
+    assert answer.status_code in (200, 204), answer.text
+    settled = await wait_for_status(api, resident.headers, order["order_no"], "settled")
+    assert settled["paid_at"] is not None
+    assert live.sandbox("traffic").book.counters()["by_bill"][fine["decision_no"]] == 1
+
+
+async def test_a_key_left_half_done_by_a_crash_can_be_used_again(api: httpx.AsyncClient, resident: Session) -> None:
+    fine = await make_fine(api)
+    key = uuid.uuid4().hex
+    body = {"bill_type": "fine", "bill_ref": fine["decision_no"], "channel": "wechatpay", "plate": fine["plate"]}
+    fingerprint = PaymentRequest(bill_type="fine", bill_ref=fine["decision_no"], channel="wechatpay",
+                                 party=fine["plate"]).fingerprint()
+    record = await IdempotencyRecord.create(user_id=resident.user_id, key=key, request_hash=fingerprint,
+                                            expires_at=datetime.now(UTC) + timedelta(days=1))
+    busy = await api.post("/api/v1/payments", json=body, headers=resident.headers | {"Idempotency-Key": key})
+    assert busy.status_code == 409 and busy.json()["error"]["code"] == "idempotency_key_in_progress"
+    await IdempotencyRecord.filter(id=record.id).update(created_at=datetime.now(UTC) - timedelta(minutes=3))
+    again = await api.post("/api/v1/payments", json=body, headers=resident.headers | {"Idempotency-Key": key})
+    assert again.status_code == 201, again.text

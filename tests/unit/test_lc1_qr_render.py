@@ -56,3 +56,10 @@ def test_svg_is_well_formed_and_scales():
 def test_unrenderable_payloads(payload):
     with pytest.raises(UnrenderablePayload):
         renderer.png(payload)
+
+
+def test_automatic_mask_choice_decodes_too():
+    from app.adapters.qr_render import render_png
+
+    payload = "LC1:" + "6BFOXN%TS3DH0YOJ58S S-W5HDC *M0II5XHC9B5G2+$N IOP-IA%NFQGRJPC%OQHIZC4.OI1RM8ZA.A5:S9MKN02/"
+    assert decode(render_png(payload, data_mask=None)) == payload

@@ -5,8 +5,9 @@ it; when it moves, the worker reloads the published items and rebuilds its index
 loop, then swaps it in. Requests keep using the previous index meanwhile, except in the worker
 that made the change, which waits for the rebuild so an operator sees their own publish.
 
-Views are counted in the Cache port (shared); each worker folds the counts it has seen into its
-index's popularity and into the items' `views` column from time to time.
+Views are counted in the Cache port (one counter per item, shared by all workers). Each worker
+folds the counts it has seen into its index's popularity and into the items' `views` column from
+time to time; both only ever grow (popularity is the larger of the stored and the counted views).
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ def cmd_bulk_generate(args: argparse.Namespace) -> int:
     return int(_with_orm(settings, work))
 
 
-def _row(n: int, *, type_code: str, issuer_code: str, region: str, serial_prefix: str, now: datetime) -> dict[str, Any]:
+def _row(n: int, *, type_code: str, issuer_code: str, region: str, serial_prefix: str, issued: datetime) -> dict[str, Any]:
     from app.lc1.identifier import LicenceIdentifier, credit_code_check_character
 
     first17 = f"91{region}{n:09d}"
@@ -62,8 +62,8 @@ def _row(n: int, *, type_code: str, issuer_code: str, region: str, serial_prefix
         "data": {"licence_no": f"JY{n:014d}", "legal_rep": "张三", "address": f"广州市某区某路{n % 1000}号",
                  "scope": "热食类食品制售"},
         "valid_from": date(2025, 1, 1), "valid_until": date(2030, 12, 31), "status": status,
-        "status_changed_at": now, "source": "api",
-        "content_hash": hashlib.sha256(identifier.encode()).hexdigest(), "issued_at": now,
+        "status_changed_at": issued, "source": "api",
+        "content_hash": hashlib.sha256(identifier.encode()).hexdigest(), "issued_at": issued,
     }
 
 
@@ -76,11 +76,12 @@ async def bulk_generate(*, count: int, type_code: str, issuer_code: str, region:
     existing = await Licence.filter(identifier__contains=f".{issuer_code}.{serial_prefix}").count()
     client = connections.get("default")
     postgres = client.capabilities.dialect == "postgres"
-    now = datetime.now(UTC)
+    # Issued (and, for the revoked ones, revoked) long ago, like most of a real register.
+    issued = datetime(2025, 1, 1, tzinfo=UTC)
     added = 0
     for start in range(existing, count, BATCH):
         rows = [
-            _row(n, type_code=type_code, issuer_code=issuer_code, region=region, serial_prefix=serial_prefix, now=now)
+            _row(n, type_code=type_code, issuer_code=issuer_code, region=region, serial_prefix=serial_prefix, issued=issued)
             for n in range(start, min(start + BATCH, count))
         ]
         if postgres:

@@ -30,9 +30,10 @@ GENUINE_REFUSALS = frozenset({Reason.NOT_YET_VALID, Reason.EXPIRED})
 REPLAY_KEY = "licences:cti:"
 NOTIFIED_KEY = "licences:notified:"
 NOTIFY_INTERVAL_SECONDS = 600
+NOTIFY_RECHECK_SECONDS = 5.0  # another worker holds the slot: ask Redis again after this
 # A scope change reaches every worker within this many seconds.
 SCOPE_CACHE_SECONDS = 5.0
-SCOPE_CACHE_SIZE = 10_000
+LOCAL_CACHE_SIZE = 10_000
 
 
 @dataclass
@@ -46,6 +47,7 @@ class InspectionService:
     template_id: str
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
     _scopes: dict[int, tuple[float, InspectorScope]] = field(default_factory=dict, repr=False)
+    _notified: dict[int, float] = field(default_factory=dict, repr=False)  # licence id -> skip until
 
     async def inspect(
         self, *, inspector_id: int, payload: str, location: dict[str, Any] | None
@@ -93,7 +95,7 @@ class InspectionService:
             licence_types=frozenset(row.licence_types if row else ()),
             regions=frozenset(row.regions if row else ()),
         )
-        if len(self._scopes) >= SCOPE_CACHE_SIZE:
+        if len(self._scopes) >= LOCAL_CACHE_SIZE:
             self._scopes.clear()
         self._scopes[inspector_id] = (time.monotonic(), scope)
         return scope
@@ -140,6 +142,8 @@ class InspectionService:
     # ----------------------------------------------------------------- holder notification
     def _notify_later(self, licence: Licence, *, valid: bool, at: datetime) -> None:
         """After the inspection is stored: the inspector's answer does not wait for WeChat."""
+        if self._notified.get(licence.id, 0.0) > time.monotonic():
+            return  # this worker itself claimed the licence's notification slot a moment ago
         task = asyncio.create_task(self._notify(licence, valid=valid, at=at))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -150,6 +154,9 @@ class InspectionService:
         first = await self.cache.set(
             NOTIFIED_KEY + str(licence.id), b"1", ttl=NOTIFY_INTERVAL_SECONDS, only_if_absent=True
         )
+        if len(self._notified) >= LOCAL_CACHE_SIZE:
+            self._notified.clear()
+        self._notified[licence.id] = time.monotonic() + (NOTIFY_INTERVAL_SECONDS if first else NOTIFY_RECHECK_SECONDS)
         if not first:
             return
         try:

@@ -389,8 +389,10 @@ class LicenceService:
             self.identity.require_recent_face(who)
         now = self.clock.now()
         status = effective_status(licence, now)
-        if status != LicenceStatus.ACTIVE or licence.valid_from > local_today(now):
+        if status != LicenceStatus.ACTIVE:
             raise LicenceNotActive(context={"status": status})
+        if licence.valid_from > local_today(now):
+            raise LicenceNotActive(context={"status": status, "valid_from": licence.valid_from.isoformat()})
         kid, private_key = await self._signing_key(licence.issuer_id, now)  # type: ignore[attr-defined]
         claim: dict[str, Any] = {
             "id": licence.identifier,

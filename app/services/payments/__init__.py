@@ -8,7 +8,7 @@ nothing of HTTP. Handlers call PaymentService; the worker runs in the service or
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from app.config import Settings
@@ -19,6 +19,7 @@ from app.services.payments.orders import OrderDesk, PaymentRequest
 from app.services.payments.reconcile import Reconciler
 from app.services.payments.refunds import RefundDesk
 from app.services.payments.worker import PaymentWorker
+from models.identity import User
 from models.payments import PaymentOrder, SettlementOutbox
 
 __all__ = ["PaymentRequest", "PaymentService", "wire"]
@@ -54,8 +55,6 @@ class PaymentService:
 
     async def create_payment(self, *, user_id: int, idempotency_key: str | None,
                              request: PaymentRequest) -> tuple[int, dict[str, Any]]:
-        from models.identity import User
-
         user = await User.get_or_none(id=user_id).only("id", "openid")
         return await self.orders.create_payment(
             user_id=user_id, payer_openid=user.openid if user is not None else None,
@@ -97,8 +96,6 @@ class PaymentService:
 
     async def overdue_settlements(self, *, older_than_seconds: int = 3600) -> list[dict[str, Any]]:
         """Paid orders the agency has not confirmed within the window: the alert list."""
-        from datetime import timedelta
-
         cutoff = self.clock.now() - timedelta(seconds=older_than_seconds)
         rows = await SettlementOutbox.filter(status__in=["pending", "refused"], created_at__lte=cutoff).prefetch_related("order")
         return [

@@ -51,6 +51,8 @@ log = logging.getLogger("app.payments")
 
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 AGENCY_OF_BILL = {"fine": "traffic", "tax": "tax", "fee": "tax"}
+# A key whose first request has not answered in this long was abandoned (longer than any request).
+ABANDONED_AFTER = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -149,10 +151,7 @@ class OrderDesk:
         return bill_view(await self.lookup_bill(bill_type="fine", bill_ref=decision_no, party=party))
 
     async def find_notice(self, *, notice_code: str) -> dict[str, Any]:
-        if not self.ref_patterns["tax"].fullmatch(notice_code):
-            raise InvalidBillReference()
-        bill = await self.lookup_bill(bill_type="tax", bill_ref=notice_code)
-        return bill_view(bill)
+        return bill_view(await self.lookup_bill(bill_type="tax", bill_ref=notice_code))
 
     # ------------------------------------------------------------------ orders
     async def create_payment(
@@ -197,6 +196,10 @@ class OrderDesk:
                 if record.request_hash != fingerprint:
                     raise IdempotencyKeyReused() from None
                 if record.response_status is None:
+                    if record.created_at < now - ABANDONED_AFTER:
+                        # The first request died mid-way (a crash): it promised nothing, start over.
+                        await IdempotencyRecord.filter(id=record.id, response_status=None).delete()
+                        continue
                     raise IdempotencyKeyInProgress() from None
                 return record.response_status, dict(record.response_body or {})
         raise IdempotencyKeyInProgress()

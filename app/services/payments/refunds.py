@@ -13,7 +13,7 @@ from app.ports import ChannelError, ChannelRefund, Clock, PaymentChannel
 from app.services.payments.errors import OrderNotFound, RefundExceedsPaid, RefundNotAllowed
 from app.services.payments.ledger import try_advance
 from app.services.payments.states import OrderStatus
-from models.payments import PaymentOrder, PaymentRefund
+from models.payments import PaymentOrder, PaymentRefund, SettlementOutbox
 
 log = logging.getLogger("app.payments.refunds")
 
@@ -46,7 +46,8 @@ async def open_refund(
     return await PaymentRefund.create(
         refund_no=f"R{order.order_no[1:]}{count + 1:02d}", order_id=order.id, amount=amount,
         reason=reason[:80], kind=kind, status="processing", requested_by=requested_by,
-        next_poll_at=now, using_db=conn,
+        # First asked right after commit by the caller; the poller follows up if that call is lost.
+        next_poll_at=now + REFUND_POLL, using_db=conn,
     )
 
 
@@ -92,6 +93,12 @@ class RefundDesk:
                 raise OrderNotFound()
             if order.status not in (OrderStatus.PAID.value, OrderStatus.SETTLED.value):
                 raise RefundNotAllowed(context={"status": order.status})
+            if order.status == OrderStatus.PAID.value and await SettlementOutbox.filter(
+                order_id=order.id, status="pending"
+            ).using_db(conn).exists():
+                # The agency may be booking it right now: wait for its answer first.
+                raise RefundNotAllowed("The agency has not answered the settlement yet.",
+                                       context={"status": order.status, "settlement": "pending"})
             refund = await open_refund(order, conn=conn, now=now, amount=amount, reason=reason, kind=kind,
                                        requested_by=operator_id)
         await self.submit(refund, order_no=order.order_no, total=order.paid_amount or order.amount,
@@ -131,7 +138,7 @@ class RefundDesk:
             outcome = await self.channels[order.channel].query_refund(order_no=order.order_no,
                                                                       refund_no=refund.refund_no)
         except ChannelError as exc:
-            if exc.code in ("refund_not_found", "not_found"):
+            if exc.code in ("order_not_found", "refund_not_found", "not_found"):
                 # The first request never reached the channel: submit it again, same number.
                 await self.submit(refund, order_no=order.order_no, total=order.paid_amount or order.amount,
                                   channel=order.channel)

@@ -180,6 +180,9 @@ class LicenceSettings:
     trust_list_cache_seconds: int = 30
     # Presentations live 90 s, so only recent revocations can still matter to a verifier.
     revocation_window_days: int = 7
+    # At most one "your licence was checked" message per licence in this many seconds: each
+    # uses up a subscribe credit, and the usage log lists every check anyway.
+    notify_interval_seconds: int = 600
 
 
 @dataclass(frozen=True)
@@ -382,6 +385,8 @@ def validate(settings: Settings) -> None:
     _decoded_key(security.blind_index_key, "security.blind_index_key", 32)
     if not 0 < settings.licences.refresh_after < settings.licences.presentation_ttl <= 90:
         raise ConfigError("licences: need 0 < refresh_after < presentation_ttl <= 90")
+    if settings.licences.notify_interval_seconds < 1 or settings.licences.trust_list_cache_seconds < 1:
+        raise ConfigError("licences: notify_interval_seconds and trust_list_cache_seconds must be at least 1")
     if service.is_production:
         _validate_production(settings)
 

@@ -137,6 +137,7 @@ class ChannelRefund:
     # which equals this refund's amount only for the first refund of an order
     amount: int
     channel_refund_id: str | None = None
+    total: int | None = None  # fen of the whole payment, when the channel states it (checked against ours)
 
 
 @dataclass(frozen=True)

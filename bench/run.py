@@ -60,6 +60,7 @@ class Outcome:
     socket_errors: int = 0
     status_errors: int = 0
     ratio: float | None = None
+    reference_rps: float | None = None  # the reference this row's ratio is taken against
     target_ratio: float | None = None
     target_p99_ms: float | None = None
     verdict: str = "-"
@@ -254,6 +255,32 @@ def judge(outcome: Outcome, reference_rps: float | None, expect_errors: bool) ->
         outcome.verdict = "pass" if all(checks) else "FAIL"
 
 
+def reference_scenario(duration: float) -> Scenario:
+    return Scenario(
+        name=REFERENCE, path="/", server="bare", feature="reference", duration=duration,
+        note="bare Sanic, constant JSON",
+    )
+
+
+def judge_all(rows: list[tuple[Scenario | None, Outcome]]) -> float | None:
+    """Judge each scenario against the references measured just before and after its module;
+    reference rows get their ratio to the mean of all of them (how much the machine drifted).
+    Returns that overall mean."""
+    references = [i for i, (scenario, _) in enumerate(rows) if scenario is None]
+    rates = [rows[i][1].rps for i in references if rows[i][1].rps]
+    overall = sum(rates) / len(rates) if rates else None
+    for position, (scenario, outcome) in enumerate(rows):
+        if scenario is None:
+            judge(outcome, overall, False)
+            continue
+        before = max((i for i in references if i < position), default=None)
+        after = min((i for i in references if i > position), default=None)
+        around = [rows[i][1].rps for i in (before, after) if i is not None and rows[i][1].rps]
+        outcome.reference_rps = round(sum(around) / len(around), 1) if around else overall
+        judge(outcome, outcome.reference_rps, scenario.expect_errors)
+    return overall
+
+
 # ---------------------------------------------------------------------------- report
 COLUMNS = ("scenario", "req/s", "p50 ms", "p99 ms", "ratio", "CPU µs/req", "target", "result")
 
@@ -328,29 +355,31 @@ async def run(args: argparse.Namespace) -> int:
     await asyncio.to_thread(bare.start)
     ctx = BenchContext(service, connections=args.connections, duration=args.duration, database=args.database)
     runner = Runner(args, ctx, bare, run_dir)
-    reference = Scenario(name=REFERENCE, path="/", server="bare", feature="reference", note="bare Sanic, constant JSON")
+    rows: list[tuple[Scenario | None, Outcome]] = []  # None: a reference row
     try:
         scenarios, broken = load_scenarios(ctx, set(filter(None, args.only.split(","))))
-        first = await runner.measure(reference)
-        measured = [(s, await runner.measure(s)) for s in scenarios]
-        last = await runner.measure(reference)
+        rows.append((None, await runner.measure(reference_scenario(args.duration))))
+        rows[-1][1].scenario = "reference (start)"
+        for index, scenario in enumerate(scenarios):
+            rows.append((scenario, await runner.measure(scenario)))
+            module_done = index + 1 == len(scenarios) or scenarios[index + 1].feature != scenario.feature
+            if module_done and index + 1 < len(scenarios):
+                # Load on a shared machine drifts: re-measure the reference between modules.
+                rows.append((None, await runner.measure(reference_scenario(min(args.duration, 5)))))
+                rows[-1][1].scenario = f"reference (after {scenario.feature})"
+        rows.append((None, await runner.measure(reference_scenario(args.duration))))
+        rows[-1][1].scenario = "reference (end)"
     finally:
         await ctx.close()
         await asyncio.to_thread(bare.stop)
         await asyncio.to_thread(service.stop)
-    rates = [o.rps for o in (first, last) if o.rps]
-    reference_rps = sum(rates) / len(rates) if rates else None
-    first.scenario, last.scenario = "reference (start)", "reference (end)"
-    for outcome in (first, last):
-        judge(outcome, reference_rps, False)
-    for scenario, outcome in measured:
-        judge(outcome, reference_rps, scenario.expect_errors)
-    outcomes = [first, *(o for _, o in measured), *broken, last]
+    reference_rps = judge_all(rows)
+    outcomes = [o for _, o in rows[:-1]] + broken + [rows[-1][1]]
 
     print()
     print(f"{started:%Y-%m-%d %H:%M} UTC, {args.database}, {args.duration:g}s per scenario, "
-          f"{args.connections} connections, {args.threads} wrk thread(s); ratio = req/s / mean reference "
-          f"({reference_rps or 0:,.0f} req/s)")
+          f"{args.connections} connections, {args.threads} wrk thread(s); ratio = req/s / the mean of the "
+          f"reference runs before and after the scenario's module (overall mean {reference_rps or 0:,.0f} req/s)")
     print_table(outcomes, markdown=args.markdown)
     report = {
         "date": started.isoformat(timespec="seconds"),

@@ -36,9 +36,11 @@ class SearchQuery(BaseModel):
 
 
 def reply(request: Request, answer: Rendered) -> HTTPResponse:
-    headers = {"ETag": answer.etag, "Cache-Control": "no-cache"}
-    wanted = {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}
-    if answer.etag in wanted or "*" in wanted:
+    headers = {"ETag": answer.etag}
+    condition = request.headers.get("if-none-match")
+    if condition and (
+        condition.strip() == "*" or answer.etag in {tag.strip().removeprefix("W/") for tag in condition.split(",")}
+    ):
         return HTTPResponse(status=304, headers=headers)
     return HTTPResponse(answer.body, headers=headers, content_type="application/json")
 

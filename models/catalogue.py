@@ -100,6 +100,8 @@ class Zone(Model):
     revision = fields.IntField(default=1)
     updated_at = fields.DatetimeField(auto_now=True)
 
+    entries: fields.ReverseRelation[ZoneEntry]
+
     class Meta:
         table = "catalogue_zones"
 

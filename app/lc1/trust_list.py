@@ -86,7 +86,7 @@ class TrustList:
         return self._by_kid.get(kid, ())
 
     def is_revoked(self, identifier: str) -> bool:
-        return revocation_hash(identifier) in self.revoked
+        return bool(self.revoked) and revocation_hash(identifier) in self.revoked
 
 
 # --------------------------------------------------------------------------- encoding

@@ -262,17 +262,19 @@ def _split_keys(text: str, vocabulary: Vocabulary, *, allow_fuzzy: bool) -> list
         return []
     if text in vocabulary.keys:
         return [_key_concept(text, [text], vocabulary, 1.0)]
-    best: list[tuple[float, list[tuple[str, list[str], float]]] | None] = [None] * (n + 1)
+    Split = tuple[float, list[tuple[str, list[str], float]]]
+    best: list[Split | None] = [None] * (n + 1)
     best[0] = (0.0, [])
     longest = min(vocabulary.longest_key, n)
     for i in range(n):
-        if best[i] is None:
+        here = best[i]
+        if here is None:
             continue
-        cost_here, pieces = best[i]
+        cost_here, pieces = here
         for j in range(i + 1, min(n, i + longest) + 1):
             piece = text[i:j]
             if piece in vocabulary.keys:
-                option = (cost_here + 1.0, [*pieces, (piece, [piece], 1.0)])
+                option: Split = (cost_here + 1.0, [*pieces, (piece, [piece], 1.0)])
             elif j == n and len(piece) >= 3:
                 found = vocabulary.completions(piece)
                 if not found:
@@ -280,16 +282,14 @@ def _split_keys(text: str, vocabulary: Vocabulary, *, allow_fuzzy: bool) -> list
                 option = (cost_here + 1.6, [*pieces, (piece, found, _PREFIX_WEIGHT)])
             else:
                 continue
-            if best[j] is None or option[0] < best[j][0]:
+            current = best[j]
+            if current is None or option[0] < current[0]:
                 best[j] = option
-    if best[n] is None and allow_fuzzy:
-        corrected = vocabulary.corrections(text)
-        if corrected:
-            return [_key_concept(text, corrected, vocabulary, _TYPO_WEIGHT)]
-        return []
-    if best[n] is None:
-        return []
-    return [_key_concept(piece, keys, vocabulary, weight) for piece, keys, weight in best[n][1]]
+    done = best[n]
+    if done is None:
+        corrected = vocabulary.corrections(text) if allow_fuzzy else []
+        return [_key_concept(text, corrected, vocabulary, _TYPO_WEIGHT)] if corrected else []
+    return [_key_concept(piece, keys, vocabulary, weight) for piece, keys, weight in done[1]]
 
 
 def _key_concept(label: str, keys: list[str], vocabulary: Vocabulary, weight: float) -> Concept:

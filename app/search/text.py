@@ -20,7 +20,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-import jieba
+import jieba  # type: ignore[import-untyped]
 from pypinyin import Style, lazy_pinyin
 
 MAX_QUERY_CHARS = 100

@@ -654,3 +654,29 @@ async def test_not_yet_valid_licence_is_not_shown_and_unknown_ids_are_404(api, w
     status = await api.post("/api/v1/admin/licences/987654321/status", json={"action": "revoke", "reason": "xx"},
                             headers=world.operator.headers)
     assert status.status_code == 404 and status.json()["error"]["code"] == "licence_not_found"
+
+
+async def test_a_key_registered_on_another_worker_is_found_at_once(api, world):
+    """The per-worker key snapshot lives 5 s; an unknown kid makes the worker look again."""
+    from app.services.licences.keys import make_self_signed_certificate
+    from models.licences import LicenceIssuerKey
+
+    business = await make_business(api, world)
+    assert (await inspect(api, world.inspector, await present(api, business.owner, business.licence_id)))["valid"]
+    private = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now().astimezone()
+    certificate = make_self_signed_certificate(private, common_name="other worker", credit_code=SAMR,
+                                               not_before=now - timedelta(days=1), not_after=now + timedelta(days=30))
+    kid = certificate_kid(certificate)
+    # Written straight to the database, as another worker would: this worker's snapshot is stale.
+    await LicenceIssuerKey.create(
+        kid=kid.hex(), issuer_id=SAMR, certificate_pem=certificate.public_bytes(serialization.Encoding.PEM).decode(),
+        not_before=certificate.not_valid_before_utc, not_after=certificate.not_valid_after_utc,
+        signs_from=now + timedelta(days=365),
+    )
+    await asyncio.sleep(1.1)
+    iat = int(time.time())
+    claims = codec.LicenceClaims(SAMR, iat, iat + 60, secrets.token_bytes(8),
+                                 {"id": business.identifier, "t": FOOD, "rg": "440106", "h": "x"})
+    result = await inspect(api, world.inspector, codec.encode_lc1(claims, private, kid))
+    assert result["valid"] is True, result

@@ -106,3 +106,26 @@ async def test_alipay_payment_refund(api: httpx.AsyncClient, resident: Session, 
     shown = (await api.get(f"/api/v1/admin/payments/{order['order_no']}", headers=operator.headers)).json()
     assert [r["status"] for r in shown["refunds"]] == ["succeeded"]
     assert [h["to"] for h in shown["history"]] == ["paying", "paid", "settled", "refunding", "refunded"]
+
+
+async def test_alipay_second_partial_refund_notify_is_accepted(api: httpx.AsyncClient, resident: Session,
+                                                               operator: Session) -> None:
+    bill = await make_fine(api, fine=9_000)
+    order = (await open_payment(api, resident.headers, bill, channel="alipay")).json()
+    await pay_in_sandbox(api, order["order_no"], channel="alipay")
+    await wait_for_status(api, resident.headers, order["order_no"], "settled")
+    path = f"/api/v1/admin/payments/{order['order_no']}/refunds"
+    for amount in (2_000, 3_000):
+        response = await api.post(path, json={"amount": amount, "reason": "部分退款"}, headers=operator.headers)
+        assert response.status_code == 201, response.text
+        await wait_for_status(api, resident.headers, order["order_no"], "settled")
+    # Alipay states the cumulative refund (2,000 then 5,000): both notifies are genuine and accepted.
+    for _ in range(50):
+        deliveries = (await api.get("/sandbox/alipay/notifies", params={"order_no": order["order_no"]})).json()
+        refund_notifies = [d for d in deliveries["deliveries"] if d["kind"] == "genuine"]
+        if len(refund_notifies) >= 3 and all(d["accepted"] for d in refund_notifies):
+            break
+        await asyncio.sleep(0.2)
+    assert len(refund_notifies) >= 3 and all(d["accepted"] for d in refund_notifies), refund_notifies
+    shown = (await api.get(f"/api/v1/admin/payments/{order['order_no']}", headers=operator.headers)).json()
+    assert shown["refunded_amount"] == 5_000

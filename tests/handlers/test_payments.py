@@ -364,3 +364,18 @@ async def test_a_key_left_half_done_by_a_crash_can_be_used_again(api: httpx.Asyn
     await IdempotencyRecord.filter(id=record.id).update(created_at=datetime.now(UTC) - timedelta(minutes=3))
     again = await api.post("/api/v1/payments", json=body, headers=resident.headers | {"Idempotency-Key": key})
     assert again.status_code == 201, again.text
+
+
+async def test_forged_alipay_notifies_change_nothing(api: httpx.AsyncClient, live: LiveServer, resident: Session) -> None:
+    fine = await make_fine(api)
+    order = (await open_payment(api, resident.headers, fine, channel="alipay")).json()
+    variants = ["bad_signature", "wrong_amount", "wrong_appid", "wrong_seller_id"]
+    faults = {"notifies": [{"kind": "forge", "variant": v, "order_no": order["order_no"]} for v in variants]}
+    assert (await api.post("/sandbox/alipay/faults", json=faults)).status_code == 200
+    await pay_in_sandbox(api, order["order_no"], channel="alipay")
+    await wait_for_status(api, resident.headers, order["order_no"], "settled")
+    deliveries = (await api.get("/sandbox/alipay/notifies", params={"order_no": order["order_no"]})).json()["deliveries"]
+    forged = [d for d in deliveries if d["kind"].startswith("forged:")]
+    assert len(forged) == len(variants) and not any(d["accepted"] for d in forged)
+    db_order = await PaymentOrder.get(order_no=order["order_no"])
+    assert await PaymentOrderEvent.filter(order_id=db_order.id, event="payment_confirmed").count() == 1

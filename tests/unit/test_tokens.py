@@ -148,3 +148,16 @@ def test_non_p256_keys_refused(tmp_path):
     )
     with pytest.raises(ConfigError):
         TokenKeys.from_directory(str(tmp_path))
+
+
+def test_a_token_checked_before_still_expires_and_still_needs_its_signature(tokens):
+    token = tokens.issue(CLAIMS, now=NOW)
+    assert tokens.verify(token, now=NOW) == CLAIMS  # now remembered as checked
+    with pytest.raises(TokenExpired):
+        tokens.verify(token, now=NOW + timedelta(hours=2))
+    with pytest.raises(TokenInvalid):
+        tokens.verify(token, now=NOW - timedelta(hours=2))  # not yet valid
+    header, payload, signature = token.split(".")
+    with pytest.raises(TokenInvalid):
+        tokens.verify(f"{header}.{payload}.{signature[:-4]}AAAA", now=NOW)
+    assert tokens.verify(token, now=NOW) == CLAIMS

@@ -40,17 +40,11 @@ from models.catalogue import (
     ZoneEntry,
 )
 
-# (status, action) -> new status; anything else is refused.
-ITEM_TRANSITIONS = {
+# (status, action) -> new status; anything else is refused. Zones and bundles use the same
+# table (they are edited in place, so "edit" only matters for items).
+TRANSITIONS = {
     ("draft", "edit"): "draft",
     ("published", "edit"): "published",
-    ("draft", "publish"): "published",
-    ("published", "publish"): "published",
-    ("retired", "publish"): "published",
-    ("draft", "retire"): "retired",
-    ("published", "retire"): "retired",
-}
-PUBLISHABLE_TRANSITIONS = {
     ("draft", "publish"): "published",
     ("published", "publish"): "published",
     ("retired", "publish"): "published",
@@ -60,8 +54,8 @@ PUBLISHABLE_TRANSITIONS = {
 AUDIENCES = ("individual", "enterprise")
 
 
-def _transition(table: dict[tuple[str, str], str], status: str, action: str, key: str) -> str:
-    target = table.get((status, action))
+def _transition(status: str, action: str, key: str) -> str:
+    target = TRANSITIONS.get((status, action))
     if target is None:
         raise TransitionNotAllowed(context={"status": status, "action": action, "key": key})
     return target
@@ -85,8 +79,8 @@ class CatalogueAdmin:
         )
 
     async def _known(self) -> tuple[set[str], set[str]]:
-        departments = set(await Department.all().values_list("code", flat=True))
-        regions = set(await Region.all().values_list("code", flat=True))
+        departments = {str(code) for code in await Department.all().values_list("code", flat=True)}
+        regions = {str(code) for code in await Region.all().values_list("code", flat=True)}
         return departments, regions
 
     async def _check_item(self, content: dict[str, Any], *, partial: bool = False) -> None:
@@ -122,7 +116,7 @@ class CatalogueAdmin:
 
     async def update_item(self, *, actor_id: int, code: str, revision: int, changes: dict[str, Any]) -> dict[str, Any]:
         item = await _item(code)
-        _transition(ITEM_TRANSITIONS, item.status, "edit", code)
+        _transition(item.status, "edit", code)
         if item.revision != revision:
             raise RevisionConflict(context={"expected": revision, "current": item.revision})
         before = item_content(item)
@@ -161,7 +155,7 @@ class CatalogueAdmin:
             raise RevisionConflict(context={"expected": revision, "current": item.revision})
         if item.status == "published" and item.published_revision == revision:
             return item_admin_view(item)
-        _transition(PUBLISHABLE_TRANSITIONS, item.status, "publish", code)
+        _transition(item.status, "publish", code)
         content = item_content(item)
         await self._check_item(content)
         now = self._clock.now()
@@ -199,7 +193,7 @@ class CatalogueAdmin:
         item = await _item(code)
         if item.revision != revision:
             raise RevisionConflict(context={"expected": revision, "current": item.revision})
-        _transition(PUBLISHABLE_TRANSITIONS, item.status, "retire", code)
+        _transition(item.status, "retire", code)
         async with in_transaction() as conn:
             updated = (
                 await ServiceItem.filter(code=code, revision=revision, status=item.status)
@@ -341,7 +335,7 @@ class CatalogueAdmin:
 
     async def set_zone_status(self, *, actor_id: int, zone_id: int, revision: int, action: str) -> dict[str, Any]:
         zone = await _zone(zone_id)
-        target = _transition(PUBLISHABLE_TRANSITIONS, zone.status, action, zone.slug)
+        target = _transition(zone.status, action, zone.slug)
         async with in_transaction() as conn:
             updated = (
                 await Zone.filter(id=zone_id, revision=revision, status=zone.status)
@@ -418,7 +412,7 @@ class CatalogueAdmin:
 
     async def set_bundle_status(self, *, actor_id: int, bundle_id: int, revision: int, action: str) -> dict[str, Any]:
         bundle = await _bundle(bundle_id)
-        target = _transition(PUBLISHABLE_TRANSITIONS, bundle.status, action, bundle.slug)
+        target = _transition(bundle.status, action, bundle.slug)
         async with in_transaction() as conn:
             updated = (
                 await Bundle.filter(id=bundle_id, revision=revision, status=bundle.status)

@@ -8,6 +8,7 @@ per-worker memo in front saves the round trip for the hottest keys. ETags are th
 from __future__ import annotations
 
 import hashlib
+import logging
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -36,8 +37,10 @@ from app.services.catalogue.search_sync import CatalogueSearch
 from models.catalogue import Bundle, Department, ServiceItem, Zone
 
 AUDIENCES = ("individual", "enterprise")
+log = logging.getLogger("app.catalogue")
 _MEMO_SIZE = 1024
 HOME_TILES_PER_ZONE = 6
+_HOME_TILE_FIELDS = ("kind", "title", "code", "bundle_id")
 
 
 @dataclass(frozen=True)
@@ -64,16 +67,30 @@ class RenderedCache:
         if memo is not None:
             self._memo.move_to_end(key)
             return memo
-        raw = await self._cache.get(key)
+        raw = await self._shared_get(key)
         if raw is not None:
             rendered = Rendered(body=raw, etag=f'"{hashlib.blake2b(raw, digest_size=16).hexdigest()}"')
         else:
             rendered = Rendered.of(await render())
-            await self._cache.set(key, rendered.body, ttl=self._ttl)
+            await self._shared_set(key, rendered.body)
         self._memo[key] = rendered
         if len(self._memo) > _MEMO_SIZE:
             self._memo.popitem(last=False)
         return rendered
+
+    # Redis being down makes reads slower, not broken: render from the database instead.
+    async def _shared_get(self, key: str) -> bytes | None:
+        try:
+            return await self._cache.get(key)
+        except Exception:
+            log.warning("catalogue cache read failed", exc_info=True)
+            return None
+
+    async def _shared_set(self, key: str, body: bytes) -> None:
+        try:
+            await self._cache.set(key, body, ttl=self._ttl)
+        except Exception:
+            log.warning("catalogue cache write failed", exc_info=True)
 
 
 class CatalogueReader:
@@ -102,8 +119,8 @@ class CatalogueReader:
         tree.require(region)
         _check_audience(audience)
         # The publish window is checked per minute, so one cache entry serves a minute.
-        minute = self._clock.now().strftime("%Y%m%d%H%M")
-        key = self._key("zones", region, audience or "-", minute)
+        minute = int(self._clock.now().timestamp()) // 60
+        key = f"catalogue:v{self._search.known_version}:zones:{region}:{audience or '-'}:{minute}"
         return await self._rendered.get_or_render(key, lambda: self._render_zones(region, audience))
 
     async def _render_zones(self, region: str, audience: str | None) -> dict[str, Any]:
@@ -123,9 +140,14 @@ class CatalogueReader:
         views = []
         for zone in zones:
             view = self._zone_view(zone, entries[zone.id], resolved)
-            # The home page shows a few tiles per zone; the zone's own page has them all.
+            # The home page shows a few tiles per zone, just enough to draw and open them; the
+            # zone's own page has them all, with their details.
             view["entry_count"] = len(view["entries"])
-            view["entries"] = view["entries"][:HOME_TILES_PER_ZONE]
+            view["entries"] = [
+                {key: tile[key] for key in _HOME_TILE_FIELDS if key in tile}
+                for tile in view["entries"][:HOME_TILES_PER_ZONE]
+            ]
+            del view["audiences"]
             views.append(view)
         return {"region": tree.view(region), "audience": audience, "zones": views}
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from typing import Any
@@ -45,10 +46,14 @@ class CatalogueSearch:
         self._pending_views: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._last_flush = time.monotonic()
+        self._failing = False
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        self._wanted_version = await self.current_version()
+        try:
+            self._wanted_version = await self.current_version()
+        except Exception:  # the cache may be down at start; serve what the database holds
+            log.warning("catalogue version unavailable at start", exc_info=True)
         await self._rebuild()
         self._task = asyncio.create_task(self._follow(), name="catalogue-search-follow")
 
@@ -72,7 +77,11 @@ class CatalogueSearch:
 
     async def changed(self) -> str:
         """Call after committing a change residents can see; returns the new version."""
-        version = str(await self._cache.incr(VERSION_KEY, ttl=_VERSION_TTL))
+        try:
+            version = str(await self._cache.incr(VERSION_KEY, ttl=_VERSION_TTL))
+        except Exception:  # committed already: at least this worker must move on
+            log.warning("could not bump the catalogue version; other workers stay stale", exc_info=True)
+            version = f"{self._wanted_version}+local{time.monotonic_ns()}"
         self._wanted_version = version
         return version
 
@@ -83,10 +92,13 @@ class CatalogueSearch:
         assert self._index is not None
         return self._index
 
-    async def count_view(self, code: str) -> int:
-        count = await self._cache.incr(VIEWS_KEY.format(code=code), ttl=_VIEWS_TTL)
-        self._pending_views[code] = count
-        return count
+    async def count_view(self, code: str) -> None:
+        try:
+            count = await self._cache.incr(VIEWS_KEY.format(code=code), ttl=_VIEWS_TTL)
+        except Exception:  # a lost view count must not cost the resident the guide
+            log.warning("could not count a view", exc_info=True)
+            return
+        self._pending_views[code] = max(count, self._pending_views.get(code, 0))
 
     # ------------------------------------------------------------------ internals
     async def _follow(self) -> None:
@@ -101,8 +113,11 @@ class CatalogueSearch:
                     await self._flush_views()
             except asyncio.CancelledError:
                 raise
+                self._failing = False
             except Exception:  # keep following: one failed poll must not stop the loop
-                log.warning("catalogue index refresh failed", exc_info=True)
+                if not self._failing:  # once per outage, not once a second
+                    log.warning("catalogue index refresh failed", exc_info=True)
+                self._failing = True
 
     async def _rebuild(self) -> None:
         async with self._lock:
@@ -113,6 +128,10 @@ class CatalogueSearch:
             documents, regions = await _load_published()
             index = await asyncio.to_thread(SearchIndex.build, documents, regions=regions, analyzer=self._analyzer)
             self._index, self._index_version = index, version
+            # A 100,000-item index is about half a million long-lived objects, and a full
+            # collection over them stalls the loop for ~400 ms. Freezing moves them out of the
+            # collector's sight; they are still freed by reference counting when replaced.
+            gc.freeze()
             log.info(
                 "catalogue index rebuilt",
                 extra={"items": len(index), "version": version, "seconds": round(time.perf_counter() - started, 3)},

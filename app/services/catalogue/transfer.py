@@ -67,9 +67,10 @@ class CatalogueTransfer:
             raise ImportUnreadable("The file holds no rows.")
         if len(rows) > MAX_ROWS:
             raise ImportUnreadable(f"At most {MAX_ROWS} rows per import.", context={"rows": len(rows)})
-        departments = set(await Department.all().values_list("code", flat=True))
-        regions = set(await Region.all().values_list("code", flat=True))
-        report, seen = [], set()
+        departments = {str(code) for code in await Department.all().values_list("code", flat=True)}
+        regions = {str(code) for code in await Region.all().values_list("code", flat=True)}
+        report: list[dict[str, Any]] = []
+        seen: set[str] = set()
         for number, row in enumerate(rows, start=1):
             if not isinstance(row, dict):
                 report.append(

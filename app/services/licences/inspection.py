@@ -18,7 +18,7 @@ from app.services.identity.protection import mask_name
 from app.services.identity.service import IdentityService
 from app.services.licences.service import SHANGHAI, effective_status
 from app.services.licences.states import LicenceStatus
-from app.services.licences.trust import TrustStore
+from app.services.licences.trust import UNKNOWN_KID_RECHECK_SECONDS, TrustStore
 from models.identity import Enterprise, User
 from models.identity import InspectorScope as InspectorScopeRow
 from models.licences import Inspection, Licence
@@ -29,7 +29,6 @@ log = logging.getLogger("app.licences")
 GENUINE_REFUSALS = frozenset({Reason.NOT_YET_VALID, Reason.EXPIRED})
 REPLAY_KEY = "licences:cti:"
 NOTIFIED_KEY = "licences:notified:"
-NOTIFY_INTERVAL_SECONDS = 600
 NOTIFY_RECHECK_SECONDS = 5.0  # another worker holds the slot: ask Redis again after this
 # A scope change reaches every worker within this many seconds.
 SCOPE_CACHE_SECONDS = 5.0
@@ -55,6 +54,9 @@ class InspectionService:
         now = self.clock.now()
         scope = await self._scope(inspector_id)
         result = verify(payload, await self.trust.online(), now, skew=self.settings.clock_skew)
+        if result.reason == Reason.UNKNOWN_KID:
+            fresh = await self.trust.online(max_age=UNKNOWN_KID_RECHECK_SECONDS)
+            result = verify(payload, fresh, now, skew=self.settings.clock_skew)
         licence: Licence | None = None
         reason: str | None = result.reason
         if result.claims is not None and (result.valid or result.reason in GENUINE_REFUSALS):
@@ -151,12 +153,11 @@ class InspectionService:
     async def _notify(self, licence: Licence, *, valid: bool, at: datetime) -> None:
         # Each message uses up one of the holder's subscribe credits, and the usage log lists
         # every check: one message per licence per interval is enough to alert the holder.
-        first = await self.cache.set(
-            NOTIFIED_KEY + str(licence.id), b"1", ttl=NOTIFY_INTERVAL_SECONDS, only_if_absent=True
-        )
+        interval = self.settings.notify_interval_seconds
+        first = await self.cache.set(NOTIFIED_KEY + str(licence.id), b"1", ttl=interval, only_if_absent=True)
         if len(self._notified) >= LOCAL_CACHE_SIZE:
             self._notified.clear()
-        self._notified[licence.id] = time.monotonic() + (NOTIFY_INTERVAL_SECONDS if first else NOTIFY_RECHECK_SECONDS)
+        self._notified[licence.id] = time.monotonic() + (interval if first else NOTIFY_RECHECK_SECONDS)
         if not first:
             return
         try:

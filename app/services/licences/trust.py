@@ -22,6 +22,9 @@ from models.licences import Licence, LicenceIssuerKey
 DOCUMENT_KEY = "licences:trust-list"
 # Keys change rarely; each worker reuses its snapshot this long (licence status is read live).
 ONLINE_SNAPSHOT_SECONDS = 5.0
+# An unknown kid may be a key registered on another worker a moment ago: look again, at most
+# this often.
+UNKNOWN_KID_RECHECK_SECONDS = 1.0
 
 
 @dataclass
@@ -47,10 +50,10 @@ class TrustStore:
         assert isinstance(public_key, ec.EllipticCurvePublicKey)
         return self.keys.private_key_for(public_key)
 
-    async def online(self) -> TrustList:
+    async def online(self, *, max_age: float = ONLINE_SNAPSHOT_SECONDS) -> TrustList:
         """The keys the service itself verifies against (no revocations: it reads status live)."""
         now_mono = time.monotonic()
-        if self._online is not None and now_mono - self._online[0] < ONLINE_SNAPSHOT_SECONDS:
+        if self._online is not None and now_mono - self._online[0] < max_age:
             return self._online[1]
         now = self.clock.now()
         trust_list = TrustList(keys=tuple(key for _, key in await self.catalogue.trusted_keys(now)))

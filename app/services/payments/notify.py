@@ -36,6 +36,16 @@ def identity_mismatch(channel: PaymentChannel, txn: ChannelTransaction) -> str |
     return None
 
 
+def refund_amounts_stated(refund: PaymentRefund) -> set[int]:
+    """What a genuine notify of this refund may state: its own amount, or (Alipay) the order's
+    cumulative refunds including it, before or after we recorded it."""
+    order = refund.order
+    stated = {refund.amount, order.refunded_amount + refund.amount}
+    if refund.status == "succeeded":
+        stated.add(order.refunded_amount)
+    return stated
+
+
 class NotifyDesk:
     def __init__(self, *, channels: dict[str, PaymentChannel], clock: Clock, wake_worker: Callable[[], None]):
         self.channels = channels
@@ -109,9 +119,17 @@ class NotifyDesk:
 
     async def _refund(self, channel: PaymentChannel, notify: ChannelNotify, outcome: ChannelRefund) -> bool:
         refund = await PaymentRefund.get_or_none(refund_no=outcome.refund_no).prefetch_related("order")
-        if refund is None or refund.order.order_no != outcome.order_no or outcome.amount != refund.amount:
-            log.warning("notify rejected", extra={"channel": channel.name, "reason": "unknown_refund"})
+        reason = None
+        if refund is None or refund.order.order_no != outcome.order_no:
+            reason = "unknown_refund"
+        elif outcome.amount not in refund_amounts_stated(refund):
+            reason = "amount_mismatch"
+        elif outcome.total is not None and outcome.total != refund.order.paid_amount:
+            reason = "amount_mismatch"
+        if reason is not None:
+            log.warning("notify rejected", extra={"channel": channel.name, "reason": reason})
             return False
+        assert refund is not None
         if outcome.state == "processing":
             return True
         try:

@@ -91,11 +91,15 @@ class PaymentWorker:
         self._stopping = False
         self._task = asyncio.create_task(self.run_forever(), name="payment-worker")
 
-    async def stop(self) -> None:
+    async def stop(self, *, grace: float = 5.0) -> None:
+        """Let the round in progress finish (up to `grace` seconds), then stop."""
         self._stopping = True
         self._wake.set()
         if self._task is not None:
-            self._task.cancel()
+            done, _ = await asyncio.wait({self._task}, timeout=grace)
+            if not done:
+                # Whatever it had claimed comes back to the workers when its lease runs out.
+                self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
@@ -221,6 +225,11 @@ class PaymentWorker:
                                                 channel_txn_id=txn.channel_txn_id, paid_at=txn.paid_at, source="query")
             if changed:
                 self.wake()
+            return
+        if state == "refunded":
+            # Paid and refunded at the channel without us: for operators (and reconciliation), not to settle.
+            log.error("channel reports a refund we never asked for", extra={"order_no": order.order_no})
+            await self._poll_later(order)
             return
         if state in ("closed", "failed") or now >= order.expires_at:
             await self._close(order, channel_state=state)

@@ -1,0 +1,1 @@
+"""Tests of the benchmark harness itself (not collected by the service suite)."""

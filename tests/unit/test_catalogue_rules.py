@@ -1,0 +1,141 @@
+"""Pure catalogue rules: allowed status moves, content checks, bundle merging, CSV parsing."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from app.services.catalogue.admin import TRANSITIONS, _transition
+from app.services.catalogue.bundles import merged_flow, merged_materials
+from app.services.catalogue.content import changed_fields, problems_with_item
+from app.services.catalogue.errors import ImportUnreadable, TransitionNotAllowed
+from app.services.catalogue.transfer import parse_rows
+
+
+@pytest.mark.parametrize("status", ["draft", "published", "retired"])
+@pytest.mark.parametrize("action", ["edit", "publish", "retire"])
+def test_only_listed_status_moves_are_allowed(status: str, action: str) -> None:
+    if (status, action) in TRANSITIONS:
+        assert _transition(status, action, "X") == TRANSITIONS[(status, action)]
+    else:
+        with pytest.raises(TransitionNotAllowed):
+            _transition(status, action, "X")
+
+
+def test_retired_items_cannot_be_edited_or_retired_again() -> None:
+    assert ("retired", "edit") not in TRANSITIONS and ("retired", "retire") not in TRANSITIONS
+
+
+def _content(**overrides):
+    content = {
+        "basic_code": "2000001000",
+        "name": "测试事项",
+        "item_type": "公共服务",
+        "department_code": "D",
+        "region_code": "440106",
+        "audiences": ["individual"],
+        "aliases": [],
+        "guide": {
+            "materials": [{"name": "居民身份证", "form": "original", "copies": 1, "required": True}],
+            "steps": [{"name": "申请", "time_limit_days": 0}],
+            "legal_time_limit_days": 10,
+            "promised_time_limit_days": 5,
+            "fees": [{"name": "工本费", "amount": 1000, "basis": "规定"}],
+            "online_depth": 4,
+            "visits": 0,
+        },
+    }
+    content.update(overrides)
+    return content
+
+
+def test_a_good_item_has_no_problems() -> None:
+    assert problems_with_item(_content(), departments={"D"}, regions={"440106"}) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"item_type": "行政魔法"}, "item_type"),
+        ({"audiences": ["aliens"]}, "audiences"),
+        ({"department_code": "NOPE"}, "department_code"),
+        ({"region_code": "000000"}, "region_code"),
+        ({"basic_code": "a'; --"}, "basic_code"),
+        ({"name": "x"}, "name"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+def test_bad_fields_are_named(overrides: dict, field: str) -> None:
+    problems = problems_with_item(_content(**overrides), departments={"D"}, regions={"440106"})
+    assert field in {p["field"] for p in problems}
+
+
+def test_guide_money_and_time_rules() -> None:
+    guide = _content()["guide"]
+    bad = {**guide, "fees": [{"name": "工本费", "amount": 10.5, "basis": "规定"}], "promised_time_limit_days": 11}
+    fields = {p["field"] for p in problems_with_item(_content(guide=bad), departments={"D"}, regions={"440106"})}
+    assert fields == {"guide.fees", "guide.promised_time_limit_days"}
+
+
+def test_changed_fields_summarise_guides() -> None:
+    before = _content()
+    after = _content(name="新名称", guide={**before["guide"], "visits": 1})
+    assert changed_fields(before, after) == {
+        "name": ["测试事项", "新名称"],
+        "guide": [None, {"changed_keys": ["visits"]}],
+    }
+
+
+def _item(code, materials, days=3, department="D1"):
+    return SimpleNamespace(
+        code=code,
+        name=f"事项{code}",
+        department_code=department,
+        guide={"materials": materials, "promised_time_limit_days": days},
+    )
+
+
+def test_bundle_materials_are_merged_strictest_first() -> None:
+    items = [
+        _item(
+            "A",
+            [
+                {"name": "居民身份证", "form": "copy", "copies": 1, "required": False},
+                {"name": "户口簿", "form": "original", "copies": 1, "required": True},
+            ],
+        ),
+        _item(
+            "B",
+            [
+                {
+                    "name": "居民身份证",
+                    "form": "original",
+                    "copies": 2,
+                    "required": True,
+                    "licence_type": "resident_id_card",
+                }
+            ],
+        ),
+    ]
+    merged = {m["name"]: m for m in merged_materials(items)}
+    assert merged["居民身份证"] == {
+        "name": "居民身份证",
+        "form": "original",
+        "copies": 2,
+        "required": True,
+        "licence_type": "resident_id_card",
+        "used_by": ["A", "B"],
+    }
+    flow = merged_flow(items, {"D1": "某局"})
+    assert [step["step"] for step in flow] == [1, 2, 3, 4]
+    assert flow[1]["department"] == "某局"
+
+
+def test_csv_rows_split_lists_and_parse_the_guide() -> None:
+    rows = parse_rows('code,name,audiences,guide\nX1,名,individual|enterprise,{"visits": 1}\n'.encode(), "csv")
+    assert rows == [{"code": "X1", "name": "名", "audiences": ["individual", "enterprise"], "guide": {"visits": 1}}]
+    with pytest.raises(ImportUnreadable):
+        parse_rows(b"{not json", "json")
+    with pytest.raises(ImportUnreadable):
+        parse_rows(b"name\nfoo\n", "csv")

@@ -37,6 +37,8 @@ class Principal:
     roles: frozenset[str]
     session_id: str
     face_verified_at: int | None = None  # epoch seconds of the last face pass
+    # The cached profile, fetched in the same cache round trip as the session check.
+    profile_snapshot: bytes | None = None
 
 
 class AppContext(SimpleNamespace):

@@ -25,6 +25,10 @@ class Cache(Protocol):
 
     async def get(self, key: str) -> bytes | None: ...
 
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        """Several values in one round trip, in the order asked."""
+        ...
+
     async def set(
         self, key: str, value: bytes | str, *, ttl: float | None = None, only_if_absent: bool = False
     ) -> bool:

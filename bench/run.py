@@ -357,7 +357,11 @@ async def run(args: argparse.Namespace) -> int:
     runner = Runner(args, ctx, bare, run_dir)
     rows: list[tuple[Scenario | None, Outcome]] = []  # None: a reference row
     try:
-        scenarios, broken = load_scenarios(ctx, set(filter(None, args.only.split(","))))
+        only = set(filter(None, args.only.split(",")))
+        scenarios, broken = load_scenarios(ctx, only)
+        unknown = only - {s.name for s in scenarios} - {s.feature for s in scenarios} - {b.feature for b in broken}
+        if unknown:
+            print(f"no scenario or module named {', '.join(sorted(unknown))}", flush=True)
         rows.append((None, await runner.measure(reference_scenario(args.duration))))
         rows[-1][1].scenario = "reference (start)"
         for index, scenario in enumerate(scenarios):

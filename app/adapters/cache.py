@@ -37,6 +37,9 @@ class RedisCache:
     async def get(self, key: str) -> bytes | None:
         return await self._client.get(self.key(key))
 
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        return list(await self._client.mget([self.key(k) for k in keys]))
+
     async def set(
         self, key: str, value: bytes | str, *, ttl: float | None = None, only_if_absent: bool = False
     ) -> bool:

@@ -107,6 +107,8 @@ class SearchIndex:
         self.analyzer = analyzer
         self.vocabulary = vocabulary
         self.version = version
+        # Bumped whenever rankings may change in place (popularity), for callers' caches.
+        self.generation = 0
         self._documents = documents
         self._postings = postings
         self._region_rows = region_rows
@@ -225,6 +227,7 @@ class SearchIndex:
             if row is not None:
                 self._popularity[row] = max(self._popularity[row], min(max(int(count), 0), _POPULARITY_CAP))
         self._results.clear()
+        self.generation += 1
 
     # ------------------------------------------------------------------ searching
     def search(

@@ -3,9 +3,10 @@
 Runs only on PostgreSQL (the CI's second pass): the settlement worker runs as separate
 `python -m app worker` processes, one of which is killed with SIGKILL mid-run and restarted.
 Injected: duplicated, reordered, delayed, dropped and forged notifies on both channels; channel
-create calls that time out after the channel took them; agency settlements that time out
-(before or after the agency booked them); bills settled elsewhere first (double payments); and a
-channel bill with missing, changed, doubled and foreign rows. The end state must show every
+create calls and refunds that time out after the channel took them, failing queries; agency
+lookups that time out or fail, settlements that time out (before or after the agency booked
+them); bills settled elsewhere first (double payments, refunded); and a channel bill with
+missing, changed, doubled and foreign rows. The end state must show every
 paid order settled exactly once, nothing settled without a payment, nobody charged twice, and a
 reconciliation reporting exactly what was injected. Prints its figures.
 """
@@ -171,9 +172,15 @@ class Campaign:
             response = await self.api.post(f"/sandbox/{channel}/faults", json={"notifies": NOTIFY_FAULTS + forged,
                                                                                "calls": calls})
             assert response.status_code == 200, response.text
-        await self.api.post("/sandbox/traffic/faults", json={"settle": {"mode": "accept_then_timeout", "rate": 0.06,
-                                                                         "delay": 1.5}})
-        await self.api.post("/sandbox/tax/faults", json={"settle": {"mode": "timeout", "rate": 0.06, "delay": 1.5}})
+        # Lookups at order creation time out (past the service's agency timeout) or fail: the
+        # payer's app retries with the same Idempotency-Key.
+        lookup_hang = self.live.settings.payments.agency_timeout + 1
+        await self.api.post("/sandbox/traffic/faults", json={
+            "settle": {"mode": "accept_then_timeout", "rate": 0.06, "delay": 1.5},
+            "lookup": {"mode": "timeout", "rate": 0.01, "delay": lookup_hang}})
+        await self.api.post("/sandbox/tax/faults", json={
+            "settle": {"mode": "timeout", "rate": 0.06, "delay": 1.5},
+            "lookup": {"mode": "error", "rate": 0.02}})
 
     async def clear_faults(self) -> None:
         for channel in self.channels:

@@ -127,3 +127,18 @@ async def test_inspector_grant_appears_in_profile_and_can_be_withdrawn(api, oper
         "/api/v1/admin/inspectors/999999999", json={"licence_types": ["X"], "regions": ["44"]}, headers=operator.headers
     )
     assert missing.status_code == 404
+
+
+async def test_profile_is_cached_and_every_change_through_the_api_shows_at_once(api):
+    from models.identity import User
+
+    session = await login(api)
+    first = (await api.get("/api/v1/me", headers=session.headers)).json()
+    assert first["notify_on_licence_check"] is True
+    # A change behind the service's back is not seen while the cached profile lives...
+    await User.filter(id=session.user_id).update(notify_on_licence_check=False)
+    assert (await api.get("/api/v1/me", headers=session.headers)).json()["notify_on_licence_check"] is True
+    # ...while a change through the service drops the cached profile.
+    await bind_realname(api, session)
+    after = (await api.get("/api/v1/me", headers=session.headers)).json()
+    assert after["realname_verified"] is True and after["notify_on_licence_check"] is False

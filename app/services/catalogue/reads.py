@@ -99,6 +99,8 @@ class CatalogueReader:
         self._search = search
         self._regions = regions
         self._rendered = RenderedCache(cache, ttl=ttl)
+        self._search_answers: OrderedDict[tuple[Any, ...], Rendered] = OrderedDict()
+        self._answers_for: Any = None
 
     def _key(self, *parts: object) -> str:
         return "catalogue:v" + self._search.known_version + ":" + ":".join(str(p) for p in parts)
@@ -314,13 +316,21 @@ class CatalogueReader:
         if region is not None:
             (await self._regions.current()).require(region)
         index = await self._search.index()
+        if self._answers_for is not index:
+            self._search_answers.clear()
+            self._answers_for = index
+        key = (index.generation, query, region, audience, page, page_size)
+        answer = self._search_answers.get(key)
+        if answer is not None:
+            self._search_answers.move_to_end(key)
+            return answer
         try:
             result = index.search(query, region=region, audience=audience, page=page, page_size=page_size)
         except IndexUnknownRegion:
             raise UnknownRegion(context={"region": region}) from None
         except IndexUnknownAudience:
             raise UnknownAudience(context={"audience": audience}) from None
-        return Rendered.of(
+        answer = Rendered.of(
             {
                 "query": query,
                 "region": region,
@@ -332,6 +342,12 @@ class CatalogueReader:
                 "items": [{**hit.payload, "score": hit.score} for hit in result.hits],
             }
         )
+        # Rendered answers of this worker's current index; a new index or new view counts
+        # change the key, so nothing stale is served.
+        self._search_answers[key] = answer
+        if len(self._search_answers) > _MEMO_SIZE:
+            self._search_answers.popitem(last=False)
+        return answer
 
 
 def check_query(query: str) -> None:

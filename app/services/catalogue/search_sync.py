@@ -63,7 +63,10 @@ class CatalogueSearch:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self._flush_views()
+        try:
+            await self._flush_views()
+        except Exception:  # shutting down: a few unsaved view counts are not worth a traceback
+            log.warning("could not save view counts at shutdown", exc_info=True)
 
     # ------------------------------------------------------------------ versions
     async def current_version(self) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -122,6 +123,8 @@ class UserNotFound(NotFound):
 
 # WeChat verify_ret while the user has not finished the check on the phone.
 FACE_NOT_FINISHED = 90199
+# How long a computed profile is served from the cache at most; writes drop it at once.
+PROFILE_CACHE_SECONDS = 30.0
 AGENT_SCOPES = frozenset({"licences", "payments", "services"})
 _NAME = re.compile(r"^[\u3400-\u9fff\u00b7A-Za-z ]{2,30}$")
 
@@ -249,13 +252,17 @@ class IdentityService:
 
     async def authenticate(self, token: str) -> Principal:
         claims = self.tokens.verify(token, now=self.clock.now())
-        if await self.cache.get(f"session_revoked:{claims.session_id}") is not None:
+        revoked, profile = await self.cache.get_many(
+            f"session_revoked:{claims.session_id}", _profile_key(claims.user_id)
+        )
+        if revoked is not None:
             raise TokenInvalid("This session has ended.")
         return Principal(
             user_id=claims.user_id,
             roles=claims.roles,
             session_id=claims.session_id,
             face_verified_at=claims.face_verified_at,
+            profile_snapshot=profile,
         )
 
     def require_recent_face(self, who: Principal) -> None:
@@ -307,6 +314,34 @@ class IdentityService:
         }
 
     async def profile(self, who: Principal) -> dict[str, Any]:
+        """The caller's profile; served from the cache (filled here, emptied by every write)."""
+        if who.profile_snapshot is not None:
+            return orjson.loads(who.profile_snapshot)
+        profile = await self._build_profile(who)
+        await self.cache.set(_profile_key(who.user_id), orjson.dumps(profile), ttl=await self._profile_ttl(who.user_id))
+        return profile
+
+    async def _profile_ttl(self, user_id: int) -> float:
+        # An agent authorisation that runs out must leave the cached profile when it does.
+        soonest = (
+            await EnterpriseAgent.filter(user_id=user_id, revoked_at=None, expires_at__gt=self.clock.now())
+            .order_by("expires_at")
+            .first()
+            .values_list("expires_at", flat=True)
+        )
+        if soonest is None:
+            return PROFILE_CACHE_SECONDS
+        return max(1.0, min(PROFILE_CACHE_SECONDS, (soonest - self.clock.now()).total_seconds()))
+
+    async def _profile_after_change(self, who: Principal) -> dict[str, Any]:
+        await self.forget_profile(who.user_id)
+        return await self._build_profile(who)
+
+    async def forget_profile(self, *user_ids: int) -> None:
+        """Drop cached profiles after a change that shows in them (called after commit)."""
+        await self.cache.delete(*(_profile_key(uid) for uid in user_ids))
+
+    async def _build_profile(self, who: Principal) -> dict[str, Any]:
         user = await self._user(who.user_id)
         enterprises = await self.acting_for(user.id, user=user)
         summary = await self._user_summary(user, enterprises)
@@ -327,7 +362,7 @@ class IdentityService:
 
     async def set_preferences(self, who: Principal, *, notify_on_licence_check: bool) -> dict[str, Any]:
         await User.filter(id=who.user_id).update(notify_on_licence_check=notify_on_licence_check)
-        return await self.profile(who)
+        return await self._profile_after_change(who)
 
     # ----------------------------------------------------------------- real name and phone
     async def bind_realname(self, who: Principal, *, name: str, id_number: str) -> dict[str, Any]:
@@ -365,7 +400,7 @@ class IdentityService:
                 await self.audit.record("realname_bound", actor_id=user.id, subject=f"user:{user.id}", connection=conn)
         except IntegrityError:
             raise IdNumberTaken() from None
-        return await self.profile(who)
+        return await self._profile_after_change(who)
 
     async def bind_phone(self, who: Principal, *, code: str, client_ip: str) -> dict[str, Any]:
         limits = self.settings.rate_limits
@@ -377,6 +412,7 @@ class IdentityService:
             phone_enc=self.cipher.encrypt(phone, field="users.phone"), phone_index=self.blind.of(phone, field="phone")
         )
         await self.audit.record("phone_bound", actor_id=user.id, subject=f"user:{user.id}")
+        await self.forget_profile(user.id)
         return {"phone_masked": mask_phone(phone)}
 
     # ----------------------------------------------------------------- face verification 2.0
@@ -445,6 +481,7 @@ class IdentityService:
             )
         if not result.passed:
             raise FaceFailed(context={"verify_ret": result.verify_ret})
+        await self.forget_profile(user.id)
         user.face_verified_at = now
         access = await self._access_token(user, who.session_id, now)
         return {"access_token": access, "expires_in": self.tokens.ttl, "face_verified_at": now}
@@ -483,6 +520,10 @@ class IdentityService:
                 )
         except IntegrityError:
             raise EnterpriseExists() from None
+        legal_rep = await User.filter(id_number_index=self.blind.of(number, field="id_number")).values_list(
+            "id", flat=True
+        )
+        await self.forget_profile(*legal_rep)
         return {"credit_code": code, "name": name, "region_code": region_code}
 
     async def acting_for(self, user_id: int, *, user: User | None = None) -> list[EnterpriseRole]:
@@ -555,6 +596,7 @@ class IdentityService:
                 data={"role": "agent", "enterprise": ent.credit_code, "scopes": sorted(set(scopes))},
                 connection=conn,
             )
+        await self.forget_profile(agent.id)
         return _agent_view(grant, ent.credit_code)
 
     async def list_agents(self, who: Principal, *, credit_code: str) -> list[dict[str, Any]]:
@@ -581,6 +623,7 @@ class IdentityService:
                 data={"role": "agent"},
                 connection=conn,
             )
+        await self.forget_profile(*await EnterpriseAgent.filter(id=agent_id).values_list("user_id", flat=True))
 
     async def grant_inspector(
         self, who: Principal, *, user_id: int, licence_types: list[str], regions: list[str]
@@ -607,6 +650,7 @@ class IdentityService:
                 data={"role": "inspector", "licence_types": licence_types, "regions": regions},
                 connection=conn,
             )
+        await self.forget_profile(user_id)
         return {"user_id": user_id, "licence_types": licence_types, "regions": regions}
 
     async def revoke_inspector(self, who: Principal, *, user_id: int) -> None:
@@ -622,6 +666,7 @@ class IdentityService:
                 data={"role": "inspector"},
                 connection=conn,
             )
+        await self.forget_profile(user_id)
 
     async def inspector_scope(self, user_id: int) -> InspectorScope | None:
         if not await UserRole.exists(user_id=user_id, role="inspector"):
@@ -690,6 +735,10 @@ def _agent_view(grant: EnterpriseAgent, credit_code: str) -> dict[str, Any]:
         "expires_at": grant.expires_at,
         "revoked": grant.revoked_at is not None,
     }
+
+
+def _profile_key(user_id: int) -> str:
+    return f"profile:{user_id}"
 
 
 def _hash_token(token: str) -> str:

@@ -30,6 +30,11 @@ def tortoise_config(database: DatabaseSettings) -> dict[str, Any]:
     url = database.url
     if url.startswith(("postgres://", "postgresql://")):
         url = "asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite://") and "synchronous=" not in url:
+        # WAL (Tortoise's default) with NORMAL sync survives a crash of the process; only an OS
+        # crash can lose the last commits. The embedded default is for one process; production
+        # runs on PostgreSQL.
+        url += ("&" if "?" in url else "?") + "synchronous=NORMAL"
     if url.startswith("asyncpg://") and "maxsize=" not in url:
         url += ("&" if "?" in url else "?") + f"maxsize={database.pool_max_size}"
     return {

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -177,20 +178,29 @@ class IdentityService:
         await self.limits.hit("login", "openid", session.openid, limit=limits.login_per_openid)
         now = self.clock.now()
         session_key = self.cipher.encrypt(session.session_key, field="users.session_key")
-        user = await User.get_or_none(openid=session.openid)
+        user, created = await User.get_or_none(openid=session.openid), False
         if user is None:
             try:
                 user = await User.create(
                     openid=session.openid, unionid=session.unionid, session_key_enc=session_key, last_login_at=now
                 )
+                created = True
             except IntegrityError:  # a concurrent first login created it
                 user = await User.get(openid=session.openid)
-        await User.filter(id=user.id).update(
-            session_key_enc=session_key, unionid=session.unionid or user.unionid, last_login_at=now
-        )
-        pair = await self._start_session(user, now)
-        await self.audit.record("login", actor_id=user.id, subject=f"user:{user.id}", data={"ip": client_ip})
-        return {**pair.__dict__, "user": await self._user_summary(user)}
+        # A first login has no grants or enterprises yet: nothing to read.
+        roles = frozenset({"resident"}) if created else await self.roles_of(user)
+        async with in_transaction() as conn:
+            if not created:
+                await (
+                    User.filter(id=user.id)
+                    .using_db(conn)
+                    .update(session_key_enc=session_key, unionid=session.unionid or user.unionid, last_login_at=now)
+                )
+            pair = await self._start_session(user, now, roles=roles, connection=conn)
+            await self.audit.record(
+                "login", actor_id=user.id, subject=f"user:{user.id}", data={"ip": client_ip}, connection=conn
+            )
+        return {**pair.__dict__, "user": self._summary(user, roles)}
 
     async def operator_login(self, *, username: str, password: str, client_ip: str) -> dict[str, Any]:
         await self.limits.hit("operator_login", "ip", client_ip, limit=self.settings.rate_limits.operator_login_per_ip)
@@ -202,9 +212,10 @@ class IdentityService:
             )
             raise InvalidCredentials()
         user = await User.get(id=credential.user_id)
-        pair = await self._start_session(user, self.clock.now())
+        roles = await self.roles_of(user)
+        pair = await self._start_session(user, self.clock.now(), roles=roles)
         await self.audit.record("operator_login", actor_id=user.id, subject=f"user:{user.id}", data={"ip": client_ip})
-        return {**pair.__dict__, "user": await self._user_summary(user)}
+        return {**pair.__dict__, "user": self._summary(user, roles)}
 
     def _dummy_password_hash(self) -> str:
         # Checking a dummy hash keeps unknown usernames as slow as wrong passwords.
@@ -244,7 +255,7 @@ class IdentityService:
             await self._revoke_family(record.family_id, now, reason="refresh_reuse", user_id=record.user_id)
             raise RefreshTokenReused()
         user = await User.get(id=record.user_id)
-        access = await self._access_token(user, record.family_id, now)
+        access = self._access_token(user, record.family_id, now, await self.roles_of(user))
         return TokenPair(access, new_token, self.tokens.ttl)
 
     async def logout(self, who: Principal) -> None:
@@ -271,7 +282,9 @@ class IdentityService:
         if who.face_verified_at is None or now - who.face_verified_at > window:
             raise FaceVerificationRequired(context={"window_seconds": window})
 
-    async def _start_session(self, user: User, now: datetime) -> TokenPair:
+    async def _start_session(
+        self, user: User, now: datetime, *, roles: frozenset[str], connection: BaseDBAsyncClient | None = None
+    ) -> TokenPair:
         family = secrets.token_hex(16)
         refresh = secrets.token_urlsafe(32)
         await RefreshToken.create(
@@ -280,13 +293,13 @@ class IdentityService:
             token_hash=_hash_token(refresh),
             issued_at=now,
             expires_at=now + timedelta(seconds=self.settings.security.refresh_token_ttl),
+            using_db=connection,
         )
-        return TokenPair(await self._access_token(user, family, now), refresh, self.tokens.ttl)
+        return TokenPair(self._access_token(user, family, now, roles), refresh, self.tokens.ttl)
 
-    async def _access_token(self, user: User, session_id: str, now: datetime) -> str:
+    def _access_token(self, user: User, session_id: str, now: datetime, roles: frozenset[str]) -> str:
         face = int(user.face_verified_at.timestamp()) if user.face_verified_at else None
-        claims = AccessClaims(user.id, await self.roles_of(user), session_id, face)
-        return self.tokens.issue(claims, now=now)
+        return self.tokens.issue(AccessClaims(user.id, roles, session_id, face), now=now)
 
     async def _revoke_family(self, family_id: str, now: datetime, *, reason: str, user_id: int) -> None:
         await RefreshToken.filter(family_id=family_id, revoked_at=None).update(revoked_at=now)
@@ -305,10 +318,10 @@ class IdentityService:
             roles.add("business")
         return frozenset(roles)
 
-    async def _user_summary(self, user: User, enterprises: list[EnterpriseRole] | None = None) -> dict[str, Any]:
+    def _summary(self, user: User, roles: frozenset[str]) -> dict[str, Any]:
         return {
             "id": user.id,
-            "roles": sorted(await self.roles_of(user, enterprises)),
+            "roles": sorted(roles),
             "realname_verified": user.realname_verified_at is not None,
             "face_verified_at": user.face_verified_at,
         }
@@ -327,11 +340,10 @@ class IdentityService:
             await EnterpriseAgent.filter(user_id=user_id, revoked_at=None, expires_at__gt=self.clock.now())
             .order_by("expires_at")
             .first()
-            .values_list("expires_at", flat=True)
         )
         if soonest is None:
             return PROFILE_CACHE_SECONDS
-        return max(1.0, min(PROFILE_CACHE_SECONDS, (soonest - self.clock.now()).total_seconds()))
+        return max(1.0, min(PROFILE_CACHE_SECONDS, (soonest.expires_at - self.clock.now()).total_seconds()))
 
     async def _profile_after_change(self, who: Principal) -> dict[str, Any]:
         await self.forget_profile(who.user_id)
@@ -344,7 +356,7 @@ class IdentityService:
     async def _build_profile(self, who: Principal) -> dict[str, Any]:
         user = await self._user(who.user_id)
         enterprises = await self.acting_for(user.id, user=user)
-        summary = await self._user_summary(user, enterprises)
+        summary = self._summary(user, await self.roles_of(user, enterprises))
         name = self._decrypt(user.real_name_enc, "users.real_name")
         id_number = self._decrypt(user.id_number_enc, "users.id_number")
         phone = self._decrypt(user.phone_enc, "users.phone")
@@ -483,7 +495,7 @@ class IdentityService:
             raise FaceFailed(context={"verify_ret": result.verify_ret})
         await self.forget_profile(user.id)
         user.face_verified_at = now
-        access = await self._access_token(user, who.session_id, now)
+        access = self._access_token(user, who.session_id, now, await self.roles_of(user))
         return {"access_token": access, "expires_in": self.tokens.ttl, "face_verified_at": now}
 
     # ----------------------------------------------------------------- enterprises and roles
@@ -520,10 +532,9 @@ class IdentityService:
                 )
         except IntegrityError:
             raise EnterpriseExists() from None
-        legal_rep = await User.filter(id_number_index=self.blind.of(number, field="id_number")).values_list(
-            "id", flat=True
-        )
-        await self.forget_profile(*legal_rep)
+        legal_rep = await User.get_or_none(id_number_index=self.blind.of(number, field="id_number"))
+        if legal_rep is not None:
+            await self.forget_profile(legal_rep.id)
         return {"credit_code": code, "name": name, "region_code": region_code}
 
     async def acting_for(self, user_id: int, *, user: User | None = None) -> list[EnterpriseRole]:
@@ -623,7 +634,8 @@ class IdentityService:
                 data={"role": "agent"},
                 connection=conn,
             )
-        await self.forget_profile(*await EnterpriseAgent.filter(id=agent_id).values_list("user_id", flat=True))
+        grant = await EnterpriseAgent.get(id=agent_id)
+        await self.forget_profile(grant.user_id)
 
     async def grant_inspector(
         self, who: Principal, *, user_id: int, licence_types: list[str], regions: list[str]

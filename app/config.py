@@ -408,7 +408,7 @@ def _validate_production(settings: Settings) -> None:
         problems.append("security.jwt_keys_dir points at the sandbox keys")
     elif not any(keys_dir.glob("*.pem")) if keys_dir.exists() else True:
         problems.append("security.jwt_keys_dir holds no signing key")
-    licence_keys = Path(settings.licences.keys_dir)
+    licence_keys = project_path(settings.licences.keys_dir)
     if licence_keys.resolve().is_relative_to(SANDBOX_CERTS.resolve()):
         problems.append("licences.keys_dir points at the sandbox keys")
     payments = settings.payments

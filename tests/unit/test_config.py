@@ -49,10 +49,16 @@ def test_production_starts_with_real_secrets_and_keys(tmp_path):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = ec.generate_private_key(ec.SECP256R1())
     (tmp_path / "prod-1.pem").write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = rsa_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     env = {
         "APP_SERVICE_ENVIRONMENT": "production",
         "APP_SANDBOX_ENABLED": "false",
@@ -61,6 +67,16 @@ def test_production_starts_with_real_secrets_and_keys(tmp_path):
         "APP_SECURITY_JWT_KEYS_DIR": str(tmp_path),
         "APP_WECHAT_SECRET": "a-real-app-secret",
         "APP_WECHAT_API_BASE": "https://api.weixin.qq.com",
+        "APP_LICENCES_KEYS_DIR": str(tmp_path / "licence-keys"),
+        "APP_PAYMENTS_TRAFFIC_SECRET": "traffic-production-secret",
+        "APP_PAYMENTS_TRAFFIC_BASE_URL": "https://traffic.example.gov.cn",
+        "APP_PAYMENTS_TAX_SECRET": "tax-production-secret",
+        "APP_PAYMENTS_TAX_BASE_URL": "https://tax.example.gov.cn",
+        "APP_WECHATPAY_BASE_URL": "https://api.mch.weixin.qq.com",
+        "APP_WECHATPAY_APIV3_KEY": "0123456789abcdef0123456789abcdef",
+        "APP_WECHATPAY_MERCHANT_PRIVATE_KEY": pem,
+        "APP_ALIPAY_GATEWAY_URL": "https://openapi.alipay.com/gateway.do",
+        "APP_ALIPAY_APP_PRIVATE_KEY": pem,
     }
     settings = load_settings(env=env)
     assert settings.service.is_production

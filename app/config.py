@@ -195,7 +195,8 @@ class PaymentSettings:
     worker_batch: int = 50
     claim_lease: float = 60.0  # seconds a claimed job stays invisible to other workers
     settlement_retry_delays: tuple[float, ...] = (5, 15, 30, 60, 120, 300, 600, 1800, 3600)
-    poll_delays: tuple[float, ...] = (15, 30, 60, 120, 300)
+    # Asking the channel about an order that got no notify (WeChat: after at most a minute).
+    poll_delays: tuple[float, ...] = (60, 120, 300, 600)
     created_grace: float = 60.0  # an order stuck in `created` this long is resolved by query
     reconcile_at: str = "10:30"  # Asia/Shanghai, the day after
     agency_timeout: float = 5.0

@@ -179,3 +179,22 @@ async def test_search_pages(api: httpx.AsyncClient, demo: dict) -> None:
     second = (await api.get("/api/v1/search", params={"q": "登记", "page_size": 5, "page": 2})).json()
     assert first["total"] > 5 and first["has_more"]
     assert not {i["code"] for i in first["items"]} & {i["code"] for i in second["items"]}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/regions",
+        "/api/v1/zones?region=440106&audience=individual",
+        "/api/v1/zones/births?region=440106",
+        "/api/v1/bundles/newborn?region=440106",
+        "/api/v1/search?q=%E9%A9%BE%E9%A9%B6%E8%AF%81&region=440106",
+    ],
+)
+async def test_every_read_answers_304_to_its_etag(api: httpx.AsyncClient, demo: dict, path: str) -> None:
+    first = await api.get(path)
+    assert first.status_code == 200 and first.headers["etag"].startswith('"')
+    again = await api.get(path, headers={"If-None-Match": f'W/"nope", {first.headers["etag"]}'})
+    assert again.status_code == 304 and again.headers["etag"] == first.headers["etag"]
+    other = await api.get(path, headers={"If-None-Match": '"something-else"'})
+    assert other.status_code == 200 and other.content == first.content

@@ -261,6 +261,7 @@ async def test_operator_configures_a_zone_end_to_end(api: httpx.AsyncClient, ope
     assert window.status_code == 200, window.text
     listing = await api.get("/api/v1/zones", params={"region": "440103"})
     assert slug not in {z["slug"] for z in listing.json()["zones"]}  # not yet in its publish window
+    assert (await api.get(f"/api/v1/zones/{slug}")).status_code == 404
 
 
 async def test_zone_entries_must_exist(api: httpx.AsyncClient, operator: Session, demo: dict) -> None:

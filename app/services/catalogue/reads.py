@@ -62,10 +62,15 @@ class RenderedCache:
         self._ttl = ttl
         self._memo: OrderedDict[str, Rendered] = OrderedDict()
 
-    async def get_or_render(self, key: str, render: Callable[[], Awaitable[Any]]) -> Rendered:
+    def remembered(self, key: str) -> Rendered | None:
         memo = self._memo.get(key)
         if memo is not None:
             self._memo.move_to_end(key)
+        return memo
+
+    async def get_or_render(self, key: str, render: Callable[[], Awaitable[Any]]) -> Rendered:
+        memo = self.remembered(key)
+        if memo is not None:
             return memo
         raw = await self._shared_get(key)
         if raw is not None:
@@ -116,14 +121,19 @@ class CatalogueReader:
     # ------------------------------------------------------------------ zones
     async def zones(self, *, region: str | None, audience: str | None) -> Rendered:
         """Published zones shown in the region (or above it) for the audience, with their entries."""
-        tree = await self._regions.current()
-        region = region or tree.root_code
-        tree.require(region)
-        _check_audience(audience)
         # The publish window is checked per minute, so one cache entry serves a minute.
         minute = int(self._clock.now().timestamp()) // 60
-        key = f"catalogue:v{self._search.known_version}:zones:{region}:{audience or '-'}:{minute}"
-        return await self._rendered.get_or_render(key, lambda: self._render_zones(region, audience))
+        key = f"catalogue:v{self._search.known_version}:zones:{region or '-'}:{audience or '-'}:{minute}"
+        # The home page is the hottest read: answer from this worker's memo before anything else
+        # (only checked requests ever reach the memo).
+        remembered = self._rendered.remembered(key)
+        if remembered is not None:
+            return remembered
+        tree = await self._regions.current()
+        chosen = region or tree.root_code
+        tree.require(chosen)
+        _check_audience(audience)
+        return await self._rendered.get_or_render(key, lambda: self._render_zones(chosen, audience))
 
     async def _render_zones(self, region: str, audience: str | None) -> dict[str, Any]:
         tree = await self._regions.current()
@@ -157,14 +167,19 @@ class CatalogueReader:
         tree = await self._regions.current()
         region = region or tree.root_code
         tree.require(region)
-        key = self._key("zone", zone_ref, region)
+        minute = int(self._clock.now().timestamp()) // 60  # the publish window, as for listings
+        key = self._key("zone", zone_ref, region, minute)
         return await self._rendered.get_or_render(key, lambda: self._render_zone(zone_ref, region))
 
     async def _render_zone(self, zone_ref: str, region: str) -> dict[str, Any]:
         tree = await self._regions.current()
         zone = await _find_by_ref(Zone, zone_ref, status="published")
         now = self._clock.now()
-        if zone is None or (zone.publish_until is not None and zone.publish_until <= now):
+        outside_window = (zone is not None) and (
+            (zone.publish_from is not None and now < zone.publish_from)
+            or (zone.publish_until is not None and zone.publish_until <= now)
+        )
+        if zone is None or outside_window:
             raise ZoneNotFound(context={"zone": zone_ref})
         entries = sorted(await zone.entries.all(), key=lambda e: e.position)
         resolved = await self._resolve_entries(entries, region)

@@ -14,6 +14,7 @@ from typing import Any
 from app.config import Settings
 from app.context import Adapters
 from app.ports import Cache, Clock
+from app.services.payments.ledger import local_iso
 from app.services.payments.notify import NotifyDesk
 from app.services.payments.orders import OrderDesk, PaymentRequest
 from app.services.payments.reconcile import Reconciler
@@ -100,7 +101,7 @@ class PaymentService:
         rows = await SettlementOutbox.filter(status__in=["pending", "refused"], created_at__lte=cutoff).prefetch_related("order")
         return [
             {"order_no": row.order.order_no, "settlement_id": row.settlement_id, "status": row.status,
-             "attempts": row.attempts, "last_error": row.last_error, "since": row.created_at.isoformat()}
+             "attempts": row.attempts, "last_error": row.last_error, "since": local_iso(row.created_at)}
             for row in rows
         ]
 

@@ -21,6 +21,11 @@ from models.payments import PaymentOrder, PaymentOrderEvent, SettlementOutbox
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
+def local_iso(moment: datetime | None) -> str | None:
+    """A stored UTC time as the payer reads it: ISO 8601 in Asia/Shanghai."""
+    return moment.astimezone(SHANGHAI).isoformat() if moment is not None else None
+
+
 def new_order_no(now: datetime) -> str:
     """P + Shanghai timestamp + 10 random hex digits: 25 characters, valid for both channels."""
     return f"P{now.astimezone(SHANGHAI):%Y%m%d%H%M%S}{secrets.token_hex(5).upper()}"

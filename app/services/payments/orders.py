@@ -37,7 +37,7 @@ from app.services.payments.errors import (
     OrderNotFound,
     UnknownChannel,
 )
-from app.services.payments.ledger import bill_key, new_order_no, try_advance
+from app.services.payments.ledger import bill_key, local_iso, new_order_no, try_advance
 from app.services.payments.states import MONEY_HELD_STATES, OrderStatus
 from models.payments import (
     IdempotencyRecord,
@@ -98,10 +98,10 @@ def order_view(order: PaymentOrder, receipt: PaymentReceipt | None = None) -> di
         "late_fee": order.late_fee,
         "status": order.status,
         "refunded_amount": order.refunded_amount,
-        "expires_at": order.expires_at.isoformat(),
-        "paid_at": order.paid_at.isoformat() if order.paid_at else None,
-        "settled_at": order.settled_at.isoformat() if order.settled_at else None,
-        "created_at": order.created_at.isoformat() if order.created_at else None,
+        "expires_at": local_iso(order.expires_at),
+        "paid_at": local_iso(order.paid_at),
+        "settled_at": local_iso(order.settled_at),
+        "created_at": local_iso(order.created_at),
         "receipt": None,
     }
     if receipt is not None:
@@ -308,7 +308,7 @@ class OrderDesk:
             },
             "history": [
                 {"event": e.event, "from": e.from_status, "to": e.to_status, "detail": e.detail,
-                 "at": e.created_at.isoformat()}
+                 "at": local_iso(e.created_at)}
                 for e in events
             ],
         }

@@ -20,7 +20,7 @@ from tortoise.transactions import in_transaction
 
 from app.ports import BillingAgency, ChannelBillRow, Clock, PaymentChannel
 from app.services.payments.errors import ReconciliationItemNotFound
-from app.services.payments.ledger import SHANGHAI
+from app.services.payments.ledger import SHANGHAI, local_iso
 from app.services.payments.states import MONEY_HELD_STATES, OrderStatus
 from models.payments import PaymentOrder, ReconciliationItem, ReconciliationRun, SettlementOutbox
 
@@ -45,7 +45,7 @@ def item_view(item: ReconciliationItem) -> dict[str, Any]:
         "actual_amount": item.actual_amount,
         "detail": item.detail,
         "proposed_refund_amount": item.proposed_refund_amount,
-        "resolved_at": item.resolved_at.isoformat() if item.resolved_at else None,
+        "resolved_at": local_iso(item.resolved_at),
     }
 
 
@@ -55,8 +55,8 @@ def run_view(run: ReconciliationRun) -> dict[str, Any]:
         "day": run.day.isoformat(),
         "status": run.status,
         "summary": run.summary,
-        "started_at": run.started_at.isoformat() if run.started_at else None,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "started_at": local_iso(run.started_at),
+        "finished_at": local_iso(run.finished_at),
     }
 
 

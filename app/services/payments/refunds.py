@@ -11,7 +11,7 @@ from tortoise.transactions import in_transaction
 
 from app.ports import ChannelError, ChannelRefund, Clock, PaymentChannel
 from app.services.payments.errors import OrderNotFound, RefundExceedsPaid, RefundNotAllowed
-from app.services.payments.ledger import try_advance
+from app.services.payments.ledger import local_iso, try_advance
 from app.services.payments.states import OrderStatus
 from models.payments import PaymentOrder, PaymentRefund, SettlementOutbox
 
@@ -27,8 +27,8 @@ def refund_view(refund: PaymentRefund) -> dict[str, Any]:
         "reason": refund.reason,
         "kind": refund.kind,
         "status": refund.status,
-        "created_at": refund.created_at.isoformat() if refund.created_at else None,
-        "completed_at": refund.completed_at.isoformat() if refund.completed_at else None,
+        "created_at": local_iso(refund.created_at),
+        "completed_at": local_iso(refund.completed_at),
     }
 
 

@@ -37,6 +37,7 @@ log = logging.getLogger("app.payments.worker")
 
 # Agency answers meaning "this bill was paid through another settlement": our money is a double payment.
 DOUBLE_PAYMENT_CODES = frozenset({"bill_already_settled"})
+POLL_CONCURRENCY = 8
 
 
 async def claim(model: Any, *, due_field: str, filters: dict[str, Any], now: datetime, lease: float,
@@ -196,7 +197,14 @@ class PaymentWorker:
             now=now, lease=self.settings.claim_lease, limit=self.settings.worker_batch,
         )
         if orders:
-            await asyncio.gather(*(self._poll(order) for order in orders))
+            # Each query costs RSA work on both ends: a few at a time keeps the service responsive.
+            gate = asyncio.Semaphore(POLL_CONCURRENCY)
+
+            async def poll(order: PaymentOrder) -> None:
+                async with gate:
+                    await self._poll(order)
+
+            await asyncio.gather(*(poll(order) for order in orders))
         return len(orders)
 
     async def _poll(self, order: PaymentOrder) -> None:

@@ -121,6 +121,8 @@ class SearchIndex:
             if parent >= 0:
                 self._children[parent].append(child)
         self._row_by_code = {doc.code: row for row, doc in enumerate(documents)}
+        # Queries are case-folded, codes are not: look them up folded.
+        self._row_by_folded_code = {doc.code.lower(): row for row, doc in enumerate(documents)}
         rows_by_basic: dict[str, list[int]] = defaultdict(list)
         for row, doc in enumerate(documents):
             if doc.basic_code:
@@ -355,7 +357,7 @@ class SearchIndex:
     def _code_rows(self, codes: Sequence[str]) -> np.ndarray:
         found: list[np.ndarray] = []
         for code in codes:
-            row = self._row_by_code.get(code) or self._row_by_code.get(code.upper())
+            row = self._row_by_folded_code.get(code)
             if row is not None:
                 found.append(np.asarray([row], dtype=np.int32))
             basic = self._rows_by_basic.get(code)

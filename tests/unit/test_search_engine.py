@@ -112,6 +112,11 @@ def test_department_and_place_names_rank_local_items_first(index: SearchIndex) -
     assert index.search("天河 出生医学证明", one_per_service=False).hits[0].code == "B1"
 
 
+def test_the_first_document_is_found_by_code_too() -> None:
+    small = SearchIndex.build([doc("FIRST00001", "养犬登记", None), doc("SECOND0002", "养犬登记", None)])
+    assert [h.code for h in small.search("first00001").hits] == ["FIRST00001"]
+
+
 def test_implementation_and_basic_codes_find_the_item(index: SearchIndex) -> None:
     by_code = index.search("11440100mb2d0164xh2440289876000")
     assert [h.code for h in by_code.hits] == ["11440100MB2D0164XH2440289876000"]

@@ -88,6 +88,8 @@ class LiveServer:
 
 async def start_server(settings: Settings, name: str = "gov_test", *, manage_orm: bool = True) -> LiveServer:
     """Start a service; a second one in the session shares the first one's ORM (manage_orm=False)."""
+    if not manage_orm:  # the first server's payment worker already serves the shared database
+        settings = settings.with_overrides(payments={"in_process_worker": False})
     app = create_app(settings, name=name, manage_orm=manage_orm)
     server = await app.create_server(
         host="127.0.0.1", port=settings.service.port, return_asyncio_server=True, access_log=False

@@ -193,6 +193,7 @@ class AlipayChannel:
                 refund = ChannelRefund(
                     refund_no=params["out_biz_no"], order_no=order_no, state="succeeded",
                     amount=yuan_to_fen(params["refund_fee"]), channel_refund_id=params.get("trade_no"),
+                    total=yuan_to_fen(params["total_amount"]) if params.get("total_amount") else None,
                 )
                 return ChannelNotify(event_id=event_id, kind="refund", refund=refund)
             raw_state = params["trade_status"]

@@ -33,6 +33,7 @@ class Services:
     background: list[Any] = field(default_factory=list)
 
     async def start(self) -> None:
+        await self.audit.ensure_head()
         for task in self.background:
             await task.start()
 

@@ -75,3 +75,14 @@ async def test_concurrent_appends_keep_one_linear_chain(live):
     report = await verify_chain()
     assert report.intact, report.summary()
     assert ON_POSTGRES in (True, False)
+
+
+async def test_concurrent_first_logins_all_succeed(api):
+    """Each first login appends to the chain; concurrent ones must serialise, not fail."""
+    import asyncio
+
+    from tests.conftest import login
+
+    sessions = await asyncio.gather(*(login(api) for _ in range(8)))
+    assert len({s.user_id for s in sessions}) == 8
+    assert (await verify_chain()).intact

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app.ports import Clock
@@ -35,6 +36,15 @@ def link_hash(
 class AuditLog:
     def __init__(self, clock: Clock):
         self._clock = clock
+
+    async def ensure_head(self) -> None:
+        """Create the head row once, at start, so concurrent first appends find it to lock."""
+        if await AuditHead.exists(id=1):
+            return
+        try:
+            await AuditHead.create(id=1, seq=0, hash=GENESIS)
+        except IntegrityError:  # another worker created it first
+            pass
 
     async def record(
         self,

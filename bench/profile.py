@@ -47,6 +47,17 @@ def start(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def dump(pid: int) -> str:
+    """Every thread's stack of `pid` right now (py-spy dump), with local variables."""
+    binary = py_spy()
+    if binary is None:
+        return "py-spy is not installed"
+    completed = subprocess.run(
+        [binary, "dump", "--pid", str(pid), "--locals"], capture_output=True, text=True, timeout=60
+    )
+    return completed.stdout + completed.stderr
+
+
 @dataclass(frozen=True)
 class Breakdown:
     samples: int

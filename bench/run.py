@@ -221,7 +221,19 @@ class Runner:
         async with httpx.AsyncClient(base_url=base_url, timeout=30, trust_env=False) as client:
             response = await client.request(request.method or scenario.method, request.path or scenario.path, **kwargs)
         if response.status_code >= 400 and not scenario.expect_errors:
+            if response.status_code == 503 and scenario.server == "service":
+                await self._dump_stacks(scenario)
             raise RuntimeError(f"first request answered {response.status_code}: {response.text[:300]}")
+
+    async def _dump_stacks(self, scenario: Scenario) -> None:
+        """A 503 is usually Sanic's response timeout: keep where the service is stuck."""
+        pid = self.ctx.service_pid
+        if pid is None or profile.py_spy() is None:
+            return
+        stacks = await asyncio.to_thread(profile.dump, pid)
+        target = self.run_dir / f"{scenario.feature}-{_slug(scenario.name)}.stacks.txt"
+        target.write_text(stacks)
+        print(f"   the service's stacks are in {target}", flush=True)
 
     async def _wrk(
         self, base_url: str, file: Path | None, duration: float, connections: int, *,

@@ -161,7 +161,7 @@ class ReconciliationRun(Model):
     day = fields.DateField(db_index=True)
     status = fields.CharField(max_length=16)  # running, finished, failed
     summary: dict = fields.JSONField(default=dict)
-    started_at = fields.DatetimeField(auto_now_add=True)
+    started_at = fields.DatetimeField()
     finished_at = fields.DatetimeField(null=True)
 
     class Meta:

@@ -68,6 +68,7 @@ class Reconciler:
 
     async def run(self, day: date) -> dict[str, Any]:
         """Download, compare, store the run and its items; returns the run with its items."""
+        started = self.clock.now()
         bills = {name: await channel.download_bill(day) for name, channel in sorted(self.channels.items())}
         books = {name: await agency.settlements_on(day) for name, agency in sorted(self.agencies.items())}
         start, end = day_bounds(day)
@@ -82,7 +83,7 @@ class Reconciler:
         for item in items:
             summary[item["kind"]] += 1
         async with in_transaction() as conn:
-            run = await ReconciliationRun.create(day=day, status="finished", finished_at=now,
+            run = await ReconciliationRun.create(day=day, status="finished", started_at=started, finished_at=now,
                                                  summary={"mismatches": dict(summary),
                                                           "bill_rows": sum(len(r) for r in bills.values()),
                                                           "orders": len(paid_today)},

@@ -47,9 +47,7 @@ def test_production_refuses_sandbox_defaults(tmp_path):
 
 def test_production_starts_with_real_secrets_and_keys(tmp_path):
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     key = ec.generate_private_key(ec.SECP256R1())
     (tmp_path / "prod-1.pem").write_bytes(

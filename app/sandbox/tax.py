@@ -432,6 +432,13 @@ def create_blueprint(settings: Settings | TaxSandboxConfig) -> Blueprint:
         view["settlement_id"] = notice.settlement_id
         return json_response(view)
 
+    add_counter_and_fault_routes(bp, state)
+    return bp
+
+
+def add_counter_and_fault_routes(bp: Blueprint, state: Any) -> None:
+    """The helper routes every agency sandbox has: settlement counters and fault knobs."""
+
     @bp.get("/settlements")
     async def helper_counters(request: Request) -> HTTPResponse:
         return json_response(state.book.counters())
@@ -448,8 +455,6 @@ def create_blueprint(settings: Settings | TaxSandboxConfig) -> Blueprint:
     async def helper_clear_faults(request: Request) -> HTTPResponse:
         state.knobs.clear()
         return json_response({"faults": {}, "injected": state.knobs.injected})
-
-    return bp
 
 
 def accept_settlement(state: TaxSandboxState, secret: str | None, payload: Mapping[str, Any]) -> HTTPResponse:

@@ -23,6 +23,7 @@ from app.sandbox.tax import (
     FaultKnobs,
     FiscalReceiptIssuer,
     SettlementBook,
+    add_counter_and_fault_routes,
     local_day,
     lookup_with_faults,
     mask_name,
@@ -182,23 +183,7 @@ def create_blueprint(settings: Settings | TrafficSandboxConfig) -> Blueprint:
         view["settlement_id"] = fine.settlement_id
         return json_response(view)
 
-    @bp.get("/settlements")
-    async def helper_counters(request: Request) -> HTTPResponse:
-        return json_response(state.book.counters())
-
-    @bp.post("/faults")
-    async def helper_set_faults(request: Request) -> HTTPResponse:
-        try:
-            state.knobs.configure(request.json or {})
-        except (ValueError, TypeError, AttributeError):
-            return json_response({"error": {"code": "invalid_fault"}}, status=400)
-        return json_response({"faults": {op: vars(rule) for op, rule in state.knobs.rules.items()}})
-
-    @bp.delete("/faults")
-    async def helper_clear_faults(request: Request) -> HTTPResponse:
-        state.knobs.clear()
-        return json_response({"faults": {}, "injected": state.knobs.injected})
-
+    add_counter_and_fault_routes(bp, state)
     return bp
 
 

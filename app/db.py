@@ -30,6 +30,8 @@ def tortoise_config(database: DatabaseSettings) -> dict[str, Any]:
     url = database.url
     if url.startswith(("postgres://", "postgresql://")):
         url = "asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite://"):
+        _release_sqlite_lock_when_begin_fails()
     if url.startswith("sqlite://") and "synchronous=" not in url:
         # WAL (Tortoise's default) with NORMAL sync survives a crash of the process; only an OS
         # crash can lose the last commits. The embedded default is for one process; production
@@ -50,6 +52,40 @@ def tortoise_config(database: DatabaseSettings) -> dict[str, Any]:
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+def _release_sqlite_lock_when_begin_fails() -> None:
+    """Work around Tortoise 1.1.9: its SQLite transaction takes the connection's only lock, then
+    awaits BEGIN. A task cancelled there (Sanic cancels the handler of a client that hung up)
+    never gives the lock back and every later query waits for ever. Enter the same way, but on
+    any failure roll back whatever BEGIN started in aiosqlite's thread and release the lock."""
+    from tortoise.backends.sqlite.client import SqliteTransactionContext
+    from tortoise.connection import get_connections
+
+    if getattr(SqliteTransactionContext, "_releases_lock_when_begin_fails", False):
+        return
+
+    async def enter(self: Any) -> Any:
+        await self._trxlock.acquire()
+        token = None
+        try:
+            await self.ensure_connection()
+            token = get_connections().set(self.connection_name, self.connection)
+            await self.connection.begin()
+        except BaseException:
+            try:
+                if self.connection._connection is not None:
+                    await self.connection._connection.rollback()
+            finally:
+                if token is not None:
+                    get_connections().reset(token)
+                self._trxlock.release()
+            raise
+        self.token = token
+        return self.connection
+
+    SqliteTransactionContext.__aenter__ = enter  # type: ignore[method-assign]
+    SqliteTransactionContext._releases_lock_when_begin_fails = True  # type: ignore[attr-defined]
 
 
 async def migrate(database: DatabaseSettings) -> None:

@@ -254,6 +254,9 @@ def judge(outcome: Outcome, reference_rps: float | None, expect_errors: bool) ->
         return
     if reference_rps:
         outcome.ratio = round(outcome.rps / reference_rps, 4)
+    if not outcome.requests:
+        outcome.verdict = "FAIL (no answers)"
+        return
     failed_share = (outcome.socket_errors + outcome.status_errors) / max(outcome.requests or 0, 1)
     if failed_share > ERROR_TOLERANCE and not expect_errors:
         outcome.verdict = "FAIL (errors)"

@@ -15,6 +15,7 @@ from handlers._endpoint import OPERATOR, endpoint, ok, principal, services
 bp = Blueprint("admin_catalogue", url_prefix="/api/v1/admin/catalogue")
 
 _TAGS = ("catalogue admin",)
+_ADMIN_READ_TAGS = ("catalogue admin", "admin")
 _CODE = r"^[0-9A-Za-z]+$"
 _SLUG = r"^[a-z0-9][a-z0-9-]{1,39}$"
 
@@ -54,6 +55,12 @@ class ItemsQuery(BaseModel):
     status: Literal["draft", "published", "retired"] | None = None
     page: int = Field(default=1, ge=1, le=10_000)
     page_size: int = Field(default=50, ge=1, le=200)
+
+
+class ListQuery(BaseModel):
+    status: Literal["draft", "published", "retired"] | None = None
+    limit: int = Field(default=200, ge=1, le=200)
+    offset: int = Field(default=0, ge=0, le=100_000)
 
 
 class DepartmentBody(BaseModel):
@@ -244,6 +251,18 @@ async def create_zone(request: Request, body: NewZone) -> HTTPResponse:
     return ok(zone, status=201)
 
 
+@bp.get("/zones")
+@endpoint(
+    auth=OPERATOR,
+    query=ListQuery,
+    summary="Every zone, drafts included, in home-page order with its entry count",
+    tags=_ADMIN_READ_TAGS,
+)
+async def list_zones(request: Request, query: ListQuery) -> HTTPResponse:
+    admin = services(request).catalogue.admin
+    return ok(await admin.list_zones(status=query.status, limit=query.limit, offset=query.offset))
+
+
 @bp.put("/zones/order")
 @endpoint(auth=OPERATOR, body=ZoneOrderBody, summary="Set the order of the zones on the home page", tags=_TAGS)
 async def order_zones(request: Request, body: ZoneOrderBody) -> HTTPResponse:
@@ -309,6 +328,24 @@ async def zone_status(request: Request, zone_id: int, action: str, body: Revisio
 async def create_bundle(request: Request, body: NewBundle) -> HTTPResponse:
     bundle = await services(request).catalogue.admin.create_bundle(actor_id=_actor(request), fields=body.model_dump())
     return ok(bundle, status=201)
+
+
+@bp.get("/bundles")
+@endpoint(auth=OPERATOR, query=ListQuery, summary="Every bundle, drafts included", tags=_ADMIN_READ_TAGS)
+async def list_bundles(request: Request, query: ListQuery) -> HTTPResponse:
+    admin = services(request).catalogue.admin
+    return ok(await admin.list_bundles(status=query.status, limit=query.limit, offset=query.offset))
+
+
+@bp.get("/bundles/<bundle_id:int>")
+@endpoint(
+    auth=OPERATOR,
+    summary="A bundle with every implementation of its items and the merged materials",
+    tags=_ADMIN_READ_TAGS,
+    errors=("bundle_not_found",),
+)
+async def get_bundle(request: Request, bundle_id: int) -> HTTPResponse:
+    return ok(await services(request).catalogue.admin.bundle_detail(bundle_id=bundle_id))
 
 
 @bp.patch("/bundles/<bundle_id:int>")

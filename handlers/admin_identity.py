@@ -32,6 +32,36 @@ class AuditQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=500)
 
 
+class PageQuery(BaseModel):
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0, le=100_000)
+
+
+class EnterpriseQuery(PageQuery):
+    region: str | None = Field(default=None, pattern=r"^\d{6}$")
+    q: str | None = Field(default=None, min_length=1, max_length=100, description="in the enterprise name")
+
+
+@bp.get("/enterprises")
+@endpoint(
+    auth=OPERATOR,
+    query=EnterpriseQuery,
+    summary="Registered enterprises (legal representative masked)",
+    tags=("admin",),
+)
+async def list_enterprises(request: Request, query: EnterpriseQuery) -> HTTPResponse:
+    result = await services(request).identity.list_enterprises(
+        region_code=query.region, text=query.q, limit=query.limit, offset=query.offset
+    )
+    return ok(result)
+
+
+@bp.get("/inspectors")
+@endpoint(auth=OPERATOR, query=PageQuery, summary="Inspectors and their scopes (names masked)", tags=("admin",))
+async def list_inspectors(request: Request, query: PageQuery) -> HTTPResponse:
+    return ok(await services(request).identity.list_inspectors(limit=query.limit, offset=query.offset))
+
+
 @bp.post("/enterprises")
 @endpoint(
     auth=OPERATOR,

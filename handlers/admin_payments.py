@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from sanic import Blueprint
@@ -27,6 +28,25 @@ class ReconcileBody(BaseModel):
 
 class ReconciliationQuery(BaseModel):
     date: dt.date | None = None
+
+
+class PaymentSearchQuery(BaseModel):
+    status: Literal["created", "paying", "paid", "settled", "closed", "refunding", "refunded", "failed"] | None = None
+    channel: str | None = Field(default=None, min_length=1, max_length=16)
+    bill_ref: str | None = Field(default=None, min_length=1, max_length=40)
+    date: dt.date | None = Field(default=None, description="the Beijing day the order was opened")
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0, le=100_000)
+
+
+@bp.get("/payments")
+@endpoint(auth=OPERATOR, query=PaymentSearchQuery, summary="Search payment orders, newest first",
+          tags=(*TAGS, "admin"))
+async def search_payments(request: Request, query: PaymentSearchQuery) -> HTTPResponse:
+    return ok(await services(request).payments.search_orders(
+        status=query.status, channel=query.channel, bill_ref=query.bill_ref, day=query.date,
+        limit=query.limit, offset=query.offset,
+    ))
 
 
 @bp.get("/payments/<order_no:str>")

@@ -128,6 +128,45 @@ async def put_type(request: Request, code: str, body: LicenceTypeBody) -> HTTPRe
     ))
 
 
+class AdminPageQuery(BaseModel):
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0, le=100_000)
+
+
+@admin_bp.get("/licence-types")
+@endpoint(auth=OPERATOR, query=AdminPageQuery, summary="Licence types, by code", tags=ADMIN_TAGS)
+async def list_types(request: Request, query: AdminPageQuery) -> HTTPResponse:
+    return ok(await services(request).licences.catalogue.list_types(limit=query.limit, offset=query.offset))
+
+
+class AdminLicenceQuery(AdminPageQuery):
+    type: str | None = Field(default=None, min_length=21, max_length=21, description="licence type code")
+    status: Literal["active", "suspended", "revoked", "expired"] | None = None
+    holder: str | None = Field(
+        default=None,
+        pattern=r"^(\d{1,17}|[0-9A-Z]{18})$",
+        description="an enterprise holder's credit code, or a person holder's user id (never an ID number)",
+    )
+    q: str | None = Field(default=None, min_length=1, max_length=128, description="in the identifier or holder name")
+
+
+@admin_bp.get("/licences")
+@endpoint(auth=OPERATOR, query=AdminLicenceQuery, summary="Search licences, newest first (persons masked)",
+          tags=ADMIN_TAGS)
+async def search_licences(request: Request, query: AdminLicenceQuery) -> HTTPResponse:
+    return ok(await services(request).licences.holders.admin_search(
+        type_code=query.type, status=query.status, holder=query.holder, text=query.q,
+        limit=query.limit, offset=query.offset,
+    ))
+
+
+@admin_bp.get("/licences/<licence_id:int>")
+@endpoint(auth=OPERATOR, summary="One licence with its history (persons masked)", tags=ADMIN_TAGS,
+          errors=("licence_not_found",))
+async def show_licence(request: Request, licence_id: int) -> HTTPResponse:
+    return ok(await services(request).licences.holders.admin_licence(licence_id=licence_id))
+
+
 class IssuerBody(BaseModel):
     name: str = Field(min_length=2, max_length=100)
     region_code: str = Field(min_length=6, max_length=6)

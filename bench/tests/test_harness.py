@@ -46,6 +46,12 @@ def test_errors_fail_a_scenario_whatever_its_speed():
     assert expected.verdict == "-"
 
 
+def test_a_scenario_that_got_no_answer_fails():
+    row = outcome("stuck", 0, requests=0)
+    judge(row, 1000, expect_errors=True)
+    assert row.verdict == "FAIL (no answers)"
+
+
 def test_p99_target():
     row = outcome("search", 100)
     row.p99_ms, row.target_p99_ms = 31.0, 30.0

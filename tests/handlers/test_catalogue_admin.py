@@ -432,3 +432,92 @@ async def test_a_publish_reaches_the_other_workers_index(
             assert found[0]["code"] == payload["code"]
     finally:
         await stop_server(other)
+
+
+async def _every_page(api: httpx.AsyncClient, path: str, operator: Session, key: str) -> list[dict]:
+    rows: list[dict] = []
+    offset = 0
+    while True:
+        page = await api.get(path, params={"limit": 200, "offset": offset}, headers=operator.headers)
+        assert page.status_code == 200, page.text
+        rows += page.json()[key]
+        offset += 200
+        if offset >= page.json()["total"]:
+            return rows
+
+
+async def test_operators_list_every_zone_with_entry_counts(
+    api: httpx.AsyncClient, operator: Session, resident: Session, demo: dict
+) -> None:
+    births = demo["catalogue"].basic_codes
+    slug = "test-zone-" + secrets.token_hex(3)
+    zone = (
+        await api.post(
+            f"{ADMIN}/zones",
+            json={"slug": slug, "title": "列表专区", "audiences": ["individual"], "region_code": "440100"},
+            headers=operator.headers,
+        )
+    ).json()
+    entries = [{"kind": "service", "basic_code": births["生育登记"]}, {"kind": "bundle", "bundle_slug": "newborn"}]
+    await api.put(
+        f"{ADMIN}/zones/{zone['id']}/entries", json={"revision": 1, "entries": entries}, headers=operator.headers
+    )
+    zones = await _every_page(api, f"{ADMIN}/zones", operator, "zones")
+    mine = next(z for z in zones if z["id"] == zone["id"])
+    assert mine["slug"] == slug and mine["status"] == "draft" and mine["revision"] == 2
+    assert mine["entry_count"] == 2 and mine["region_code"] == "440100"
+    assert mine["publish_from"] is None and mine["publish_until"] is None
+    assert any(z["status"] == "published" for z in zones)  # the demo's live zones are listed too
+
+    first = await api.get(f"{ADMIN}/zones", params={"limit": 1}, headers=operator.headers)
+    assert len(first.json()["zones"]) == 1 and first.json()["total"] == len(zones)
+    drafts = await api.get(f"{ADMIN}/zones", params={"status": "draft", "limit": 200}, headers=operator.headers)
+    assert {z["status"] for z in drafts.json()["zones"]} == {"draft"}
+    assert (await api.get(f"{ADMIN}/zones", params={"limit": 201}, headers=operator.headers)).status_code == 422
+    refused = await api.get(f"{ADMIN}/zones", headers=resident.headers)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+
+
+async def test_operators_list_and_open_bundles_with_items_and_materials(
+    api: httpx.AsyncClient, operator: Session, resident: Session, demo: dict
+) -> None:
+    draft_item = item_payload(demo)  # a draft with its own basic code: listed in the bundle's detail
+    assert (await api.post(f"{ADMIN}/items", json=draft_item, headers=operator.headers)).status_code == 201
+    codes = demo["catalogue"].basic_codes
+    slug = "test-bundle-" + secrets.token_hex(3)
+    created = await api.post(
+        f"{ADMIN}/bundles",
+        json={
+            "slug": slug,
+            "title": "测试一件事",
+            "audiences": ["individual"],
+            "region_code": "440106",
+            "basic_codes": [codes["生育登记"], draft_item["basic_code"]],
+        },
+        headers=operator.headers,
+    )
+    assert created.status_code == 201, created.text
+    bundle_id = created.json()["id"]
+
+    bundles = await _every_page(api, f"{ADMIN}/bundles", operator, "bundles")
+    mine = next(b for b in bundles if b["id"] == bundle_id)
+    assert mine["status"] == "draft" and mine["revision"] == 1
+    assert mine["basic_codes"] == [codes["生育登记"], draft_item["basic_code"]]
+
+    detail = await api.get(f"{ADMIN}/bundles/{bundle_id}", headers=operator.headers)
+    assert detail.status_code == 200, detail.text
+    body = detail.json()
+    assert body["slug"] == slug and body["revision"] == 1 and body["status"] == "draft"
+    assert [i["basic_code"] for i in body["items"]] == [codes["生育登记"], draft_item["basic_code"]]
+    assert len(body["items"][0]["implementations"]) >= 1
+    assert [i["code"] for i in body["items"][1]["implementations"]] == [draft_item["code"]]
+    assert body["items"][1]["implementations"][0]["status"] == "draft"
+    assert body["missing_basic_codes"] == []
+    id_card = next(m for m in body["materials"] if m["name"] == "居民身份证")
+    assert draft_item["code"] in id_card["used_by"]
+
+    missing = await api.get(f"{ADMIN}/bundles/999999999", headers=operator.headers)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "bundle_not_found"
+    for path in ("/bundles", f"/bundles/{bundle_id}"):
+        refused = await api.get(ADMIN + path, headers=resident.headers)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"

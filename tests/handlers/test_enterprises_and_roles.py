@@ -142,3 +142,60 @@ async def test_profile_is_cached_and_every_change_through_the_api_shows_at_once(
     await bind_realname(api, session)
     after = (await api.get("/api/v1/me", headers=session.headers)).json()
     assert after["realname_verified"] is True and after["notify_on_licence_check"] is False
+
+
+async def _all_pages(api, path, operator, **params):
+    """Every item of a paged admin list (the database is shared, so others' rows are there too)."""
+    items, offset = [], 0
+    while True:
+        page = await api.get(path, params={**params, "limit": 200, "offset": offset}, headers=operator.headers)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        items += body["items"]
+        offset += 200
+        if offset >= body["total"]:
+            return items, body["total"]
+
+
+async def test_operators_list_inspectors_with_scope_and_masked_names(api, operator, resident):
+    inspector = await make_inspector(api, operator, licence_types=["11100000MB0143000Y001"], regions=["4401"])
+    items, total = await _all_pages(api, "/api/v1/admin/inspectors", operator)
+    mine = [i for i in items if i["user_id"] == inspector.user_id]
+    assert mine == [
+        {"user_id": inspector.user_id, "name_masked": "*四", "licence_types": ["11100000MB0143000Y001"], "regions": ["4401"]}
+    ]
+    assert len(items) == total and all(i["user_id"] != resident.user_id for i in items)
+    assert "李四" not in str(items) and inspector.id_number not in str(items)
+
+    await api.delete(f"/api/v1/admin/inspectors/{inspector.user_id}", headers=operator.headers)
+    items, _ = await _all_pages(api, "/api/v1/admin/inspectors", operator)
+    assert inspector.user_id not in {i["user_id"] for i in items}
+
+    too_many = await api.get("/api/v1/admin/inspectors", params={"limit": 201}, headers=operator.headers)
+    assert too_many.status_code == 422
+    refused = await api.get("/api/v1/admin/inspectors", headers=resident.headers)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+
+
+async def test_operators_list_enterprises_with_the_legal_rep_masked(api, operator, resident):
+    rep_id = make_id_number()
+    code = await register(api, operator, rep_id)
+    page = await api.get(
+        "/api/v1/admin/enterprises", params={"region": "440106", "q": "示例科技"}, headers=operator.headers
+    )
+    assert page.status_code == 200, page.text
+    items, _ = await _all_pages(api, "/api/v1/admin/enterprises", operator, region="440106", q="示例科技")
+    mine = next(e for e in items if e["credit_code"] == code)
+    assert {k: mine[k] for k in ("name", "region_code", "legal_rep_name_masked")} == {
+        "name": "广州示例科技有限公司",
+        "region_code": "440106",
+        "legal_rep_name_masked": "*三",
+    }
+    assert "张三" not in page.text and rep_id not in page.text
+    elsewhere, _ = await _all_pages(api, "/api/v1/admin/enterprises", operator, region="440305")
+    assert code not in {e["credit_code"] for e in elsewhere}
+    other_name, _ = await _all_pages(api, "/api/v1/admin/enterprises", operator, q="不存在的名称")
+    assert other_name == []
+
+    refused = await api.get("/api/v1/admin/enterprises", headers=resident.headers)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"

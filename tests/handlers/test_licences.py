@@ -680,3 +680,99 @@ async def test_a_key_registered_on_another_worker_is_found_at_once(api, world):
                                  {"id": business.identifier, "t": FOOD, "rg": "440106", "h": "x"})
     result = await inspect(api, world.inspector, codec.encode_lc1(claims, private, kid))
     assert result["valid"] is True, result
+
+
+# --------------------------------------------------------------------------- operator reads
+async def test_operators_list_licence_types(api, world):
+    listing = await api.get("/api/v1/admin/licence-types", params={"limit": 200}, headers=world.operator.headers)
+    assert listing.status_code == 200, listing.text
+    by_code = {t["code"]: t for t in listing.json()["items"]}
+    assert by_code[FOOD]["holder_kind"] == "enterprise" and by_code[PERMIT]["identity_class"] is True
+    assert listing.json()["total"] >= 2
+    one = await api.get("/api/v1/admin/licence-types", params={"limit": 1}, headers=world.operator.headers)
+    assert len(one.json()["items"]) == 1
+    resident = await login(api)
+    refused = await api.get("/api/v1/admin/licence-types", headers=resident.headers)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+
+
+async def test_operators_search_licences_and_persons_stay_masked(api, world):
+    business = await make_business(api, world)
+    person = await bind_realname(api, await login(api), name="钱七")
+    issued = await api.post("/api/v1/admin/licences", json={
+        "type_code": PERMIT, "issuer_code": PSB, "serial": "JZ" + secrets.token_hex(5).upper(),
+        "holder": {"name": "钱七", "id_number": person.id_number}, "region_code": "440106",
+        "data": {"permit_no": person.id_number, "address": "广州市天河区某路3号"},
+        "valid_from": "2025-06-01", "valid_until": "2028-06-01",
+    }, headers=world.operator.headers)
+    assert issued.status_code == 201, issued.text
+    permit_id = issued.json()["id"]
+    headers = world.operator.headers
+
+    by_company = await api.get("/api/v1/admin/licences", params={"holder": business.credit_code}, headers=headers)
+    assert by_company.status_code == 200, by_company.text
+    [found] = by_company.json()["items"]
+    assert found["id"] == business.licence_id and found["holder"]["name"] == "广州某某餐饮管理有限公司"
+    assert by_company.json()["total"] == 1
+
+    by_person = await api.get("/api/v1/admin/licences", params={"holder": str(person.user_id)}, headers=headers)
+    [mine] = by_person.json()["items"]
+    assert mine["id"] == permit_id and mine["holder"] == {"kind": "person", "name": "*七", "credit_code": None}
+    assert person.id_number not in by_person.text and "钱七" not in by_person.text
+
+    by_text = await api.get("/api/v1/admin/licences", params={"q": "钱七", "type": PERMIT, "status": "active"},
+                            headers=headers)
+    assert permit_id in {item["id"] for item in by_text.json()["items"]}
+    assert person.id_number not in by_text.text and "钱七" not in by_text.text
+    by_identifier = await api.get("/api/v1/admin/licences", params={"q": business.identifier}, headers=headers)
+    assert [item["id"] for item in by_identifier.json()["items"]] == [business.licence_id]
+
+    await api.post(f"/api/v1/admin/licences/{business.licence_id}/status",
+                   json={"action": "suspend", "reason": "检查"}, headers=headers)
+    suspended = await api.get("/api/v1/admin/licences",
+                              params={"holder": business.credit_code, "status": "suspended"}, headers=headers)
+    assert [item["status"] for item in suspended.json()["items"]] == ["suspended"]
+    active = await api.get("/api/v1/admin/licences",
+                           params={"holder": business.credit_code, "status": "active"}, headers=headers)
+    assert active.json()["items"] == [] and active.json()["total"] == 0
+
+    newest = await api.get("/api/v1/admin/licences", params={"limit": 2}, headers=headers)
+    assert len(newest.json()["items"]) == 2
+    assert newest.json()["items"][0]["issued_at"] >= newest.json()["items"][1]["issued_at"]
+    bad_holder = await api.get("/api/v1/admin/licences", params={"holder": "44010619900101"}, headers=headers)
+    assert bad_holder.status_code == 200 and bad_holder.json()["items"] == []
+    refused_id = await api.get("/api/v1/admin/licences", params={"holder": "bad holder"}, headers=headers)
+    assert refused_id.status_code == 422
+    assert (await api.get("/api/v1/admin/licences", params={"limit": 500}, headers=headers)).status_code == 422
+
+    resident = await login(api)
+    refused = await api.get("/api/v1/admin/licences", headers=resident.headers)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+
+
+async def test_operators_open_one_licence_without_the_holders_id_number(api, world):
+    business = await make_business(api, world)
+    person = await bind_realname(api, await login(api), name="孙八")
+    issued = await api.post("/api/v1/admin/licences", json={
+        "type_code": PERMIT, "issuer_code": PSB, "serial": "JZ" + secrets.token_hex(5).upper(),
+        "holder": {"name": "孙八", "id_number": person.id_number}, "region_code": "440106",
+        "data": {"permit_no": person.id_number, "address": "广州市天河区某路4号"},
+        "valid_from": "2025-06-01",
+    }, headers=world.operator.headers)
+    permit = await api.get(f"/api/v1/admin/licences/{issued.json()['id']}", headers=world.operator.headers)
+    assert permit.status_code == 200, permit.text
+    body = permit.json()
+    assert body["holder"]["name"] == "*八" and body["data"] is None
+    assert body["data_fields"] == ["address", "permit_no"]
+    assert body["issuer"]["credit_code"] == PSB and [e["kind"] for e in body["events"]] == ["issued"]
+    assert person.id_number not in permit.text and "孙八" not in permit.text
+
+    food = await api.get(f"/api/v1/admin/licences/{business.licence_id}", headers=world.operator.headers)
+    assert food.json()["data"]["licence_no"] == "JY24401060012345"
+    assert food.json()["holder"]["credit_code"] == business.credit_code
+
+    missing = await api.get("/api/v1/admin/licences/999999999", headers=world.operator.headers)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "licence_not_found"
+    resident = await login(api)
+    refused = await api.get(f"/api/v1/admin/licences/{business.licence_id}", headers=resident.headers)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"

@@ -379,3 +379,41 @@ async def test_forged_alipay_notifies_change_nothing(api: httpx.AsyncClient, liv
     assert len(forged) == len(variants) and not any(d["accepted"] for d in forged)
     db_order = await PaymentOrder.get(order_no=order["order_no"])
     assert await PaymentOrderEvent.filter(order_id=db_order.id, event="payment_confirmed").count() == 1
+
+
+async def test_operators_search_orders_newest_first(api: httpx.AsyncClient, resident: Session,
+                                                    operator: Session) -> None:
+    fine = await make_fine(api)
+    first = (await open_payment(api, resident.headers, fine)).json()
+    notice = await make_notice(api, kind="fee", amounts=(1_500,))
+    second = await api.post("/api/v1/payments", headers=resident.headers | {"Idempotency-Key": uuid.uuid4().hex},
+                            json={"bill_type": "fee", "bill_ref": notice["notice_code"], "channel": "alipay"})
+    assert second.status_code == 201, second.text
+    second_order = second.json()
+    search = "/api/v1/admin/payments"
+
+    by_ref = await api.get(search, params={"bill_ref": fine["decision_no"]}, headers=operator.headers)
+    assert by_ref.status_code == 200, by_ref.text
+    [found] = by_ref.json()["items"]
+    assert found["order_no"] == first["order_no"] and found["user_id"] == resident.user_id
+    assert found["channel"] == "wechatpay" and by_ref.json()["total"] == 1
+
+    shown = await api.get(f"{search}/{second_order['order_no']}", headers=operator.headers)
+    day = shown.json()["created_at"][:10]  # the Beijing day, as the order shows it
+    on_the_day = await api.get(search, params={"date": day, "channel": "alipay", "status": "paying", "limit": 200},
+                               headers=operator.headers)
+    rows = on_the_day.json()["items"]
+    assert second_order["order_no"] in {r["order_no"] for r in rows}
+    assert {(r["channel"], r["status"], r["created_at"][:10]) for r in rows} == {("alipay", "paying", day)}
+    long_ago = await api.get(search, params={"date": "2020-01-01"}, headers=operator.headers)
+    assert long_ago.json() == {"items": [], "total": 0, "limit": 50, "offset": 0}
+
+    newest = (await api.get(search, params={"limit": 2}, headers=operator.headers)).json()["items"]
+    assert len(newest) == 2 and newest[0]["created_at"] >= newest[1]["created_at"]
+    paged = (await api.get(search, params={"limit": 1, "offset": 1}, headers=operator.headers)).json()["items"]
+    assert [o["order_no"] for o in paged] == [newest[1]["order_no"]]
+
+    for params in ({"limit": 201}, {"status": "bogus"}, {"date": "yesterday"}):
+        assert (await api.get(search, params=params, headers=operator.headers)).status_code == 422, params
+    refused = await api.get(search, headers=resident.headers)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"

@@ -11,10 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from app.errors import ValidationFailed
 from app.ports import Clock
+from app.services.catalogue.bundles import merged_materials
 from app.services.catalogue.content import ITEM_FIELDS, changed_fields, item_content, problems_with_item
 from app.services.catalogue.errors import (
     AlreadyExists,
@@ -348,6 +350,42 @@ class CatalogueAdmin:
         await self._search.changed()
         return await self.zone_admin_view(zone_id)
 
+    async def list_zones(self, *, status: str | None, limit: int, offset: int) -> dict[str, Any]:
+        """Every zone, drafts and retired ones too, in home-page order, with how many entries each has."""
+        query = Zone.all() if status is None else Zone.filter(status=status)
+        total = await query.count()
+        zones = await query.order_by("position", "id").offset(offset).limit(limit)
+        counts: dict[int, int] = {}
+        if zones:
+            rows = (
+                await ZoneEntry.filter(zone_id__in=[z.id for z in zones])
+                .annotate(entries=Count("id"))
+                .group_by("zone_id")
+                .values("zone_id", "entries")
+            )
+            counts = {int(row["zone_id"]): int(row["entries"]) for row in rows}
+        return {
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "zones": [
+                {
+                    "id": zone.id,
+                    "slug": zone.slug,
+                    "title": zone.title,
+                    "audiences": zone.audiences,
+                    "region_code": zone.region_code,
+                    "publish_from": zone.publish_from.isoformat() if zone.publish_from else None,
+                    "publish_until": zone.publish_until.isoformat() if zone.publish_until else None,
+                    "status": zone.status,
+                    "position": zone.position,
+                    "revision": zone.revision,
+                    "entry_count": counts.get(zone.id, 0),
+                }
+                for zone in zones
+            ],
+        }
+
     async def zone_admin_view(self, zone_id: int) -> dict[str, Any]:
         zone = await _zone(zone_id)
         entries = await zone.entries.all().order_by("position")
@@ -424,6 +462,48 @@ class CatalogueAdmin:
             await self._record(conn, actor_id, "bundle", bundle.slug, action, {"status": [bundle.status, target]})
         await self._search.changed()
         return bundle_admin_view(await _bundle(bundle_id))
+
+    async def list_bundles(self, *, status: str | None, limit: int, offset: int) -> dict[str, Any]:
+        query = Bundle.all() if status is None else Bundle.filter(status=status)
+        total = await query.count()
+        bundles = await query.order_by("id").offset(offset).limit(limit)
+        return {
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "bundles": [bundle_admin_view(bundle) for bundle in bundles],
+        }
+
+    async def bundle_detail(self, *, bundle_id: int) -> dict[str, Any]:
+        """The bundle with every implementation of its items (drafts too) and the materials merged
+        over one implementation per standard item: the one in the bundle's region, if any."""
+        bundle = await _bundle(bundle_id)
+        items = await ServiceItem.filter(basic_code__in=list(bundle.basic_codes)).order_by("code")
+        by_basic: dict[str, list[ServiceItem]] = {}
+        for item in items:
+            by_basic.setdefault(item.basic_code, []).append(item)
+
+        def representative(candidates: list[ServiceItem]) -> ServiceItem:
+            return min(
+                candidates,
+                key=lambda i: (i.region_code != bundle.region_code, i.status != "published", i.code),
+            )
+
+        chosen = [representative(by_basic[code]) for code in bundle.basic_codes if code in by_basic]
+        return {
+            **bundle_admin_view(bundle),
+            "items": [
+                {
+                    "basic_code": code,
+                    "implementations": [
+                        {**item_summary(item), "region_code": item.region_code} for item in by_basic.get(code, [])
+                    ],
+                }
+                for code in bundle.basic_codes
+            ],
+            "missing_basic_codes": [code for code in bundle.basic_codes if code not in by_basic],
+            "materials": merged_materials(chosen),
+        }
 
     async def _check_bundle_fields(self, fields: dict[str, Any]) -> None:
         if "region_code" in fields and not await Region.filter(code=fields["region_code"]).exists():

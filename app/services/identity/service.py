@@ -685,6 +685,57 @@ class IdentityService:
             return None
         return await InspectorScope.get_or_none(user_id=user_id)
 
+    async def list_inspectors(self, *, limit: int, offset: int) -> dict[str, Any]:
+        """Inspectors with their scope, by user id; names masked (three queries, however many rows)."""
+        roles = UserRole.filter(role="inspector")
+        total = await roles.count()
+        page = roles.order_by("user_id").offset(offset).limit(limit)
+        user_ids = [int(row["user_id"]) for row in await page.values("user_id")]
+        names: dict[int, str | None] = {}
+        scopes: dict[int, dict[str, Any]] = {}
+        if user_ids:
+            for user_id, name_enc in await User.filter(id__in=user_ids).values_list("id", "real_name_enc"):
+                names[int(user_id)] = self._decrypt(name_enc, "users.real_name")
+            for row in await InspectorScope.filter(user_id__in=user_ids).values("user_id", "licence_types", "regions"):
+                scopes[int(row["user_id"])] = row
+        items = []
+        for user_id in user_ids:
+            name, scope = names.get(user_id), scopes.get(user_id, {})
+            items.append(
+                {
+                    "user_id": user_id,
+                    "name_masked": mask_name(name) if name else None,
+                    "licence_types": scope.get("licence_types") or [],
+                    "regions": scope.get("regions") or [],
+                }
+            )
+        return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+    async def list_enterprises(
+        self, *, region_code: str | None, text: str | None, limit: int, offset: int
+    ) -> dict[str, Any]:
+        """Registered enterprises by credit code; the legal representative only by masked name."""
+        query = Enterprise.all()
+        if region_code:
+            query = query.filter(region_code=region_code)
+        if text and text.strip():
+            query = query.filter(name__icontains=text.strip())
+        total = await query.count()
+        rows = await query.order_by("credit_code").offset(offset).limit(limit)
+        items = []
+        for enterprise in rows:
+            legal_rep = self._decrypt(enterprise.legal_rep_name_enc, "enterprises.legal_rep_name")
+            items.append(
+                {
+                    "credit_code": enterprise.credit_code,
+                    "name": enterprise.name,
+                    "region_code": enterprise.region_code,
+                    "legal_rep_name_masked": mask_name(legal_rep) if legal_rep else None,
+                    "registered_at": enterprise.created_at,
+                }
+            )
+        return {"items": items, "total": total, "limit": limit, "offset": offset}
+
     async def audit_events(self, *, before_seq: int | None, limit: int) -> list[dict[str, Any]]:
         from models.identity import AuditEvent
 

@@ -105,6 +105,11 @@ class LicenceCatalogue:
         await self.audit.record("licence_type_saved", actor_id=actor_id, subject=f"licence_type:{code}")
         return type_view(licence_type)
 
+    async def list_types(self, *, limit: int, offset: int) -> dict[str, Any]:
+        total = await LicenceType.all().count()
+        types = await LicenceType.all().order_by("code").offset(offset).limit(limit)
+        return {"items": [type_view(t) for t in types], "total": total, "limit": limit, "offset": offset}
+
     async def get_type(self, code: str) -> LicenceType:
         licence_type = await LicenceType.get_or_none(code=code)
         if licence_type is None:

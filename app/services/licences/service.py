@@ -293,6 +293,100 @@ class LicenceService:
         await licence.fetch_related("licence_type")
         return self.view(licence, now=now)
 
+    # ----------------------------------------------------------------- operators
+    def admin_view(self, licence: Licence, *, now: datetime) -> dict[str, Any]:
+        """What operators see in lists: persons only by masked name, never by ID number."""
+        licence_type = licence.licence_type
+        person = licence.holder_kind == "person"
+        return {
+            "id": licence.id,
+            "identifier": licence.identifier,
+            "type": {"code": licence_type.code, "name": licence_type.name},
+            "issuer": licence.issuer_id,  # type: ignore[attr-defined]
+            "holder": {
+                "kind": licence.holder_kind,
+                "name": mask_name(licence.holder_name) if person else licence.holder_name,
+                "credit_code": None if person else licence.holder_credit_code,
+            },
+            "region_code": licence.region_code,
+            "status": effective_status(licence, now),
+            "valid_from": licence.valid_from,
+            "valid_until": licence.valid_until,
+            "issued_at": licence.issued_at,
+            "source": licence.source,
+        }
+
+    async def admin_search(
+        self,
+        *,
+        type_code: str | None,
+        status: str | None,
+        holder: str | None,
+        text: str | None,
+        limit: int,
+        offset: int,
+    ) -> dict[str, Any]:
+        """Licences by type, status (as it is now), holder or text in the identifier or holder
+        name, newest first. `holder` is an enterprise's 18-character credit code or a person's
+        user id: no ID number travels in URLs."""
+        now = self.clock.now()
+        text = text.strip() if text else None
+        holder_credit_code = holder if holder is not None and len(holder) == 18 else None
+        holder_user_id = int(holder) if holder is not None and len(holder) < 18 and holder.isdigit() else None
+        today = local_today(now)
+        query = Licence.all()
+        if type_code:
+            query = query.filter(licence_type_id=type_code)
+        if status == LicenceStatus.EXPIRED:
+            query = query.filter(
+                Q(status=LicenceStatus.EXPIRED) | Q(status=LicenceStatus.ACTIVE, valid_until__lt=today)
+            )
+        elif status == LicenceStatus.ACTIVE:
+            query = query.filter(Q(valid_until__isnull=True) | Q(valid_until__gte=today), status=status)
+        elif status:
+            query = query.filter(status=status)
+        if holder_credit_code:
+            query = query.filter(holder_kind="enterprise", holder_credit_code=holder_credit_code)
+        if holder_user_id is not None:
+            user = await User.get_or_none(id=holder_user_id).only("id", "id_number_index")
+            index = user.id_number_index if user is not None else None
+            if index is None:
+                return {"items": [], "total": 0, "limit": limit, "offset": offset}
+            query = query.filter(holder_kind="person", holder_index=index)
+        if text:
+            query = query.filter(Q(identifier__icontains=text) | Q(holder_name__icontains=text))
+        total = await query.count()
+        rows = await query.select_related("licence_type").order_by("-issued_at", "-id").offset(offset).limit(limit)
+        return {
+            "items": [self.admin_view(licence, now=now) for licence in rows],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+        }
+
+    async def admin_licence(self, *, licence_id: int) -> dict[str, Any]:
+        """One licence with its history. A person's licence data stays out: it can carry the ID
+        number; operators see which fields it has."""
+        licence = await Licence.get_or_none(id=licence_id).select_related("licence_type", "issuer")
+        if licence is None:
+            raise LicenceNotFound()
+        view = self.admin_view(licence, now=self.clock.now())
+        person = licence.holder_kind == "person"
+        events = await LicenceEvent.filter(licence_id=licence_id).order_by("id")
+        return view | {
+            "issuer": {"credit_code": licence.issuer.credit_code, "name": licence.issuer.name},
+            "type": view["type"] | {"department": licence.licence_type.department,
+                                    "identity_class": licence.licence_type.identity_class},
+            "data": None if person else licence.data,
+            "data_fields": sorted(licence.data),
+            "status_changed_at": licence.status_changed_at,
+            "events": [
+                {"kind": e.kind, "from_status": e.from_status, "to_status": e.to_status,
+                 "actor_id": e.actor_id, "reason": e.reason, "at": e.at}
+                for e in events
+            ],
+        }
+
     async def history(self, *, licence_id: int) -> list[dict[str, Any]]:
         if not await Licence.exists(id=licence_id):
             raise LicenceNotFound()

@@ -76,6 +76,14 @@ class PaymentService:
         view = await self.orders.admin_view(order_no=order_no)
         return view | {"refunds": await self.refunds.list_for_order(order_no)}
 
+    async def search_orders(
+        self, *, status: str | None, channel: str | None, bill_ref: str | None, day: date | None,
+        limit: int, offset: int,
+    ) -> dict[str, Any]:
+        return await self.orders.search_orders(
+            status=status, channel=channel, bill_ref=bill_ref, day=day, limit=limit, offset=offset
+        )
+
     async def refund(self, *, order_no: str, amount: int, reason: str, operator_id: int) -> dict[str, Any]:
         return await self.refunds.request_refund(order_no=order_no, amount=amount, reason=reason,
                                                  operator_id=operator_id)

@@ -7,7 +7,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -37,7 +37,7 @@ from app.services.payments.errors import (
     OrderNotFound,
     UnknownChannel,
 )
-from app.services.payments.ledger import bill_key, local_iso, new_order_no, try_advance
+from app.services.payments.ledger import SHANGHAI, bill_key, local_iso, new_order_no, try_advance
 from app.services.payments.states import MONEY_HELD_STATES, OrderStatus
 from models.payments import (
     IdempotencyRecord,
@@ -311,6 +311,36 @@ class OrderDesk:
                  "at": local_iso(e.created_at)}
                 for e in events
             ],
+        }
+
+    async def search_orders(
+        self,
+        *,
+        status: str | None,
+        channel: str | None,
+        bill_ref: str | None,
+        day: date | None,
+        limit: int,
+        offset: int,
+    ) -> dict[str, Any]:
+        """Orders for operators, newest first; `day` is the Beijing calendar day the order was opened."""
+        query = PaymentOrder.all()
+        if status:
+            query = query.filter(status=status)
+        if channel:
+            query = query.filter(channel=channel)
+        if bill_ref:
+            query = query.filter(bill_ref=bill_ref)
+        if day is not None:
+            start = datetime.combine(day, time.min, tzinfo=SHANGHAI)
+            query = query.filter(created_at__gte=start, created_at__lt=start + timedelta(days=1))
+        total = await query.count()
+        orders = await query.order_by("-created_at", "-id").offset(offset).limit(limit)
+        return {
+            "items": [order_view(order) | {"user_id": order.user_id} for order in orders],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
         }
 
     async def list_payments(self, *, user_id: int, limit: int = 50) -> list[dict[str, Any]]:

@@ -171,14 +171,14 @@ def _register_lifecycle(app: App, *, manage_orm: bool) -> None:
 
 
 def _build_adapters(settings: Settings, adapters: Adapters, http: httpx.AsyncClient, closers: list[Any]) -> None:
-    from app.adapters.cache import RedisCache
+    from app.adapters.cache import open_cache
     from app.adapters.clock import SystemClock
     from app.adapters.wechat import WeChatApiClient
 
     if adapters.clock is None:
         adapters.clock = SystemClock()
     if adapters.cache is None:
-        cache = RedisCache.from_url(settings.redis.url, prefix=settings.redis.key_prefix)
+        cache = open_cache(settings.redis.url, prefix=settings.redis.key_prefix)
         adapters.cache = cache
         closers.append(cache.close)
     if adapters.wechat is None:

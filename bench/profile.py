@@ -16,7 +16,7 @@ from pathlib import Path
 CATEGORIES = (
     ("sandbox party handlers (in-process)", ("app/sandbox/",)),
     ("JWT (pyjwt, cryptography)", ("jwt/", "cryptography/")),
-    ("cache / Redis client", ("redis/", "fakeredis/", "app/adapters/cache.py")),
+    ("cache / Redis client", ("redis/", "app/adapters/cache.py")),
     ("SQLite (aiosqlite thread)", ("aiosqlite/core.py", "sqlite3")),
     ("ORM (tortoise, pypika)", ("tortoise/", "pypika_tortoise/")),
     ("PostgreSQL driver (asyncpg)", ("asyncpg/",)),

@@ -270,6 +270,15 @@ def judge(outcome: Outcome, reference_rps: float | None, expect_errors: bool) ->
         outcome.verdict = "pass" if all(checks) else "FAIL"
 
 
+def remove_sqlite_files(url: str) -> None:
+    """The run's own SQLite database (with its WAL files): seeded datasets make it gigabytes."""
+    if not url.startswith("sqlite://"):
+        return
+    path = Path(url.removeprefix("sqlite://").split("?", 1)[0])
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
 def reference_scenario(duration: float) -> Scenario:
     return Scenario(
         name=REFERENCE, path="/", server="bare", feature="reference", duration=duration,
@@ -358,6 +367,7 @@ async def run(args: argparse.Namespace) -> int:
     run_dir = BENCH_VAR / run_id
     run_dir.mkdir()
     env = service_env(args.database, run_id)
+    own_database = env["APP_DATABASE_URL"]
     env.update(dict(item.split("=", 1) for item in args.env))
     service = ServiceProcess(log_path=run_dir / "service.log", env=env)
     bare = BareProcess(log_path=run_dir / "bare.log")
@@ -366,12 +376,13 @@ async def run(args: argparse.Namespace) -> int:
         await asyncio.to_thread(reset_postgres_and_redis)
         await asyncio.to_thread(service.migrate)
     print(f"starting the service and the bare reference (logs in {run_dir})", flush=True)
-    await asyncio.to_thread(service.start)
-    await asyncio.to_thread(bare.start)
-    ctx = BenchContext(service, connections=args.connections, duration=args.duration, database=args.database)
-    runner = Runner(args, ctx, bare, run_dir)
     rows: list[tuple[Scenario | None, Outcome]] = []  # None: a reference row
+    ctx: BenchContext | None = None
     try:
+        await asyncio.to_thread(service.start)
+        await asyncio.to_thread(bare.start)
+        ctx = BenchContext(service, connections=args.connections, duration=args.duration, database=args.database)
+        runner = Runner(args, ctx, bare, run_dir)
         only = set(filter(None, args.only.split(",")))
         scenarios, broken = load_scenarios(ctx, only)
         unknown = only - {s.name for s in scenarios} - {s.feature for s in scenarios} - {b.feature for b in broken}
@@ -389,9 +400,12 @@ async def run(args: argparse.Namespace) -> int:
         rows.append((None, await runner.measure(reference_scenario(args.duration))))
         rows[-1][1].scenario = "reference (end)"
     finally:
-        await ctx.close()
+        if ctx is not None:
+            await ctx.close()
         await asyncio.to_thread(bare.stop)
         await asyncio.to_thread(service.stop)
+        if not args.keep_data and env["APP_DATABASE_URL"] == own_database:
+            remove_sqlite_files(own_database)  # a database given with --env is the caller's
     reference_rps = judge_all(rows)
     outcomes = [o for _, o in rows[:-1]] + broken + [rows[-1][1]]
 
@@ -425,6 +439,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", default="", help="comma-separated scenario or feature names")
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--keep-data", action="store_true", help="keep the run's SQLite database under var/bench/")
     parser.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE",
         help="extra environment for the service, e.g. APP_DATABASE_POOL_MAX_SIZE=20 (repeatable)",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -18,7 +19,9 @@ def random_plate() -> str:
 async def make_fine(api: httpx.AsyncClient, *, fine: int = 20_000, overdue_days: int = 0, party_name: str = "李四") -> dict[str, Any]:
     body: dict[str, Any] = {"plate": random_plate(), "party_name": party_name, "fine": fine}
     if overdue_days:
-        body["due_date"] = (date.today() - timedelta(days=overdue_days)).isoformat()
+        # Agencies count days in Beijing time, which is a day ahead of UTC from 16:00 UTC on.
+        today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).date()
+        body["due_date"] = (today - timedelta(days=overdue_days)).isoformat()
     response = await api.post("/sandbox/traffic/fines", json=body)
     assert response.status_code == 201, response.text
     return response.json() | {"plate": body["plate"]}

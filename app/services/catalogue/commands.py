@@ -29,7 +29,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     settings = load_settings()
 
     async def work() -> int:
-        from app.adapters.cache import RedisCache
+        from app.adapters.cache import open_cache
         from app.adapters.clock import SystemClock
         from app.services.catalogue.demo_data import DEFAULT_SEED
         from app.services.catalogue.search_sync import CatalogueSearch
@@ -41,7 +41,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
             seed=args.seed if args.seed is not None else DEFAULT_SEED,
             progress=_progress_bar,
         )
-        cache = RedisCache.from_url(settings.redis.url, prefix=settings.redis.key_prefix)
+        cache = open_cache(settings.redis.url, prefix=settings.redis.key_prefix)
         try:
             # Running servers sharing this Redis rebuild their indexes; the in-process stand-in
             # cannot reach them, so with it a server started after seeding is what sees the data.

@@ -26,7 +26,7 @@ async def _with_payments(work: Any) -> Any:
     from tortoise import Tortoise
 
     from app.adapters import registry
-    from app.adapters.cache import RedisCache
+    from app.adapters.cache import open_cache
     from app.adapters.clock import SystemClock
     from app.adapters.wechat import WeChatApiClient
     from app.config import load_settings
@@ -39,7 +39,7 @@ async def _with_payments(work: Any) -> Any:
         await migrate(settings.database)
     await Tortoise.init(config=tortoise_config(settings.database))
     http = httpx.AsyncClient(timeout=settings.wechat.timeout, trust_env=False)
-    cache = RedisCache.from_url(settings.redis.url, prefix=settings.redis.key_prefix)
+    cache = open_cache(settings.redis.url, prefix=settings.redis.key_prefix)
     adapters = Adapters(clock=SystemClock(), cache=cache)
     adapters.wechat = WeChatApiClient(
         http=http, cache=cache, appid=settings.wechat.appid, secret=settings.wechat.secret,

@@ -7,7 +7,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -37,7 +37,8 @@ from app.services.payments.errors import (
     OrderNotFound,
     UnknownChannel,
 )
-from app.services.payments.ledger import SHANGHAI, bill_key, local_iso, new_order_no, try_advance
+from app.services.payments.ledger import bill_key, local_iso, new_order_no, try_advance
+from app.services.payments.reconcile import day_bounds
 from app.services.payments.states import MONEY_HELD_STATES, OrderStatus
 from models.payments import (
     IdempotencyRecord,
@@ -332,8 +333,8 @@ class OrderDesk:
         if bill_ref:
             query = query.filter(bill_ref=bill_ref)
         if day is not None:
-            start = datetime.combine(day, time.min, tzinfo=SHANGHAI)
-            query = query.filter(created_at__gte=start, created_at__lt=start + timedelta(days=1))
+            start, end = day_bounds(day)
+            query = query.filter(created_at__gte=start, created_at__lt=end)
         total = await query.count()
         orders = await query.order_by("-created_at", "-id").offset(offset).limit(limit)
         return {

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -30,7 +30,8 @@ PAID_LOCALLY = {s.value for s in MONEY_HELD_STATES} | {OrderStatus.REFUNDED.valu
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time.min, tzinfo=SHANGHAI)
+    """A Beijing calendar day as UTC bounds (SQLite compares stored times as UTC text)."""
+    start = datetime.combine(day, time.min, tzinfo=SHANGHAI).astimezone(UTC)
     return start, start + timedelta(days=1)
 
 

@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from app.config import Secret, project_path
+
 WECHATPAY_AUTH_SCHEME = "WECHATPAY2-SHA256-RSA2048"
 WECHATPAY_SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
 
@@ -27,6 +29,11 @@ class CryptoError(ValueError):
 
 
 # --------------------------------------------------------------------------- keys
+def key_text(secret: Secret, path: str) -> str:
+    """A key given as text (environment) wins over the file at path (a secrets mount)."""
+    return secret.reveal() or project_path(path).read_text()
+
+
 def load_private_key(pem: str | bytes) -> rsa.RSAPrivateKey:
     return _load_private_key(pem.encode() if isinstance(pem, str) else pem)
 

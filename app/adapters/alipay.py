@@ -27,13 +27,14 @@ import httpx
 from app.adapters._paycrypto import (
     alipay_sign_content,
     fen_to_yuan,
+    key_text,
     load_private_key,
     load_public_key,
     rsa_sign,
     rsa_verify,
     yuan_to_fen,
 )
-from app.config import PROJECT_ROOT, Secret, Settings
+from app.config import Settings, project_path
 from app.ports import (
     ChannelBillRow,
     ChannelError,
@@ -355,19 +356,14 @@ def parse_trade_bill(text: str) -> list[ChannelBillRow]:
     return rows
 
 
-def _key_text(secret: Secret, path: str) -> str:
-    """A key given as text (environment) wins over the file at path (a secrets mount)."""
-    return secret.reveal() or (PROJECT_ROOT / path).read_text()
-
-
 def build_alipay_channel(settings: Settings, http: httpx.AsyncClient) -> AlipayChannel:
     alipay = settings.alipay
     return AlipayChannel(
         gateway_url=alipay.gateway_url or f"{settings.sandbox_base('alipay')}/gateway.do",
         app_id=alipay.app_id,
         seller_id=alipay.seller_id,
-        app_private_key=_key_text(alipay.app_private_key, alipay.app_private_key_path),
-        alipay_public_key=alipay.alipay_public_key or (PROJECT_ROOT / alipay.alipay_public_key_path).read_text(),
+        app_private_key=key_text(alipay.app_private_key, alipay.app_private_key_path),
+        alipay_public_key=alipay.alipay_public_key or project_path(alipay.alipay_public_key_path).read_text(),
         notify_url=alipay.notify_url or f"{settings.service.base_url}/notify/alipay",
         timeout=alipay.timeout,
         http=http,

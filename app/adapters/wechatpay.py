@@ -34,6 +34,7 @@ from app.adapters._paycrypto import (
     aes_gcm_decrypt,
     certificate_public_key,
     certificate_serial,
+    key_text,
     load_certificate,
     load_private_key,
     load_public_key,
@@ -45,7 +46,7 @@ from app.adapters._paycrypto import (
     wechatpay_response_message,
     yuan_to_fen,
 )
-from app.config import PROJECT_ROOT, Secret, Settings
+from app.config import Settings, project_path
 from app.ports import (
     ChannelBillRow,
     ChannelError,
@@ -476,23 +477,18 @@ def parse_trade_bill(text: str) -> list[ChannelBillRow]:
     return rows
 
 
-def _key_text(secret: Secret, path: str) -> str:
-    """A key given as text (environment) wins over the file at path (a secrets mount)."""
-    return secret.reveal() or (PROJECT_ROOT / path).read_text()
-
-
 def build_wechatpay_channel(settings: Settings, http: httpx.AsyncClient) -> WeChatPayChannel:
     wechatpay = settings.wechatpay
-    public_key = (PROJECT_ROOT / wechatpay.public_key_path).read_text() if wechatpay.public_key_id else None
+    public_key = project_path(wechatpay.public_key_path).read_text() if wechatpay.public_key_id else None
     return WeChatPayChannel(
         base_url=wechatpay.base_url or settings.sandbox_base("wechatpay"),
         mchid=wechatpay.mchid,
         appid=wechatpay.appid or settings.wechat.appid,
         merchant_serial_no=wechatpay.merchant_serial_no,
-        merchant_private_key=_key_text(wechatpay.merchant_private_key, wechatpay.merchant_private_key_path),
+        merchant_private_key=key_text(wechatpay.merchant_private_key, wechatpay.merchant_private_key_path),
         apiv3_key=wechatpay.apiv3_key.reveal(),
         notify_url=wechatpay.notify_url or f"{settings.service.base_url}/notify/wechatpay",
-        platform_certificates=tuple((PROJECT_ROOT / p).read_text() for p in wechatpay.platform_certificate_paths),
+        platform_certificates=tuple(project_path(p).read_text() for p in wechatpay.platform_certificate_paths),
         public_key=public_key,
         public_key_id=wechatpay.public_key_id or None,
         timeout=wechatpay.timeout,

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
-from app.config import PROJECT_ROOT, Settings
+from app.config import Settings, project_path
 from app.context import Adapters
 from app.services.licences.catalogue import LicenceCatalogue
 from app.services.licences.inspection import InspectionService
@@ -34,16 +33,11 @@ class Licences:
     trust: TrustStore
 
 
-def _project_path(value: str) -> Path:
-    path = Path(value)
-    return path if path.is_absolute() else PROJECT_ROOT / path
-
-
 def wire(services: Any, settings: Settings, adapters: Adapters) -> None:
     assert adapters.clock and adapters.cache and adapters.wechat
     config = settings.licences
-    keys = load_key_ring(_project_path(config.keys_dir), config.private_keys_pem.reveal())
-    certificate_path = _project_path(config.trust_list_certificate) if config.trust_list_certificate else None
+    keys = load_key_ring(project_path(config.keys_dir), config.private_keys_pem.reveal())
+    certificate_path = project_path(config.trust_list_certificate) if config.trust_list_certificate else None
     signer = (
         x509.load_pem_x509_certificate(certificate_path.read_bytes())
         if certificate_path and certificate_path.exists()

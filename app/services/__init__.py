@@ -40,6 +40,7 @@ class Services:
     async def stop(self) -> None:
         for task in reversed(self.background):
             await task.stop()
+        await self.identity.drain()
 
 
 def build_services(settings: Settings, adapters: Adapters) -> Services:

@@ -1,5 +1,7 @@
 """Login, refresh rotation and reuse, logout, and malformed requests."""
 
+import asyncio
+
 import pytest
 
 from models.identity import RefreshToken, User
@@ -156,3 +158,44 @@ async def test_operator_login(api, live):
     wrong = await api.post("/api/v1/auth/operator-login", json={"username": "nobody", "password": "whatever-password"})
     assert wrong.status_code == 401
     assert wrong.json()["error"]["code"] == "invalid_credentials"
+
+
+async def test_logins_arriving_together_are_written_together_and_each_is_complete(api, operator):
+    """Concurrent logins share one transaction (app/batching.py); each still gets its own
+    user, session, roles and audit record, and a repeated openid stays one user."""
+    from app.services.identity.audit import verify_chain
+    from models.identity import AuditEvent
+    from tests.conftest import make_inspector
+    from tests.factories import random_ip
+
+    inspector = await make_inspector(api, operator, licence_types=["x"], regions=["44"])
+    openids = [f"o_together_{n}" for n in range(20)] + ["o_together_twice", "o_together_twice", inspector.openid]
+    codes = [await code_for(api, openid) for openid in openids]
+    logins_before = await AuditEvent.filter(kind="login").count()
+
+    answers = await asyncio.gather(
+        *(
+            api.post("/api/v1/auth/login", json={"code": code}, headers={"X-Forwarded-For": random_ip()})
+            for code in codes
+        )
+    )
+    assert [a.status_code for a in answers] == [200] * len(codes)
+    bodies = [a.json() for a in answers]
+    by_openid: dict[str, set[int]] = {}
+    for openid, body in zip(openids, bodies, strict=True):
+        by_openid.setdefault(openid, set()).add(body["user"]["id"])
+    assert all(len(ids) == 1 for ids in by_openid.values())
+    assert len({next(iter(ids)) for ids in by_openid.values()}) == len(by_openid)  # one user per openid
+    assert bodies[-1]["user"]["id"] == inspector.user_id and "inspector" in bodies[-1]["user"]["roles"]
+    assert bodies[-1]["user"]["realname_verified"] is True
+    assert all(body["user"]["roles"] == ["resident"] for body in bodies[:-1])
+
+    # Every session is its own: each refresh token rotates and each access token works.
+    assert len({body["refresh_token"] for body in bodies}) == len(bodies)
+    for body in bodies:
+        me = await api.get("/api/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+        assert me.status_code == 200 and me.json()["id"] == body["user"]["id"]
+        refreshed = await api.post("/api/v1/auth/refresh", json={"refresh_token": body["refresh_token"]})
+        assert refreshed.status_code == 200, refreshed.text
+    assert await AuditEvent.filter(kind="login").count() == logins_before + len(codes)
+    assert (await verify_chain()).intact

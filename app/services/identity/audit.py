@@ -8,7 +8,7 @@ record (including the last one) is detected.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,14 @@ def link_hash(
         option=orjson.OPT_SORT_KEYS,
     )
     return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    kind: str
+    actor_id: int | None = None
+    subject: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 class AuditLog:
@@ -56,33 +64,48 @@ class AuditLog:
         connection: BaseDBAsyncClient | None = None,
     ) -> int:
         """Append one event (inside the caller's transaction when given one); returns its seq."""
+        entry = AuditEntry(kind, actor_id, subject, data or {})
         if connection is not None:
-            return await self._append(connection, kind, actor_id, subject, data or {})
+            return (await self.append(connection, [entry]))[0]
         async with in_transaction() as conn:
-            return await self._append(conn, kind, actor_id, subject, data or {})
+            return (await self.append(conn, [entry]))[0]
 
-    async def _append(
-        self, conn: BaseDBAsyncClient, kind: str, actor_id: int | None, subject: str, data: dict[str, Any]
-    ) -> int:
+    async def append(self, conn: BaseDBAsyncClient, entries: list[AuditEntry]) -> list[int]:
+        """Append events in order inside the caller's transaction (one head lock for all of
+        them, which is what lets batched logins share one); returns their seqs."""
         head = await AuditHead.select_for_update().using_db(conn).get_or_none(id=1)
         if head is None:
             head = await AuditHead.create(id=1, seq=0, hash=GENESIS, using_db=conn)
-        at = self._clock.now().replace(microsecond=(self._clock.now().microsecond // 1000) * 1000)
-        seq = head.seq + 1
-        digest = link_hash(head.hash, seq=seq, at=at, kind=kind, actor_id=actor_id, subject=subject, data=data)
-        await AuditEvent.create(
-            seq=seq,
-            at=at,
-            kind=kind,
-            actor_id=actor_id,
-            subject=subject,
-            data=data,
-            prev_hash=head.hash,
-            hash=digest,
-            using_db=conn,
-        )
-        await AuditHead.filter(id=1).using_db(conn).update(seq=seq, hash=digest)
-        return seq
+        now = self._clock.now()
+        at = now.replace(microsecond=(now.microsecond // 1000) * 1000)
+        seq, prev_hash, rows = head.seq, head.hash, []
+        for entry in entries:
+            seq += 1
+            digest = link_hash(
+                prev_hash,
+                seq=seq,
+                at=at,
+                kind=entry.kind,
+                actor_id=entry.actor_id,
+                subject=entry.subject,
+                data=entry.data,
+            )
+            rows.append(
+                AuditEvent(
+                    seq=seq,
+                    at=at,
+                    kind=entry.kind,
+                    actor_id=entry.actor_id,
+                    subject=entry.subject,
+                    data=entry.data,
+                    prev_hash=prev_hash,
+                    hash=digest,
+                )
+            )
+            prev_hash = digest
+        await AuditEvent.bulk_create(rows, using_db=conn)
+        await AuditHead.filter(id=1).using_db(conn).update(seq=seq, hash=prev_hash)
+        return [row.seq for row in rows]
 
 
 @dataclass

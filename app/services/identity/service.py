@@ -8,6 +8,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import orjson
@@ -15,6 +16,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from app.batching import Coalescer
 from app.config import Settings
 from app.context import Principal
 from app.errors import (
@@ -33,6 +35,7 @@ from app.errors import (
 from app.ports import Cache, Clock, WeChatError, WeChatMiniProgram
 from app.services.identity.audit import AuditLog
 from app.services.identity.idnumbers import InvalidIdNumber, validate_credit_code, validate_id_number
+from app.services.identity.logins import LoggedIn, LoginRecord, RoleSubject, roles_of_users, write_logins
 from app.services.identity.operators import check_password
 from app.services.identity.protection import BlindIndex, FieldCipher, mask_id_number, mask_name, mask_phone
 from app.services.identity.ratelimit import RateLimiter
@@ -169,6 +172,14 @@ class IdentityService:
     cipher: FieldCipher
     blind: BlindIndex
     _dummy_hash: str = field(default="", init=False)
+    _write_login: Coalescer[LoginRecord, LoggedIn] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._write_login = Coalescer(partial(write_logins, audit=self.audit))
+
+    async def drain(self) -> None:
+        """Finish the logins being written (at shutdown)."""
+        await self._write_login.drain()
 
     # ----------------------------------------------------------------- sessions
     async def login(self, *, code: str, client_ip: str) -> dict[str, Any]:
@@ -177,30 +188,31 @@ class IdentityService:
         session = await self._wechat_call(self.wechat.code_to_session(code))
         await self.limits.hit("login", "openid", session.openid, limit=limits.login_per_openid)
         now = self.clock.now()
-        session_key = self.cipher.encrypt(session.session_key, field="users.session_key")
-        user, created = await User.get_or_none(openid=session.openid), False
-        if user is None:
-            try:
-                user = await User.create(
-                    openid=session.openid, unionid=session.unionid, session_key_enc=session_key, last_login_at=now
-                )
-                created = True
-            except IntegrityError:  # a concurrent first login created it
-                user = await User.get(openid=session.openid)
-        # A first login has no grants or enterprises yet: nothing to read.
-        roles = frozenset({"resident"}) if created else await self.roles_of(user)
-        async with in_transaction() as conn:
-            if not created:
-                await (
-                    User.filter(id=user.id)
-                    .using_db(conn)
-                    .update(session_key_enc=session_key, unionid=session.unionid or user.unionid, last_login_at=now)
-                )
-            pair = await self._start_session(user, now, roles=roles, connection=conn)
-            await self.audit.record(
-                "login", actor_id=user.id, subject=f"user:{user.id}", data={"ip": client_ip}, connection=conn
+        family, refresh = secrets.token_hex(16), secrets.token_urlsafe(32)
+        user = await self._write_login(
+            LoginRecord(
+                openid=session.openid,
+                unionid=session.unionid,
+                session_key_enc=self.cipher.encrypt(session.session_key, field="users.session_key"),
+                client_ip=client_ip,
+                family_id=family,
+                refresh_hash=_hash_token(refresh),
+                at=now,
+                refresh_expires_at=now + timedelta(seconds=self.settings.security.refresh_token_ttl),
             )
-        return {**pair.__dict__, "user": self._summary(user, roles)}
+        )
+        access = self.tokens.issue(
+            AccessClaims(user.user_id, user.roles, family, _epoch(user.face_verified_at)), now=now
+        )
+        return {
+            **TokenPair(access, refresh, self.tokens.ttl).__dict__,
+            "user": {
+                "id": user.user_id,
+                "roles": sorted(user.roles),
+                "realname_verified": user.realname_verified_at is not None,
+                "face_verified_at": user.face_verified_at,
+            },
+        }
 
     async def operator_login(self, *, username: str, password: str, client_ip: str) -> dict[str, Any]:
         await self.limits.hit("operator_login", "ip", client_ip, limit=self.settings.rate_limits.operator_login_per_ip)
@@ -298,8 +310,7 @@ class IdentityService:
         return TokenPair(self._access_token(user, family, now, roles), refresh, self.tokens.ttl)
 
     def _access_token(self, user: User, session_id: str, now: datetime, roles: frozenset[str]) -> str:
-        face = int(user.face_verified_at.timestamp()) if user.face_verified_at else None
-        return self.tokens.issue(AccessClaims(user.id, roles, session_id, face), now=now)
+        return self.tokens.issue(AccessClaims(user.id, roles, session_id, _epoch(user.face_verified_at)), now=now)
 
     async def _revoke_family(self, family_id: str, now: datetime, *, reason: str, user_id: int) -> None:
         await RefreshToken.filter(family_id=family_id, revoked_at=None).update(revoked_at=now)
@@ -308,15 +319,9 @@ class IdentityService:
         await self.audit.record(reason, actor_id=user_id, subject=f"session:{family_id}")
 
     # ----------------------------------------------------------------- profile
-    async def roles_of(self, user: User, enterprises: list[EnterpriseRole] | None = None) -> frozenset[str]:
-        roles = {grant.role for grant in await UserRole.filter(user_id=user.id)}
-        if user.openid:
-            roles.add("resident")
-        if enterprises is None:
-            enterprises = await self.acting_for(user.id, user=user)
-        if enterprises:
-            roles.add("business")
-        return frozenset(roles)
+    async def roles_of(self, user: User) -> frozenset[str]:
+        subject = RoleSubject(user.id, user.openid, user.id_number_index)
+        return (await roles_of_users([subject], now=self.clock.now()))[user.id]
 
     def _summary(self, user: User, roles: frozenset[str]) -> dict[str, Any]:
         return {
@@ -356,7 +361,7 @@ class IdentityService:
     async def _build_profile(self, who: Principal) -> dict[str, Any]:
         user = await self._user(who.user_id)
         enterprises = await self.acting_for(user.id, user=user)
-        summary = self._summary(user, await self.roles_of(user, enterprises))
+        summary = self._summary(user, await self.roles_of(user))
         name = self._decrypt(user.real_name_enc, "users.real_name")
         id_number = self._decrypt(user.id_number_enc, "users.id_number")
         phone = self._decrypt(user.phone_enc, "users.phone")
@@ -802,6 +807,10 @@ def _agent_view(grant: EnterpriseAgent, credit_code: str) -> dict[str, Any]:
 
 def _profile_key(user_id: int) -> str:
     return f"profile:{user_id}"
+
+
+def _epoch(moment: datetime | None) -> int | None:
+    return int(moment.timestamp()) if moment else None
 
 
 def _hash_token(token: str) -> str:

@@ -1,0 +1,86 @@
+"""The Coalescer: calls made together run as one batch, each caller gets its own answer."""
+
+import asyncio
+
+import pytest
+
+from app.batching import Coalescer
+
+
+class Recorder:
+    def __init__(self, *, fail_on: set[int] | None = None, delay: float = 0.0):
+        self.batches: list[list[int]] = []
+        self.fail_on = fail_on or set()
+        self.delay = delay
+
+    async def __call__(self, calls: list[int]) -> list[int]:
+        self.batches.append(list(calls))
+        await asyncio.sleep(self.delay)
+        if self.fail_on & set(calls):
+            raise ValueError(f"bad call among {calls}")
+        return [call * 10 for call in calls]
+
+
+async def test_calls_made_together_run_as_one_batch_in_order():
+    run = Recorder()
+    coalescer = Coalescer(run)
+    assert await asyncio.gather(*(coalescer(n) for n in range(5))) == [0, 10, 20, 30, 40]
+    assert run.batches == [[0, 1, 2, 3, 4]]
+
+
+async def test_calls_made_while_a_batch_runs_form_the_next_batch():
+    run = Recorder(delay=0.02)
+    coalescer = Coalescer(run)
+    first = [asyncio.create_task(coalescer(n)) for n in range(3)]
+    await asyncio.sleep(0.005)  # the first batch is running
+    second = [asyncio.create_task(coalescer(n)) for n in range(3, 6)]
+    assert await asyncio.gather(*first, *second) == [0, 10, 20, 30, 40, 50]
+    assert run.batches == [[0, 1, 2], [3, 4, 5]]
+
+
+async def test_batches_are_capped():
+    run = Recorder()
+    coalescer = Coalescer(run, max_batch=4)
+    await asyncio.gather(*(coalescer(n) for n in range(10)))
+    assert [len(b) for b in run.batches] == [4, 4, 2]
+
+
+async def test_a_failing_call_fails_only_its_caller():
+    run = Recorder(fail_on={2})
+    coalescer = Coalescer(run)
+    results = await asyncio.gather(*(coalescer(n) for n in range(4)), return_exceptions=True)
+    assert results[:2] == [0, 10] and results[3] == 30
+    assert isinstance(results[2], ValueError)
+    # The failed batch, then each call alone.
+    assert run.batches == [[0, 1, 2, 3], [0], [1], [2], [3]]
+
+
+async def test_a_caller_that_leaves_does_not_stop_the_batch_or_the_others():
+    run = Recorder(delay=0.02)
+    coalescer = Coalescer(run)
+    leaving = asyncio.create_task(coalescer(1))
+    staying = asyncio.create_task(coalescer(2))
+    await asyncio.sleep(0.005)
+    leaving.cancel()
+    assert await staying == 20
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    assert run.batches == [[1, 2]]  # the departed caller's call still ran
+
+
+async def test_a_wrong_number_of_results_fails_every_caller():
+    async def short(calls: list[int]) -> list[int]:
+        return calls[:-1]
+
+    coalescer = Coalescer(short)
+    results = await asyncio.gather(coalescer(1), coalescer(2), return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) for r in results)
+
+
+async def test_drain_waits_for_calls_in_flight():
+    run = Recorder(delay=0.02)
+    coalescer = Coalescer(run)
+    task = asyncio.create_task(coalescer(7))
+    await asyncio.sleep(0)
+    await coalescer.drain()
+    assert run.batches == [[7]] and task.done() and task.result() == 70

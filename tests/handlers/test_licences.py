@@ -23,6 +23,7 @@ from PIL import Image
 from app.lc1 import codec
 from app.lc1.trust_list import load_trust_list, revocation_hash
 from app.lc1.verifier import verify
+from app.services.licences.inspection import REPLAY_KEY
 from app.services.licences.keys import certificate_kid
 from models.licences import Inspection, Licence
 from tests.conftest import (
@@ -352,6 +353,31 @@ async def test_concurrent_scans_accept_a_code_once(api, world):
     assert sorted(r["valid"] for r in results) == [False, False, False, False, True]
     assert {r.get("reason") for r in results if not r["valid"]} == {"replayed"}
     assert await Inspection.filter(licence_id=business.licence_id, valid=True).count() == 1
+
+
+async def test_scans_arriving_together_are_each_checked_and_recorded(api, world):
+    """Concurrent inspections share one licence query and one insert (app/batching.py);
+    each still gets its own answer and its own record."""
+    businesses = [await make_business(api, world) for _ in range(3)]
+    payloads = [await present(api, b.owner, b.licence_id) for b in businesses for _ in range(2)]
+    tampered = payloads[0][:-3] + ("A" if payloads[0][-3] != "A" else "B") + payloads[0][-2:]
+    results = await asyncio.gather(*(inspect(api, world.inspector, p) for p in [*payloads, tampered]))
+    assert [r["valid"] for r in results] == [True] * len(payloads) + [False]
+    assert [r["licence"]["identifier"] for r in results[:-1]] == [b.identifier for b in businesses for _ in range(2)]
+    for business in businesses:
+        assert await Inspection.filter(licence_id=business.licence_id, valid=True).count() == 2
+
+
+async def test_a_code_accepted_before_the_cache_forgot_it_is_still_refused(api, world, live):
+    business = await make_business(api, world)
+    payload = await present(api, business.owner, business.licence_id)
+    assert (await inspect(api, world.inspector, payload))["valid"] is True
+    accepted = await Inspection.get(licence_id=business.licence_id, valid=True)
+    assert await live.app.ctx.adapters.cache.delete(REPLAY_KEY + accepted.token_id) == 1  # a restart, say
+    again = await inspect(api, world.inspector, payload)
+    assert again["valid"] is False and again["reason"] == "replayed"
+    rows = await Inspection.filter(licence_id=business.licence_id).order_by("id")
+    assert [(row.valid, row.reason) for row in rows] == [(True, None), (False, "replayed")]
 
 
 async def test_wrong_inspector_scope_does_not_use_up_the_code(api, world):

@@ -7,10 +7,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
+from app.batching import Coalescer
 from app.config import LicenceSettings
 from app.lc1.verifier import InspectorScope, Reason, VerificationResult, verify
 from app.ports import Cache, Clock, WeChatError, WeChatMiniProgram
@@ -47,10 +50,15 @@ class InspectionService:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
     _scopes: dict[int, tuple[float, InspectorScope]] = field(default_factory=dict, repr=False)
     _notified: dict[int, float] = field(default_factory=dict, repr=False)  # licence id -> skip until
+    # Inspections arriving together share one licence query and one insert (app/batching.py).
+    _load_licence: Coalescer[str, Licence | None] = field(init=False, repr=False)
+    _store_inspection: Coalescer[Inspection, None] = field(init=False, repr=False)
 
-    async def inspect(
-        self, *, inspector_id: int, payload: str, location: dict[str, Any] | None
-    ) -> dict[str, Any]:
+    def __post_init__(self) -> None:
+        self._load_licence = Coalescer(_licences_by_identifier)
+        self._store_inspection = Coalescer(_insert_inspections)
+
+    async def inspect(self, *, inspector_id: int, payload: str, location: dict[str, Any] | None) -> dict[str, Any]:
         now = self.clock.now()
         scope = await self._scope(inspector_id)
         result = verify(payload, await self.trust.online(), now, skew=self.settings.clock_skew)
@@ -60,25 +68,23 @@ class InspectionService:
         licence: Licence | None = None
         reason: str | None = result.reason
         if result.claims is not None and (result.valid or result.reason in GENUINE_REFUSALS):
-            licence = await Licence.get_or_none(identifier=result.claims.identifier).select_related("licence_type")
+            licence = await self._load_licence(result.claims.identifier)
         if result.valid:
             reason = self._licence_refusal(licence, scope, now)
             if reason is None:
                 reason = await self._claim_token(result, now)
         token_id = result.claims.token_id.hex() if result.claims else None
+        record = partial(
+            Inspection, licence=licence, inspector_id=inspector_id, at=now, token_id=token_id, location=location
+        )
         try:
-            await Inspection.create(
-                licence=licence, inspector_id=inspector_id, at=now, valid=reason is None,
-                reason=reason, token_id=token_id,
-                accepted_token_id=token_id if reason is None else None, location=location,
+            await self._store_inspection(
+                record(valid=reason is None, reason=reason, accepted_token_id=token_id if reason is None else None)
             )
         except IntegrityError:
             # The cache lost the cti (restart, eviction) but the database remembers the acceptance.
             reason = Reason.REPLAYED
-            await Inspection.create(
-                licence=licence, inspector_id=inspector_id, at=now, valid=False, reason=reason,
-                token_id=token_id, location=location,
-            )
+            await self._store_inspection(record(valid=False, reason=reason))
         if licence is not None:
             self._notify_later(licence, valid=reason is None, at=now)
         checked_at = now.astimezone(SHANGHAI)
@@ -191,5 +197,20 @@ class InspectionService:
         return None
 
     async def stop(self) -> None:
+        await self._store_inspection.drain()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def _licences_by_identifier(identifiers: list[str]) -> list[Licence | None]:
+    found = {
+        licence.identifier: licence
+        for licence in await Licence.filter(identifier__in=set(identifiers)).select_related("licence_type")
+    }
+    return [found.get(identifier) for identifier in identifiers]
+
+
+async def _insert_inspections(rows: list[Inspection]) -> list[None]:
+    async with in_transaction() as conn:
+        await Inspection.bulk_create(rows, using_db=conn)
+    return [None] * len(rows)

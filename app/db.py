@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
+from tortoise.backends.base.config_generator import expand_db_url
+
 from app.config import DatabaseSettings
 
 # label -> models module. Migrations live in models/migrations/<label>/.
@@ -26,6 +29,16 @@ def _installed_apps() -> dict[str, str]:
     }
 
 
+class PooledConnection(asyncpg.Connection):  # type: ignore[misc]
+    """asyncpg sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` each
+    time a connection goes back to the pool: a round trip after every query outside a
+    transaction. The service never leaves session state behind (no SET, LISTEN, session-level
+    advisory locks or held cursors), so there is nothing to reset."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 def tortoise_config(database: DatabaseSettings) -> dict[str, Any]:
     url = database.url
     if url.startswith(("postgres://", "postgresql://")):
@@ -39,8 +52,12 @@ def tortoise_config(database: DatabaseSettings) -> dict[str, Any]:
         url += ("&" if "?" in url else "?") + "synchronous=NORMAL"
     if url.startswith("asyncpg://") and "maxsize=" not in url:
         url += ("&" if "?" in url else "?") + f"maxsize={database.pool_max_size}"
+    connection: str | dict[str, Any] = url
+    if url.startswith("asyncpg://"):
+        connection = expand_db_url(url)
+        connection["credentials"]["connection_class"] = PooledConnection
     return {
-        "connections": {"default": url},
+        "connections": {"default": connection},
         "apps": {
             label: {
                 "models": [module],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
 
 from app.config import DatabaseSettings
@@ -27,6 +28,13 @@ def _installed_apps() -> dict[str, str]:
         for label, module in FEATURE_APPS.items()
         if importlib.util.find_spec(module) and importlib.util.find_spec(f"models.migrations.{label}")
     }
+
+
+def placeholders(connection: BaseDBAsyncClient, count: int) -> list[str]:
+    """Parameter markers for raw SQL on this connection: $1, $2, ... on PostgreSQL, ? on SQLite."""
+    if connection.capabilities.dialect == "postgres":
+        return [f"${n}" for n in range(1, count + 1)]
+    return ["?"] * count
 
 
 class PooledConnection(asyncpg.Connection):  # type: ignore[misc]

@@ -15,6 +15,7 @@ from tortoise.transactions import in_transaction
 
 from app.batching import Coalescer
 from app.config import LicenceSettings
+from app.db import placeholders
 from app.lc1.verifier import InspectorScope, Reason, VerificationResult, verify
 from app.ports import Cache, Clock, WeChatError, WeChatMiniProgram
 from app.services.identity.protection import mask_name
@@ -24,7 +25,7 @@ from app.services.licences.states import LicenceStatus
 from app.services.licences.trust import UNKNOWN_KID_RECHECK_SECONDS, TrustStore
 from models.identity import Enterprise, User
 from models.identity import InspectorScope as InspectorScopeRow
-from models.licences import Inspection, Licence
+from models.licences import Inspection, Licence, LicenceType
 
 log = logging.getLogger("app.licences")
 
@@ -36,6 +37,20 @@ NOTIFY_RECHECK_SECONDS = 5.0  # another worker holds the slot: ask Redis again a
 # A scope change reaches every worker within this many seconds.
 SCOPE_CACHE_SECONDS = 5.0
 LOCAL_CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class InspectionRow:
+    """One inspection record, as written (in groups) to licence_inspections."""
+
+    licence_id: int | None
+    inspector_id: int
+    at: datetime
+    valid: bool
+    reason: str | None
+    token_id: str | None
+    location: dict[str, Any] | None
+    accepted_token_id: str | None = None
 
 
 @dataclass
@@ -52,7 +67,7 @@ class InspectionService:
     _notified: dict[int, float] = field(default_factory=dict, repr=False)  # licence id -> skip until
     # Inspections arriving together share one licence query and one insert (app/batching.py).
     _load_licence: Coalescer[str, Licence | None] = field(init=False, repr=False)
-    _store_inspection: Coalescer[Inspection, None] = field(init=False, repr=False)
+    _store_inspection: Coalescer[InspectionRow, None] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._load_licence = Coalescer(_licences_by_identifier)
@@ -68,14 +83,19 @@ class InspectionService:
         licence: Licence | None = None
         reason: str | None = result.reason
         if result.claims is not None and (result.valid or result.reason in GENUINE_REFUSALS):
-            licence = await self._load_licence(result.claims.identifier)
+            licence = await self._load_licence(result.claims.identifier or "")
         if result.valid:
             reason = self._licence_refusal(licence, scope, now)
             if reason is None:
                 reason = await self._claim_token(result, now)
         token_id = result.claims.token_id.hex() if result.claims else None
         record = partial(
-            Inspection, licence=licence, inspector_id=inspector_id, at=now, token_id=token_id, location=location
+            InspectionRow,
+            licence_id=licence.id if licence else None,
+            inspector_id=inspector_id,
+            at=now,
+            token_id=token_id,
+            location=location,
         )
         try:
             await self._store_inspection(
@@ -202,15 +222,59 @@ class InspectionService:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
+# Raw SQL on the inspection path: Tortoise spent ~1 ms of CPU building a select_related query
+# and its models per batch; these read and write the same columns directly.
+_TYPE_COLUMNS = sorted(LicenceType._meta.db_fields)
+_INSPECTION_COLUMNS = (
+    "licence_id",
+    "inspector_id",
+    "at",
+    "valid",
+    "reason",
+    "token_id",
+    "accepted_token_id",
+    "location",
+)
+
+
 async def _licences_by_identifier(identifiers: list[str]) -> list[Licence | None]:
-    found = {
-        licence.identifier: licence
-        for licence in await Licence.filter(identifier__in=set(identifiers)).select_related("licence_type")
-    }
+    wanted = list(dict.fromkeys(identifiers))
+    connection = Licence._meta.db
+    type_columns = ", ".join(f"t.{column} AS t_{column}" for column in _TYPE_COLUMNS)
+    _, rows = await connection.execute_query(
+        # Column names are the models' own; every value is a parameter.
+        f"SELECT l.*, {type_columns} FROM licences l JOIN licence_types t ON t.code = l.licence_type_id"  # noqa: S608
+        f" WHERE l.identifier IN ({', '.join(placeholders(connection, len(wanted)))})",
+        wanted,
+    )
+    found: dict[str, Licence] = {}
+    for row in rows:
+        columns = dict(row)
+        licence_type = LicenceType._init_from_db(**{name: columns.pop(f"t_{name}") for name in _TYPE_COLUMNS})
+        licence = Licence._init_from_db(**columns)
+        licence.licence_type = licence_type
+        found[licence.identifier] = licence
     return [found.get(identifier) for identifier in identifiers]
 
 
-async def _insert_inspections(rows: list[Inspection]) -> list[None]:
-    async with in_transaction() as conn:
-        await Inspection.bulk_create(rows, using_db=conn)
+async def _insert_inspections(rows: list[InspectionRow]) -> list[None]:
+    location = Inspection._meta.fields_map["location"]
+    async with in_transaction() as connection:
+        await connection.execute_many(
+            f"INSERT INTO licence_inspections ({', '.join(_INSPECTION_COLUMNS)})"  # noqa: S608
+            f" VALUES ({', '.join(placeholders(connection, len(_INSPECTION_COLUMNS)))})",
+            [
+                [
+                    row.licence_id,
+                    row.inspector_id,
+                    row.at,
+                    row.valid,
+                    row.reason,
+                    row.token_id,
+                    row.accepted_token_id,
+                    location.to_db_value(row.location, Inspection),
+                ]
+                for row in rows
+            ],
+        )
     return [None] * len(rows)

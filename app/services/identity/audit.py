@@ -17,10 +17,12 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from app.db import raw_sql
 from app.ports import Clock
 from models.identity import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
+_DATA = AuditEvent._meta.fields_map["data"]
 
 
 def link_hash(
@@ -72,13 +74,16 @@ class AuditLog:
 
     async def append(self, conn: BaseDBAsyncClient, entries: list[AuditEntry]) -> list[int]:
         """Append events in order inside the caller's transaction (one head lock for all of
-        them, which is what lets batched logins share one); returns their seqs."""
-        head = await AuditHead.select_for_update().using_db(conn).get_or_none(id=1)
-        if head is None:
-            head = await AuditHead.create(id=1, seq=0, hash=GENESIS, using_db=conn)
+        them, which is what lets batched logins share one); returns their seqs. Raw SQL: this
+        runs with every login."""
+        # SQLite has one writer at a time already; PostgreSQL locks the head row.
+        lock = " FOR UPDATE" if conn.capabilities.dialect == "postgres" else ""
+        _, rows = await conn.execute_query(f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}")  # noqa: S608
+        if not rows:
+            raise RuntimeError("the audit head row is missing: AuditLog.ensure_head() runs at start")
         now = self._clock.now()
         at = now.replace(microsecond=(now.microsecond // 1000) * 1000)
-        seq, prev_hash, rows = head.seq, head.hash, []
+        seq, prev_hash, values = rows[0]["seq"], rows[0]["hash"], []
         for entry in entries:
             seq += 1
             digest = link_hash(
@@ -90,22 +95,31 @@ class AuditLog:
                 subject=entry.subject,
                 data=entry.data,
             )
-            rows.append(
-                AuditEvent(
-                    seq=seq,
-                    at=at,
-                    kind=entry.kind,
-                    actor_id=entry.actor_id,
-                    subject=entry.subject,
-                    data=entry.data,
-                    prev_hash=prev_hash,
-                    hash=digest,
-                )
+            values.append(
+                [
+                    seq,
+                    at,
+                    entry.kind,
+                    entry.actor_id,
+                    entry.subject,
+                    _DATA.to_db_value(entry.data, AuditEvent),
+                    prev_hash,
+                    digest,
+                ]
             )
             prev_hash = digest
-        await AuditEvent.bulk_create(rows, using_db=conn)
-        await AuditHead.filter(id=1).using_db(conn).update(seq=seq, hash=prev_hash)
-        return [row.seq for row in rows]
+        await conn.execute_many(
+            raw_sql(
+                conn,
+                "INSERT INTO audit_events (seq, at, kind, actor_id, subject, data, prev_hash, hash)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            ),
+            values,
+        )
+        await conn.execute_query(
+            raw_sql(conn, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"), [seq, prev_hash]
+        )
+        return [row[0] for row in values]
 
 
 @dataclass

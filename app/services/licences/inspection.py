@@ -15,7 +15,7 @@ from tortoise.transactions import in_transaction
 
 from app.batching import Coalescer
 from app.config import LicenceSettings
-from app.db import placeholders
+from app.db import markers, raw_sql
 from app.lc1.verifier import InspectorScope, Reason, VerificationResult, verify
 from app.ports import Cache, Clock, WeChatError, WeChatMiniProgram
 from app.services.identity.protection import mask_name
@@ -242,9 +242,12 @@ async def _licences_by_identifier(identifiers: list[str]) -> list[Licence | None
     connection = Licence._meta.db
     type_columns = ", ".join(f"t.{column} AS t_{column}" for column in _TYPE_COLUMNS)
     _, rows = await connection.execute_query(
-        # Column names are the models' own; every value is a parameter.
-        f"SELECT l.*, {type_columns} FROM licences l JOIN licence_types t ON t.code = l.licence_type_id"  # noqa: S608
-        f" WHERE l.identifier IN ({', '.join(placeholders(connection, len(wanted)))})",
+        raw_sql(
+            connection,
+            # Column names are the models' own; every value is a parameter.
+            f"SELECT l.*, {type_columns} FROM licences l JOIN licence_types t ON t.code = l.licence_type_id"  # noqa: S608
+            f" WHERE l.identifier IN ({markers(len(wanted))})",
+        ),
         wanted,
     )
     found: dict[str, Licence] = {}
@@ -261,8 +264,11 @@ async def _insert_inspections(rows: list[InspectionRow]) -> list[None]:
     location = Inspection._meta.fields_map["location"]
     async with in_transaction() as connection:
         await connection.execute_many(
-            f"INSERT INTO licence_inspections ({', '.join(_INSPECTION_COLUMNS)})"  # noqa: S608
-            f" VALUES ({', '.join(placeholders(connection, len(_INSPECTION_COLUMNS)))})",
+            raw_sql(
+                connection,
+                f"INSERT INTO licence_inspections ({', '.join(_INSPECTION_COLUMNS)})"  # noqa: S608
+                f" VALUES ({markers(len(_INSPECTION_COLUMNS))})",
+            ),
             [
                 [
                     row.licence_id,

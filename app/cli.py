@@ -116,7 +116,10 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    """Run every sandbox party as a standalone server (for multi-worker or multi-host set-ups)."""
+    """Run every sandbox party as a standalone server (for multi-worker or multi-host set-ups).
+
+    The licence feed pushes to APP_SERVICE_PUBLIC_BASE_URL (the service's address); payment notifies
+    go to the notify URL each order names."""
     from sanic import Sanic
 
     from app.sandbox import create_sandbox_app

@@ -8,16 +8,16 @@ after_server_stop; nothing is attached at import time.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
-import httpx
 from sanic import Sanic
 from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse
 
+from app.adapters.http import HttpClient
 from app.config import Settings, load_settings
 from app.context import Adapters, App, AppContext, Request
 from app.errors import AppError, BodyTooLarge, MethodNotAllowed, NotFound, ServiceUnavailable
@@ -70,7 +70,7 @@ def _register_error_renderer(app: App, settings: Settings) -> None:
     from handlers._endpoint import ok
 
     def render(request: Request, exc: Exception) -> HTTPResponse:
-        request_id = getattr(request.ctx, "request_id", None) or uuid.uuid4().hex
+        request_id = getattr(request.ctx, "request_id", None) or _new_request_id()
         if isinstance(exc, SanicException) and not isinstance(exc, AppError):
             exc = _from_sanic(exc)
         if isinstance(exc, AppError):
@@ -112,18 +112,27 @@ def _code_for(status: int) -> str:
     )
 
 
+def _new_request_id() -> str:
+    # 128 random bits as 32 hex characters, like uuid4().hex without building a UUID: unique
+    # across workers and restarts with no coordination.
+    return os.urandom(16).hex()
+
+
 def _register_request_middleware(app: App) -> None:
+    # Plain functions, not coroutines: they never wait, and Sanic calls them on every request.
     @app.on_request(priority=100)  # type: ignore[call-arg]
-    async def start_request(request: Request) -> None:
-        incoming = request.headers.get("x-request-id", "")
-        request.ctx.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        request.ctx.started = time.perf_counter()
+    def start_request(request: Request) -> None:
+        incoming = request.headers.get("x-request-id")
+        ctx = request.ctx
+        ctx.request_id = incoming if incoming and _REQUEST_ID.match(incoming) else _new_request_id()
+        ctx.started = time.perf_counter()
 
     @app.on_response(priority=100)  # type: ignore[call-arg]
-    async def finish_request(request: Request, response: HTTPResponse) -> None:
+    def finish_request(request: Request, response: HTTPResponse) -> None:
         request_id = getattr(request.ctx, "request_id", "")
-        response.headers["X-Request-ID"] = request_id
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers = response.headers
+        headers["X-Request-ID"] = request_id
+        headers.setdefault("X-Content-Type-Options", "nosniff")
         if access_log.isEnabledFor(logging.INFO):
             started = getattr(request.ctx, "started", None)
             access_log.info(
@@ -144,8 +153,8 @@ def _register_lifecycle(app: App, *, manage_orm: bool) -> None:
     async def open_resources(app: App) -> None:
         settings = app.ctx.settings
         adapters = app.ctx.adapters
-        http = httpx.AsyncClient(timeout=settings.wechat.timeout, trust_env=False)
-        app.ctx.closers.append(http.aclose)
+        http = HttpClient()  # its session opens on first use, inside this worker's loop
+        app.ctx.closers.append(http.close)
         _build_adapters(settings, adapters, http, app.ctx.closers)
         if manage_orm:
             from tortoise import Tortoise
@@ -170,7 +179,7 @@ def _register_lifecycle(app: App, *, manage_orm: bool) -> None:
         app.ctx.closers.clear()
 
 
-def _build_adapters(settings: Settings, adapters: Adapters, http: httpx.AsyncClient, closers: list[Any]) -> None:
+def _build_adapters(settings: Settings, adapters: Adapters, http: HttpClient, closers: list[Any]) -> None:
     from app.adapters.cache import open_cache
     from app.adapters.clock import SystemClock
     from app.adapters.wechat import WeChatApiClient
@@ -188,6 +197,7 @@ def _build_adapters(settings: Settings, adapters: Adapters, http: httpx.AsyncCli
             appid=settings.wechat.appid,
             secret=settings.wechat.secret,
             base_url=settings.wechat.api_base or settings.sandbox_base("wechat"),
+            timeout=settings.wechat.timeout,
         )
     if "qr_renderer" not in adapters.extra:
         from app.adapters.qr_render import QrRenderer

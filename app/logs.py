@@ -37,7 +37,7 @@ def configure_logging(level: str) -> None:
         logger.propagate = name == ""
         logger.setLevel(level)
     logging.getLogger("sanic.access").disabled = True
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)
     logging.getLogger("tortoise").setLevel(max(logging.getLevelName(level), logging.WARNING))
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 if TYPE_CHECKING:
-    from bench.servers import ServiceProcess
+    from bench.servers import SandboxProcess, ServiceProcess
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,14 +107,19 @@ def client_ip() -> str:
 class BenchContext:
     """The live service under test and helpers to prepare data for it."""
 
-    def __init__(self, service: ServiceProcess, *, connections: int, duration: float, database: str):
+    def __init__(
+        self, service: ServiceProcess, sandbox: SandboxProcess, *, connections: int, duration: float, database: str
+    ):
         self._service = service
+        self._sandbox = sandbox
         self.connections = connections
         self.duration = duration
         self.database = database  # "sqlite" or "postgres"
         self.state: dict[str, Any] = {}  # shared by every scenario of this run
         self.project_root = PROJECT_ROOT
         self.http = self._new_client()
+        # The outside parties run in their own process: their /sandbox/<party>/... helpers are there.
+        self.sandbox = httpx.AsyncClient(base_url=sandbox.base_url, timeout=60, trust_env=False)
         self._once_locks: dict[str, asyncio.Lock] = {}
 
     def _new_client(self) -> httpx.AsyncClient:
@@ -128,6 +133,10 @@ class BenchContext:
         return self._service.base_url
 
     @property
+    def sandbox_url(self) -> str:
+        return self._sandbox.base_url
+
+    @property
     def env(self) -> dict[str, str]:
         """The environment of the service process (APP_* settings included); read-only."""
         return dict(self._service.env)
@@ -138,6 +147,9 @@ class BenchContext:
 
     def service_cpu_seconds(self) -> float | None:
         return self._service.cpu_seconds()
+
+    def sandbox_cpu_seconds(self) -> float | None:
+        return self._sandbox.cpu_seconds()
 
     def sync_http(self) -> httpx.Client:
         """A synchronous client for the service (use it as a context manager)."""
@@ -182,7 +194,7 @@ class BenchContext:
         async def one(index: int) -> tuple[str, str]:
             payload = {"openid": openids[index % len(openids)]} if openids else {}
             async with semaphore:
-                response = await self.http.post("/sandbox/wechat/login-code", json=payload)
+                response = await self.sandbox.post("/sandbox/wechat/login-code", json=payload)
             response.raise_for_status()
             body = response.json()
             return body["code"], body["openid"]
@@ -232,6 +244,7 @@ class BenchContext:
 
     async def close(self) -> None:
         await self.http.aclose()
+        await self.sandbox.aclose()
 
 
 async def call_hook(hook: Hook | None, ctx: BenchContext) -> Any:

@@ -20,7 +20,7 @@ CATEGORIES = (
     ("SQLite (aiosqlite thread)", ("aiosqlite/core.py", "sqlite3")),
     ("ORM (tortoise, pypika)", ("tortoise/", "pypika_tortoise/")),
     ("PostgreSQL driver (asyncpg)", ("asyncpg/",)),
-    ("outbound HTTP (httpx)", ("httpx/", "httpcore/", "anyio/", "h11/")),
+    ("outbound HTTP (aiohttp)", ("aiohttp/", "yarl/", "multidict/", "aiohappyeyeballs/", "app/adapters/http.py")),
     ("validation (pydantic)", ("pydantic/", "pydantic_core/")),
     ("JSON", ("orjson", "json/", "ujson")),
     ("logging", ("logging/", "app/logs.py")),

@@ -4,7 +4,7 @@
                         [--database sqlite|postgres] [--markdown]
 
 Starts the service with one worker (fresh SQLite under var/bench/, or PostgreSQL database
-`bench` + Redis db 9) and bench/bare_app.py, measures every scenario of bench/scenarios/*.py
+`bench` + Redis db 9), the outside parties' sandbox in a process of its own, and bench/bare_app.py, measures every scenario of bench/scenarios/*.py
 with wrk, the reference at the start and the end, and prints requests/s, p50, p99, the ratio
 to the reference and the verdict against each target. The same goes to
 var/bench/results-<date>.json.
@@ -34,7 +34,14 @@ import httpx
 
 from bench import profile, wrk
 from bench.harness import BenchContext, Request, Scenario, call_hook
-from bench.servers import BENCH_VAR, BareProcess, ServiceProcess, reset_postgres_and_redis, service_env
+from bench.servers import (
+    BENCH_VAR,
+    BareProcess,
+    SandboxProcess,
+    ServiceProcess,
+    reset_postgres_and_redis,
+    service_env,
+)
 
 REFERENCE = "reference"
 MAX_SINGLE_USE = 200_000
@@ -57,6 +64,7 @@ class Outcome:
     max_ms: float | None = None
     requests: int | None = None
     cpu_us_per_request: float | None = None  # server CPU time (all threads) per answered request
+    sandbox_cpu_us_per_request: float | None = None  # the outside parties' share, not billed to the service
     socket_errors: int = 0
     status_errors: int = 0
     ratio: float | None = None
@@ -133,7 +141,7 @@ class Runner:
         outcome.socket_errors, outcome.status_errors = result.socket_errors, result.status_errors
         print(
             f"   {result.rps:,.0f} req/s  p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms"
-            f"  CPU {outcome.cpu_us_per_request or 0:,.0f} µs/req"
+            f"  CPU {outcome.cpu_us_per_request or 0:,.0f} µs/req (sandbox {outcome.sandbox_cpu_us_per_request or 0:,.0f})"
             f"  errors {result.socket_errors} socket / {result.status_errors} status",
             flush=True,
         )
@@ -178,7 +186,7 @@ class Runner:
     ) -> wrk.WrkResult:
         """The timed wrk run, with py-spy sampling the service meanwhile when --profile is on."""
         cpu_seconds = self.bare.cpu_seconds if base_url == self.bare.base_url else self.ctx.service_cpu_seconds
-        cpu_before = cpu_seconds()
+        cpu_before, sandbox_before = cpu_seconds(), self.ctx.sandbox_cpu_seconds()
         service_pid = self.ctx.service_pid
         sampler = profile.start(service_pid, duration - 1, profile_to) if profile_to and service_pid else None
         try:
@@ -186,9 +194,11 @@ class Runner:
         finally:
             if sampler is not None:
                 await asyncio.to_thread(sampler.wait, 60)
-        cpu_after = cpu_seconds()
+        cpu_after, sandbox_after = cpu_seconds(), self.ctx.sandbox_cpu_seconds()
         if cpu_before is not None and cpu_after is not None and result.requests:
             outcome.cpu_us_per_request = round((cpu_after - cpu_before) / result.requests * 1e6, 1)
+        if sandbox_before is not None and sandbox_after is not None and result.requests:
+            outcome.sandbox_cpu_us_per_request = round((sandbox_after - sandbox_before) / result.requests * 1e6, 1)
         if sampler is None or profile_to is None:
             return result
         breakdown = profile.summarise(profile_to)
@@ -366,22 +376,27 @@ async def run(args: argparse.Namespace) -> int:
     run_id = started.strftime("%Y-%m-%dT%H%M%SZ")
     run_dir = BENCH_VAR / run_id
     run_dir.mkdir()
-    env = service_env(args.database, run_id)
+    sandbox = SandboxProcess(log_path=run_dir / "sandbox.log")
+    sandbox.choose_port()
+    env = service_env(args.database, run_id, sandbox.base_url)
     own_database = env["APP_DATABASE_URL"]
     env.update(dict(item.split("=", 1) for item in args.env))
     service = ServiceProcess(log_path=run_dir / "service.log", env=env)
+    sandbox.serve_for(service)
     bare = BareProcess(log_path=run_dir / "bare.log")
     if args.database == "postgres":
         print("resetting PostgreSQL database `bench` and Redis db 9", flush=True)
         await asyncio.to_thread(reset_postgres_and_redis)
         await asyncio.to_thread(service.migrate)
-    print(f"starting the service and the bare reference (logs in {run_dir})", flush=True)
+    print(f"starting the sandbox, the service and the bare reference (logs in {run_dir})", flush=True)
     rows: list[tuple[Scenario | None, Outcome]] = []  # None: a reference row
     ctx: BenchContext | None = None
     try:
+        await asyncio.to_thread(sandbox.start)
         await asyncio.to_thread(service.start)
         await asyncio.to_thread(bare.start)
-        ctx = BenchContext(service, connections=args.connections, duration=args.duration, database=args.database)
+        ctx = BenchContext(service, sandbox, connections=args.connections, duration=args.duration,
+                           database=args.database)
         runner = Runner(args, ctx, bare, run_dir)
         only = set(filter(None, args.only.split(",")))
         scenarios, broken = load_scenarios(ctx, only)
@@ -404,6 +419,7 @@ async def run(args: argparse.Namespace) -> int:
             await ctx.close()
         await asyncio.to_thread(bare.stop)
         await asyncio.to_thread(service.stop)
+        await asyncio.to_thread(sandbox.stop)
         if not args.keep_data and env["APP_DATABASE_URL"] == own_database:
             remove_sqlite_files(own_database)  # a database given with --env is the caller's
     reference_rps = judge_all(rows)

@@ -1,4 +1,4 @@
-"""The processes under test: the service (one worker) and the bare Sanic reference."""
+"""The processes of a run: the service (one worker), the outside parties' sandbox, the bare reference."""
 
 from __future__ import annotations
 
@@ -26,15 +26,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def service_env(database: str, run_id: str) -> dict[str, str]:
+def service_env(database: str, run_id: str, sandbox_url: str) -> dict[str, str]:
     """APP_* settings for the service under test: quiet logs, the load generator's per-request
-    X-Forwarded-For taken as the client address, and rate limits out of the way."""
+    X-Forwarded-For taken as the client address, rate limits out of the way, and every outside
+    party reached at the standalone sandbox (`sandbox_url`) instead of mounted in the service."""
     env = {
         "APP_SERVICE_ENVIRONMENT": "development",
         "APP_SERVICE_LOG_LEVEL": "WARNING",
         "APP_SERVICE_REAL_IP_HEADER": "X-Forwarded-For",
         "APP_SERVICE_PROXIES_COUNT": "1",
-        "APP_SANDBOX_ENABLED": "true",
+        "APP_SANDBOX_ENABLED": "false",
+        "APP_WECHAT_API_BASE": f"{sandbox_url}/sandbox/wechat",
+        "APP_WECHATPAY_BASE_URL": f"{sandbox_url}/sandbox/wechatpay",
+        "APP_ALIPAY_GATEWAY_URL": f"{sandbox_url}/sandbox/alipay/gateway.do",
+        "APP_PAYMENTS_TRAFFIC_BASE_URL": f"{sandbox_url}/sandbox/traffic",
+        "APP_PAYMENTS_TAX_BASE_URL": f"{sandbox_url}/sandbox/tax",
     }
     for key in (
         "LOGIN_PER_IP", "LOGIN_PER_OPENID", "FACE_START_PER_IP", "FACE_START_PER_OPENID",
@@ -95,9 +101,15 @@ class Process:
     def command(self) -> list[str]:
         raise NotImplementedError
 
+    def choose_port(self) -> int:
+        """A free port, chosen once: restarts keep it, so whoever was told the address still reaches us."""
+        if not self.port:
+            self.port = free_port()
+            self._port_chosen()
+        return self.port
+
     def start(self, timeout: float = 60) -> None:
-        self.port = free_port()
-        self._port_chosen()
+        self.choose_port()
         with open(self.log_path, "ab") as log:
             self._popen = subprocess.Popen(
                 self.command(), cwd=PROJECT_ROOT, env=self.full_env(),
@@ -177,6 +189,24 @@ class ServiceProcess(Process):
         self.stop()
         self.env.update(extra_env)
         self.start()
+
+
+class SandboxProcess(Process):
+    """`python -m app sandbox`: every outside party (WeChat, WeChat Pay, Alipay, the agencies, the
+    licence feed) in a process of its own, as a remote party is in production, so its work is not
+    billed to the one service worker being measured."""
+
+    name = "sandbox"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "app", "sandbox", "--host", "127.0.0.1", "--port", str(self.port)]
+
+    def serve_for(self, service: ServiceProcess) -> None:
+        """Take the service's settings (keys, secrets, ids) and its address, to which the sandbox
+        pushes (payment notifies go to the URL each order names; the licence feed to this one)."""
+        self.env = {**service.env, "APP_SANDBOX_ENABLED": "true",
+                    "APP_SERVICE_PUBLIC_BASE_URL": f"http://127.0.0.1:{service.choose_port()}"}
+        self.env.pop("APP_SERVICE_PORT", None)  # `python -m app sandbox --port` sets its own
 
 
 class BareProcess(Process):

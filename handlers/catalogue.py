@@ -11,7 +11,7 @@ from sanic.response import HTTPResponse
 
 from app.context import Request
 from app.services.catalogue.reads import Rendered
-from handlers._endpoint import PUBLIC, endpoint, services
+from handlers._endpoint import PUBLIC, Response, endpoint, services
 
 bp = Blueprint("catalogue", url_prefix="/api/v1")
 
@@ -41,8 +41,8 @@ def reply(request: Request, answer: Rendered) -> HTTPResponse:
     if condition and (
         condition.strip() == "*" or answer.etag in {tag.strip().removeprefix("W/") for tag in condition.split(",")}
     ):
-        return HTTPResponse(status=304, headers=headers)
-    return HTTPResponse(answer.body, headers=headers, content_type="application/json")
+        return Response(status=304, headers=headers)
+    return Response(answer.body, headers=headers, content_type="application/json")
 
 
 @bp.get("/regions")

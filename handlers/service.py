@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
 from sanic import Blueprint
 from sanic.response import HTTPResponse, html
 
@@ -11,11 +15,53 @@ from handlers._openapi import DOCS_PAGE, build_openapi
 
 bp = Blueprint("service")
 
+HEALTH_REUSE_SECONDS = 1.0
+
+
+class RecentHealth:
+    """The last health check, reused for `reuse_seconds`; callers arriving while a check runs
+    wait for that one. Probes poll /healthz hard and each check is a database and a cache round
+    trip, so a worker checks at most about once a second, and a store that goes down shows as
+    503 within that second (failures are reused the same way, sparing a struggling store)."""
+
+    def __init__(
+        self,
+        check: Callable[[], Awaitable[dict[str, bool]]],
+        *,
+        reuse_seconds: float = HEALTH_REUSE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._check = check
+        self._reuse_seconds = reuse_seconds
+        self._clock = clock
+        self._checks: dict[str, bool] | None = None
+        self._fresh_until = 0.0
+        self._running: asyncio.Future[dict[str, bool]] | None = None
+
+    async def __call__(self) -> dict[str, bool]:
+        if self._checks is not None and self._clock() < self._fresh_until:
+            return dict(self._checks)
+        if self._running is None:
+            self._running = asyncio.ensure_future(self._refresh())
+        # Shielded: one caller giving up must not cancel the check the others wait for.
+        return dict(await asyncio.shield(self._running))
+
+    async def _refresh(self) -> dict[str, bool]:
+        try:
+            checks = await self._check()
+            self._checks, self._fresh_until = checks, self._clock() + self._reuse_seconds
+            return checks
+        finally:
+            self._running = None
+
 
 @bp.get("/healthz")
 @endpoint(auth=PUBLIC, summary="200 when the database and Redis answer, 503 otherwise", tags=("service",))
 async def healthz(request: Request) -> HTTPResponse:
-    checks = await services(request).health()
+    recent = getattr(request.app.ctx, "recent_health", None)
+    if recent is None:
+        recent = request.app.ctx.recent_health = RecentHealth(services(request).health)
+    checks = await recent()
     healthy = all(checks.values())
     return ok({"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503)
 

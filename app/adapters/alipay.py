@@ -1,4 +1,4 @@
-"""Alipay open platform for the mini-program, as a PaymentChannel, on httpx.
+"""Alipay open platform for the mini-program, as a PaymentChannel, on app.adapters.http.
 
 python-alipay-sdk blocks on urllib, so this is a small async client of its own: every gateway call
 is form-encoded and signed RSA2 over the sorted parameters; every answer is verified over the exact
@@ -19,10 +19,8 @@ import zipfile
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any, Literal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
-
-import httpx
 
 from app.adapters._paycrypto import (
     alipay_sign_content,
@@ -34,6 +32,7 @@ from app.adapters._paycrypto import (
     rsa_verify,
     yuan_to_fen,
 )
+from app.adapters.http import HttpClient, HttpFailure, HttpTimeout, exact_url
 from app.config import Settings, project_path
 from app.ports import (
     ChannelBillRow,
@@ -68,6 +67,7 @@ RETRYABLE_SUB_CODES = {
     "ACQ.SYSTEM_ERROR", "aop.ACQ.SYSTEM_ERROR", "isp.unknow-error", "ACQ.REASON_TRADE_REFUND_FEE_ERR",
 }
 BILL_TOTALS = re.compile(r"交易合计：(\d+)笔，退款合计：(\d+)笔")
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 class AlipayChannel:
@@ -83,7 +83,7 @@ class AlipayChannel:
         alipay_public_key: str,
         notify_url: str,
         timeout: float = 5.0,
-        http: httpx.AsyncClient | None = None,
+        http: HttpClient | None = None,
         clock: Callable[[], float] = time.time,
     ):
         self.gateway_url = gateway_url
@@ -93,13 +93,13 @@ class AlipayChannel:
         self._app_key = load_private_key(app_private_key)
         self._alipay_key = load_public_key(alipay_public_key)
         self._timeout = timeout
-        self._http = http or httpx.AsyncClient(timeout=timeout)
+        self._http = http or HttpClient()
         self._owns_http = http is None
         self._clock = clock
 
     async def aclose(self) -> None:
         if self._owns_http:
-            await self._http.aclose()
+            await self._http.close()
 
     # ----------------------------------------------------------------- PaymentChannel
     async def create(self, order: ChannelOrder) -> dict[str, Any]:
@@ -221,15 +221,14 @@ class AlipayChannel:
             raise ChannelError("the bill answer lacks bill_download_url", code="channel_bad_response")
         try:
             # The URL is short-lived and unsigned; fetch it at once.
-            response = await self._http.get(url, timeout=self._timeout)
-        except httpx.TimeoutException:
+            response = await self._http.request("GET", exact_url(url), timeout=self._timeout)
+        except HttpTimeout:
             raise ChannelError("Alipay bill download timed out", code="channel_timeout") from None
-        except httpx.HTTPError as exc:
-            raise ChannelError(f"Alipay bill download failed: {type(exc).__name__}",
-                               code="channel_unreachable") from None
-        if response.status_code != 200:
-            raise ChannelError(f"Alipay bill download answered {response.status_code}",
-                               code="channel_unavailable" if response.status_code >= 500 else "bill_unavailable")
+        except HttpFailure as exc:
+            raise ChannelError(f"Alipay bill download failed: {exc.reason}", code="channel_unreachable") from None
+        if response.status != 200:
+            raise ChannelError(f"Alipay bill download answered {response.status}",
+                               code="channel_unavailable" if response.status >= 500 else "bill_unavailable")
         return await asyncio.to_thread(parse_trade_bill_zip, response.content)
 
     # ----------------------------------------------------------------- transport
@@ -254,15 +253,16 @@ class AlipayChannel:
     ) -> dict[str, Any]:
         params = self.sign_request(method, biz, notify=notify)
         try:
-            response = await self._http.post(self.gateway_url, data=params, timeout=self._timeout)
-        except httpx.TimeoutException:
+            response = await self._http.request("POST", self.gateway_url, content=urlencode(params).encode(),
+                                                headers=FORM, timeout=self._timeout)
+        except HttpTimeout:
             raise ChannelError(f"Alipay {operation} timed out", code="channel_timeout") from None
-        except httpx.HTTPError as exc:
-            raise ChannelError(f"Alipay {operation} failed: {type(exc).__name__}", code="channel_unreachable") from None
-        if response.status_code >= 500:
-            raise ChannelError(f"Alipay {operation} answered {response.status_code}", code="channel_unavailable")
-        if response.status_code != 200:
-            raise ChannelError(f"Alipay {operation} answered {response.status_code}", code="channel_rejected",
+        except HttpFailure as exc:
+            raise ChannelError(f"Alipay {operation} failed: {exc.reason}", code="channel_unreachable") from None
+        if response.status >= 500:
+            raise ChannelError(f"Alipay {operation} answered {response.status}", code="channel_unavailable")
+        if response.status != 200:
+            raise ChannelError(f"Alipay {operation} answered {response.status}", code="channel_rejected",
                                retryable=False)
         data = self._verified_node(operation, method, response.text)
         code, sub_code = str(data.get("code", "")), str(data.get("sub_code", ""))
@@ -356,7 +356,7 @@ def parse_trade_bill(text: str) -> list[ChannelBillRow]:
     return rows
 
 
-def build_alipay_channel(settings: Settings, http: httpx.AsyncClient) -> AlipayChannel:
+def build_alipay_channel(settings: Settings, http: HttpClient) -> AlipayChannel:
     alipay = settings.alipay
     return AlipayChannel(
         gateway_url=alipay.gateway_url or f"{settings.sandbox_base('alipay')}/gateway.do",

@@ -9,8 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-import httpx
-
+from app.adapters.http import HttpClient
 from app.config import Settings
 from app.context import Adapters
 
@@ -29,7 +28,7 @@ def _load(target: str) -> Any:
     return getattr(importlib.import_module(module), function)
 
 
-def build_outside_parties(settings: Settings, adapters: Adapters, http: httpx.AsyncClient) -> None:
+def build_outside_parties(settings: Settings, adapters: Adapters, http: HttpClient) -> None:
     for name, target in CHANNEL_BUILDERS.items():
         if name not in adapters.channels:
             adapters.channels[name] = _load(target)(settings, http)

@@ -21,11 +21,11 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from app.adapters.http import URL, HttpClient, HttpFailure, HttpResponse, HttpTimeout
 from app.config import Settings
 from app.ports import AgencyBill, AgencyError, AgencyReceipt, AgencySettlementRecord
 
@@ -97,10 +97,10 @@ def receipt_signature_valid(public_key_pem: bytes, receipt: Mapping[str, Any]) -
 
 
 class SignedAgencyClient:
-    """An httpx client for one agency: signs requests, verifies answers, maps failures."""
+    """A client for one agency: signs requests, verifies answers, maps failures."""
 
     def __init__(
-        self, *, http: httpx.AsyncClient, base_url: str, client_id: str, secret: str, timeout: float = 5.0
+        self, *, http: HttpClient, base_url: str, client_id: str, secret: str, timeout: float = 5.0
     ) -> None:
         self._http = http
         self._base_url = base_url.rstrip("/")
@@ -114,42 +114,45 @@ class SignedAgencyClient:
         payload: Mapping[str, Any] | None = None,
     ) -> tuple[int, dict[str, Any]]:
         body = canonical_json(payload) if payload is not None else b""
-        request = self._http.build_request(
-            method, self._base_url + path, params=params, content=body, timeout=self._timeout,
-            headers={"Content-Type": "application/json"} if payload is not None else None,
-        )
+        # Built here, not by the HTTP client, so the signed target is exactly the one sent.
+        url = URL(self._base_url + path)
+        if params:
+            url = url.update_query(params)
         timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
-        target = request.url.raw_path.decode()
         signature = hmac_signature(
-            self._secret, request_message(method, target, timestamp, nonce, body)
+            self._secret, request_message(method, url.raw_path_qs, timestamp, nonce, body)
         )
-        request.headers["Authorization"] = (
-            f'{AUTH_SCHEME} client_id="{self._client_id}",timestamp="{timestamp}",'
-            f'nonce="{nonce}",signature="{signature}"'
-        )
+        headers = {
+            "Authorization": f'{AUTH_SCHEME} client_id="{self._client_id}",timestamp="{timestamp}",'
+                             f'nonce="{nonce}",signature="{signature}"',
+        }
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
         try:
-            response = await self._http.send(request)
-        except httpx.TimeoutException as exc:
+            response = await self._http.request(
+                method, url, content=body if payload is not None else None, headers=headers, timeout=self._timeout
+            )
+        except HttpTimeout as exc:
             raise AgencyError("the agency did not answer in time", code="agency_timeout") from exc
-        except httpx.TransportError as exc:
+        except HttpFailure as exc:
             raise AgencyError("the agency could not be reached", code="agency_unreachable") from exc
         self._verify_answer(response)
         try:
             data = response.json() if response.content else {}
         except ValueError as exc:
             raise AgencyError("the agency answered with malformed JSON") from exc
-        if response.status_code >= 500:
+        if response.status >= 500:
             raise AgencyError(
-                f"the agency failed with HTTP {response.status_code}", code="agency_unavailable"
+                f"the agency failed with HTTP {response.status}", code="agency_unavailable"
             )
-        return response.status_code, data
+        return response.status, data
 
-    def _verify_answer(self, response: httpx.Response) -> None:
+    def _verify_answer(self, response: HttpResponse) -> None:
         headers = response.headers
         timestamp = headers.get(RESPONSE_TIMESTAMP, "")
         nonce = headers.get(RESPONSE_NONCE, "")
         expected = hmac_signature(
-            self._secret, response_message(response.status_code, timestamp, nonce, response.content)
+            self._secret, response_message(response.status, timestamp, nonce, response.content)
         )
         if not hmac.compare_digest(expected, headers.get(RESPONSE_SIGNATURE, "")):
             # A proxy error page or a forged answer; the outcome of the call stays unknown.
@@ -257,7 +260,7 @@ class TaxBureauAgency:
         return await self._client.settlements_on(day)
 
 
-def build_tax_bureau(settings: Settings, http: httpx.AsyncClient) -> TaxBureauAgency:
+def build_tax_bureau(settings: Settings, http: HttpClient) -> TaxBureauAgency:
     payments = settings.payments
     return TaxBureauAgency(
         SignedAgencyClient(

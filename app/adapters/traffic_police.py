@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-import httpx
-
+from app.adapters.http import HttpClient
 from app.adapters.tax_bureau import SignedAgencyClient, parse_day
 from app.config import Settings
 from app.ports import AgencyBill, AgencyError, AgencyReceipt, AgencySettlementRecord
@@ -67,7 +66,7 @@ class TrafficPoliceAgency:
         return await self._client.settlements_on(day)
 
 
-def build_traffic_police(settings: Settings, http: httpx.AsyncClient) -> TrafficPoliceAgency:
+def build_traffic_police(settings: Settings, http: HttpClient) -> TrafficPoliceAgency:
     payments = settings.payments
     return TrafficPoliceAgency(
         SignedAgencyClient(

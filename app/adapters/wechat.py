@@ -1,4 +1,4 @@
-"""The WeChat mini-program server API over httpx (async; wechatpy's client is blocking).
+"""The WeChat mini-program server API over app.adapters.http (async; wechatpy's client is blocking).
 
 The access token comes from /cgi-bin/stable_token, is cached in the shared cache until five
 minutes before it expires, and is fetched again (force_refresh) when WeChat says it is invalid.
@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 import orjson
 
+from app.adapters.http import HttpClient, HttpError
 from app.config import Secret
 from app.ports import Cache, FaceCheckResult, WeChatError, WeChatSession
 
@@ -21,7 +21,7 @@ _TOKEN_KEY = "wechat:access_token"
 
 class WeChatApiClient:
     def __init__(
-        self, *, http: httpx.AsyncClient, cache: Cache, appid: str, secret: Secret, base_url: str, timeout: float = 5.0
+        self, *, http: HttpClient, cache: Cache, appid: str, secret: Secret, base_url: str, timeout: float = 5.0
     ):
         self._http = http
         self._cache = cache
@@ -42,10 +42,10 @@ class WeChatApiClient:
                 headers={"Content-Type": "application/json"} if json is not None else None,
                 timeout=self._timeout,
             )
-        except httpx.HTTPError as exc:
-            raise WeChatError(-1, f"network: {type(exc).__name__}") from None
-        if response.status_code >= 500:
-            raise WeChatError(-1, f"http {response.status_code}")
+        except HttpError as exc:
+            raise WeChatError(-1, f"network: {exc.reason}") from None
+        if response.status >= 500:
+            raise WeChatError(-1, f"http {response.status}")
         try:
             data = response.json()
         except ValueError:

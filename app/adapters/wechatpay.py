@@ -1,6 +1,6 @@
 """WeChat Pay API v3 for the mini-program (JSAPI), as a PaymentChannel.
 
-Our own small client on httpx + cryptography rather than wechatpayv3's AsyncWeChatPay, because
+Our own small client on app.adapters.http + cryptography rather than wechatpayv3's AsyncWeChatPay, because
 the library does not fit what the service must guarantee: it raises bare Exception on any failure
 (we need ChannelError with retryable), has no timestamp freshness check and no SIGNTEST rejection
 for notifies, cannot check a notify against both a platform certificate and a public key during
@@ -25,7 +25,6 @@ from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.adapters._paycrypto import (
@@ -46,6 +45,7 @@ from app.adapters._paycrypto import (
     wechatpay_response_message,
     yuan_to_fen,
 )
+from app.adapters.http import HttpClient, HttpFailure, HttpResponse, HttpTimeout, exact_url
 from app.config import Settings, project_path
 from app.ports import (
     ChannelBillRow,
@@ -104,7 +104,7 @@ class WeChatPayChannel:
         public_key_id: str | None = None,
         timeout: float = 5.0,
         notify_max_age: int = 300,
-        http: httpx.AsyncClient | None = None,
+        http: HttpClient | None = None,
         clock: Callable[[], float] = time.time,
     ):
         if (public_key is None) != (public_key_id is None):
@@ -126,7 +126,7 @@ class WeChatPayChannel:
             self._verifying_keys[certificate_serial(certificate)] = certificate_public_key(certificate)
         self._certificates_stale = public_key is None and not platform_certificates
         self._timeout = timeout
-        self._http = http or httpx.AsyncClient(timeout=timeout)
+        self._http = http or HttpClient()
         self._owns_http = http is None
         self._clock = clock
         self._refresh_lock = asyncio.Lock()
@@ -137,7 +137,7 @@ class WeChatPayChannel:
         if self._refresh_task is not None:
             self._refresh_task.cancel()
         if self._owns_http:
-            await self._http.aclose()
+            await self._http.close()
 
     # ----------------------------------------------------------------- PaymentChannel
     async def create(self, order: ChannelOrder) -> dict[str, Any]:
@@ -319,7 +319,7 @@ class WeChatPayChannel:
         if serial and serial not in self._verifying_keys and not serial.startswith(PUBLIC_KEY_ID_PREFIX):
             await self.refresh_certificates()  # signed by a platform certificate we have not seen yet
         self._verify_response(response)
-        if response.status_code == 204 or not response.content:
+        if response.status == 204 or not response.content:
             return {}
         try:
             data = json.loads(response.content)
@@ -329,8 +329,10 @@ class WeChatPayChannel:
             raise ChannelError(f"WeChat Pay {operation}: unexpected answer", code="channel_bad_response")
         return data
 
-    async def _send(self, operation: str, method: str, url: str, payload: bytes) -> httpx.Response:
-        """Sign and send; non-2xx answers become ChannelError with the right retryable."""
+    async def _send(self, operation: str, method: str, url: str, payload: bytes) -> HttpResponse:
+        """Sign and send; non-2xx answers become ChannelError with the right retryable.
+
+        `url` is already percent-encoded and goes out byte for byte: the signature covers it."""
         timestamp, nonce = str(int(self._clock())), nonce_str()
         parts = urlsplit(url)
         signed_url = parts.path + (f"?{parts.query}" if parts.query else "")  # exactly as sent
@@ -347,32 +349,32 @@ class WeChatPayChannel:
         if self._public_key_id:
             headers["Wechatpay-Serial"] = self._public_key_id
         try:
-            response = await self._http.request(method, url, content=payload or None, headers=headers,
+            response = await self._http.request(method, exact_url(url), content=payload or None, headers=headers,
                                                 timeout=self._timeout)
-        except httpx.TimeoutException:
+        except HttpTimeout:
             raise ChannelError(f"WeChat Pay {operation} timed out", code="channel_timeout") from None
-        except httpx.HTTPError as exc:
-            message = f"WeChat Pay {operation} failed: {type(exc).__name__}"
+        except HttpFailure as exc:
+            message = f"WeChat Pay {operation} failed: {exc.reason}"
             raise ChannelError(message, code="channel_unreachable") from None
-        if 200 <= response.status_code < 300:
+        if 200 <= response.status < 300:
             return response
         raise self._error_for(operation, response)
 
-    def _error_for(self, operation: str, response: httpx.Response) -> ChannelError:
+    def _error_for(self, operation: str, response: HttpResponse) -> ChannelError:
         try:
             code = str(json.loads(response.content).get("code", ""))
         except (ValueError, AttributeError):
             code = ""
-        log.info("wechatpay %s answered %s %s", operation, response.status_code, code or "-")
+        log.info("wechatpay %s answered %s %s", operation, response.status, code or "-")
         if code == "ORDERPAID":
             return ChannelOrderAlreadyPaid()
-        retryable = response.status_code >= 500 or response.status_code == 429 or code in RETRYABLE_CODES
+        retryable = response.status >= 500 or response.status == 429 or code in RETRYABLE_CODES
         ours = "channel_unavailable" if retryable else ERROR_CODES.get(code, "channel_rejected")
-        return ChannelError(f"WeChat Pay {operation}: {response.status_code} {code}".strip(), code=ours,
+        return ChannelError(f"WeChat Pay {operation}: {response.status} {code}".strip(), code=ours,
                             retryable=retryable)
 
     def _verify_response(
-        self, response: httpx.Response, extra: Mapping[str, rsa.RSAPublicKey] | None = None
+        self, response: HttpResponse, extra: Mapping[str, rsa.RSAPublicKey] | None = None
     ) -> None:
         headers = response.headers
         serial = headers.get("Wechatpay-Serial", "")
@@ -477,7 +479,7 @@ def parse_trade_bill(text: str) -> list[ChannelBillRow]:
     return rows
 
 
-def build_wechatpay_channel(settings: Settings, http: httpx.AsyncClient) -> WeChatPayChannel:
+def build_wechatpay_channel(settings: Settings, http: HttpClient) -> WeChatPayChannel:
     wechatpay = settings.wechatpay
     public_key = project_path(wechatpay.public_key_path).read_text() if wechatpay.public_key_id else None
     return WeChatPayChannel(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-from sanic import Blueprint, Sanic
+from sanic import Blueprint, HTTPResponse, Request, Sanic, json
 
 from app.config import Settings
 
@@ -52,4 +52,9 @@ def create_sandbox_app(settings: Settings) -> Sanic:
     app = Sanic("gov_sandbox", configure_logging=False)
     app.config.FALLBACK_ERROR_FORMAT = "json"
     mount_sandboxes(app, settings)
+
+    @app.get("/healthz")
+    async def healthz(request: Request) -> HTTPResponse:
+        return json({"status": "ok", "parties": sorted(app.ctx.sandboxes)})
+
     return app

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
+from app.adapters.http import HttpClient, HttpFailure, HttpResponse, HttpTimeout
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -268,7 +268,7 @@ class NotifyDispatcher:
         *,
         schedule: tuple[float, ...],
         faults: FaultBook,
-        accepted: Callable[[httpx.Response], bool],
+        accepted: Callable[[HttpResponse], bool],
         time_compression: float = 1.0,
         timeout: float = 5.0,
         log_size: int = 200_000,
@@ -282,7 +282,7 @@ class NotifyDispatcher:
         self._seq = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._held: list[asyncio.Event] = []
-        self._client: httpx.AsyncClient | None = None
+        self._client = HttpClient()
 
     def channel_sleep(self, channel_seconds: float) -> Awaitable[None]:
         """Sleep for a span of channel time, compressed for tests."""
@@ -334,19 +334,18 @@ class NotifyDispatcher:
             released.set()
 
     async def _attempt(self, job: NotifyJob, notify: SignedNotify, *, kind: str, attempt: int) -> bool:
-        client = self._http()
         headers = {**notify.headers, "Content-Type": notify.content_type}
         try:
-            response = await client.post(job.url, content=notify.body, headers=headers)
-        except httpx.TimeoutException:
+            response = await self._client.request("POST", job.url, content=notify.body, headers=headers,
+                                                  timeout=self.timeout)
+        except HttpTimeout:
             self._record(job, kind=kind, attempt=attempt, status=None, accepted=False, error="timeout")
             return False
-        except httpx.HTTPError as exc:
-            self._record(job, kind=kind, attempt=attempt, status=None, accepted=False,
-                         error=type(exc).__name__)
+        except HttpFailure as exc:
+            self._record(job, kind=kind, attempt=attempt, status=None, accepted=False, error=exc.reason)
             return False
         accepted = self.accepted(response)
-        self._record(job, kind=kind, attempt=attempt, status=response.status_code, accepted=accepted)
+        self._record(job, kind=kind, attempt=attempt, status=response.status, accepted=accepted)
         return accepted
 
     def _record(self, job: NotifyJob, *, kind: str, attempt: int, status: int | None,
@@ -364,19 +363,12 @@ class NotifyDispatcher:
     def pending(self) -> int:
         return len(self._tasks)
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout)
-        return self._client
-
     async def aclose(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._client.close()
 
     def reset(self) -> None:
         for task in list(self._tasks):

@@ -168,7 +168,7 @@ class AlipaySandbox:
         self.dispatcher = NotifyDispatcher(
             schedule=NOTIFY_RETRY_SCHEDULE,
             faults=self.faults,
-            accepted=lambda response: response.status_code == 200 and response.text.strip() == "success",
+            accepted=lambda response: response.status == 200 and response.text.strip() == "success",
             time_compression=self.config.time_compression,
             timeout=self.config.notify_timeout,
         )

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -26,6 +25,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
+from app.adapters.http import HttpClient
 from app.config import SANDBOX_CERTS, Settings
 from app.lc1.codec import kid_for_certificate
 
@@ -76,7 +76,14 @@ def create_blueprint(settings: Settings) -> Blueprint:
     bp = Blueprint("sandbox_licence-feed", url_prefix="/sandbox/licence-feed")
     state = FeedState(keys=load_agency_keys(SANDBOX_CERTS / "licences"))
     bp.ctx.state = state
-    intake_url = f"{settings.service.self_base_url}/api/v1/licence-feed"
+    # base_url: the service's public address, so a standalone sandbox (python -m app sandbox)
+    # still pushes to the service and not to itself.
+    intake_url = f"{settings.service.base_url}/api/v1/licence-feed"
+    http = HttpClient()
+
+    @bp.listener("after_server_stop")
+    async def close_http(app: Any) -> None:
+        await http.close()
 
     @bp.post("/publish")
     async def publish(request: Request) -> HTTPResponse:
@@ -87,12 +94,11 @@ def create_blueprint(settings: Settings) -> Blueprint:
             return json_response({"error": f"no sandbox key for issuer {issuer!r}"}, status=422)
         batch = {"batch_id": secrets.token_hex(8), "issuer": issuer, "records": body.get("records") or []}
         raw = json.dumps(batch, ensure_ascii=False).encode()
-        async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
-            answer = await client.post(
-                intake_url, content=raw,
-                headers={"content-type": "application/json", SIGNATURE_HEADER: sign_batch(raw, key)},
-            )
-        result = {"batch_id": batch["batch_id"], "status": answer.status_code, "answer": answer.json()}
+        answer = await http.request(
+            "POST", intake_url, content=raw, timeout=10,
+            headers={"content-type": "application/json", SIGNATURE_HEADER: sign_batch(raw, key)},
+        )
+        result = {"batch_id": batch["batch_id"], "status": answer.status, "answer": answer.json()}
         state.batches.append(result)
         return json_response(result)
 

@@ -213,7 +213,7 @@ class WeChatPaySandbox:
         self.dispatcher = NotifyDispatcher(
             schedule=NOTIFY_RETRY_SCHEDULE,
             faults=self.faults,
-            accepted=lambda response: response.status_code in (200, 204),
+            accepted=lambda response: response.status in (200, 204),
             time_compression=cfg.time_compression,
             timeout=cfg.notify_timeout,
         )

@@ -32,7 +32,7 @@ async def _fines(ctx: BenchContext, count: int) -> list[dict[str, Any]]:
     async def one() -> dict[str, Any]:
         plate = "粤B" + secrets.token_hex(3).upper()[:5]
         async with semaphore:
-            response = await ctx.http.post("/sandbox/traffic/fines",
+            response = await ctx.sandbox.post("/sandbox/traffic/fines",
                                            json={"plate": plate, "party_name": "李四", "fine": 20_000})
         response.raise_for_status()
         return {"decision_no": response.json()["decision_no"], "plate": plate}

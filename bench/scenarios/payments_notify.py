@@ -34,7 +34,7 @@ async def _paid_orders(ctx: BenchContext, channel: str) -> list[str]:
         async def one() -> str:
             async with semaphore:
                 plate = "粤B" + secrets.token_hex(3).upper()[:5]
-                fine = await ctx.http.post("/sandbox/traffic/fines", json={"plate": plate, "party_name": "李四",
+                fine = await ctx.sandbox.post("/sandbox/traffic/fines", json={"plate": plate, "party_name": "李四",
                                                                            "fine": 20_000})
                 fine.raise_for_status()
                 opened = await ctx.http.post(
@@ -47,7 +47,7 @@ async def _paid_orders(ctx: BenchContext, channel: str) -> list[str]:
                 if opened.status_code not in (200, 201):
                     raise RuntimeError(f"opening a payment failed: {opened.status_code} {opened.text}")
                 order_no = opened.json()["order_no"]
-                paid = await ctx.http.post(f"/sandbox/{channel}/confirm", json={"order_no": order_no, "outcome": "pay"})
+                paid = await ctx.sandbox.post(f"/sandbox/{channel}/confirm", json={"order_no": order_no, "outcome": "pay"})
                 paid.raise_for_status()
                 for _ in range(100):
                     status = (await ctx.http.get(f"/api/v1/payments/{order_no}", headers=resident.headers)).json()
@@ -62,7 +62,7 @@ async def _paid_orders(ctx: BenchContext, channel: str) -> list[str]:
 
 
 async def _sandbox_view(ctx: BenchContext, channel: str, order_no: str) -> dict[str, Any]:
-    response = await ctx.http.get(f"/sandbox/{channel}/orders/{order_no}")
+    response = await ctx.sandbox.get(f"/sandbox/{channel}/orders/{order_no}")
     response.raise_for_status()
     return response.json()
 

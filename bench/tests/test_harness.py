@@ -11,6 +11,7 @@ import pytest
 from bench import wrk
 from bench.harness import Request, Scenario
 from bench.run import Outcome, judge, judge_all
+from bench.servers import service_env
 
 
 def outcome(name: str, rps: float | None, *, requests: int = 1000, status_errors: int = 0) -> Outcome:
@@ -60,6 +61,20 @@ def test_p99_target():
     row.p99_ms = 29.0
     judge(row, 1000, expect_errors=False)
     assert row.verdict == "pass"
+
+
+def test_the_service_reaches_every_outside_party_at_the_standalone_sandbox():
+    from app.config import load_settings
+    from app.sandbox import PARTIES
+
+    sandbox_url = "http://127.0.0.1:9"
+    settings = load_settings(env=service_env("sqlite", "test", sandbox_url))
+    assert not settings.sandbox.enabled  # nothing of the sandbox runs (or is billed) in the service
+    urls = {settings.wechat.api_base, settings.wechatpay.base_url, settings.alipay.gateway_url,
+            settings.payments.traffic_base_url, settings.payments.tax_base_url}
+    assert all(url.startswith(f"{sandbox_url}/sandbox/") for url in urls)
+    called = {url.removeprefix(f"{sandbox_url}/sandbox/").split("/")[0] for url in urls}
+    assert called == set(PARTIES) - {"licence-feed"}  # the feed pushes to the service; nothing calls it
 
 
 def test_request_lines_merge_scenario_defaults_and_escape_bodies():

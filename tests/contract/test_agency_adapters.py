@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
+from app.adapters.http import HttpClient
 from app.adapters.tax_bureau import (
     AUTH_SCHEME,
     SignedAgencyClient,
@@ -27,12 +29,14 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
-async def http() -> httpx.AsyncClient:
-    async with httpx.AsyncClient(trust_env=False) as client:
-        yield client
+async def http() -> AsyncIterator[HttpClient]:
+    """The adapters' own HTTP client, as the service builds it."""
+    client = HttpClient()
+    yield client
+    await client.close()
 
 
-def traffic(live: LiveServer, http: httpx.AsyncClient, *, secret: str | None = None) -> TrafficPoliceAgency:
+def traffic(live: LiveServer, http: HttpClient, *, secret: str | None = None) -> TrafficPoliceAgency:
     payments = live.settings.payments
     return TrafficPoliceAgency(SignedAgencyClient(
         http=http, base_url=live.settings.sandbox_base("traffic"), client_id=payments.traffic_client_id,
@@ -40,7 +44,7 @@ def traffic(live: LiveServer, http: httpx.AsyncClient, *, secret: str | None = N
     ))
 
 
-async def test_lookup_needs_the_second_factor(api: httpx.AsyncClient, live: LiveServer, http: httpx.AsyncClient) -> None:
+async def test_lookup_needs_the_second_factor(api: httpx.AsyncClient, live: LiveServer, http: HttpClient) -> None:
     fine = await make_fine(api, fine=5_000)
     agency = build_traffic_police(live.settings, http)
     bill = await agency.lookup(fine["decision_no"], second_factor=fine["plate"])
@@ -51,7 +55,7 @@ async def test_lookup_needs_the_second_factor(api: httpx.AsyncClient, live: Live
         assert caught.value.code == "bill_not_found"
 
 
-async def test_wrong_secret_is_refused(api: httpx.AsyncClient, live: LiveServer, http: httpx.AsyncClient) -> None:
+async def test_wrong_secret_is_refused(api: httpx.AsyncClient, live: LiveServer, http: HttpClient) -> None:
     fine = await make_fine(api)
     with pytest.raises(AgencyError) as caught:
         await traffic(live, http, secret="not-the-secret").lookup(fine["decision_no"], second_factor=fine["plate"])
@@ -59,28 +63,28 @@ async def test_wrong_secret_is_refused(api: httpx.AsyncClient, live: LiveServer,
     assert caught.value.code == "agency_bad_signature"
 
 
-async def raw_signed_get(http: httpx.AsyncClient, live: LiveServer, path: str, *, timestamp: int, nonce: str) -> httpx.Response:
+async def raw_signed_get(api: httpx.AsyncClient, live: LiveServer, path: str, *, timestamp: int, nonce: str) -> httpx.Response:
     payments = live.settings.payments
     target = "/sandbox/traffic" + path
     signature = hmac_signature(payments.traffic_secret.reveal(), request_message("GET", target, str(timestamp), nonce, b""))
     header = (f'{AUTH_SCHEME} client_id="{payments.traffic_client_id}",timestamp="{timestamp}",'
               f'nonce="{nonce}",signature="{signature}"')
-    return await http.get(live.base_url + target, headers={"Authorization": header})
+    return await api.get(live.base_url + target, headers={"Authorization": header})
 
 
-async def test_replays_and_stale_requests_are_refused(live: LiveServer, http: httpx.AsyncClient) -> None:
+async def test_replays_and_stale_requests_are_refused(live: LiveServer, api: httpx.AsyncClient) -> None:
     nonce = secrets.token_hex(16)
-    first = await raw_signed_get(http, live, "/api/v1/certificates", timestamp=int(time.time()), nonce=nonce)
+    first = await raw_signed_get(api, live, "/api/v1/certificates", timestamp=int(time.time()), nonce=nonce)
     assert first.status_code == 200
-    replay = await raw_signed_get(http, live, "/api/v1/certificates", timestamp=int(time.time()), nonce=nonce)
+    replay = await raw_signed_get(api, live, "/api/v1/certificates", timestamp=int(time.time()), nonce=nonce)
     assert replay.status_code == 401 and replay.json()["error"]["code"] == "nonce_reused"
-    stale = await raw_signed_get(http, live, "/api/v1/certificates", timestamp=int(time.time()) - 3600,
+    stale = await raw_signed_get(api, live, "/api/v1/certificates", timestamp=int(time.time()) - 3600,
                                  nonce=secrets.token_hex(16))
     assert stale.status_code == 401 and stale.json()["error"]["code"] == "stale_timestamp"
 
 
 async def test_settlement_is_idempotent_and_receipt_signed(api: httpx.AsyncClient, live: LiveServer,
-                                                           http: httpx.AsyncClient) -> None:
+                                                           http: HttpClient) -> None:
     notice = await make_notice(api, kind="tax", amounts=(12_345,))
     payments = live.settings.payments
     agency = TaxBureauAgency(SignedAgencyClient(
@@ -110,7 +114,7 @@ async def test_settlement_is_idempotent_and_receipt_signed(api: httpx.AsyncClien
     assert counters["by_bill"][notice["notice_code"]] == 1
 
 
-async def test_agency_timeout_is_retryable(api: httpx.AsyncClient, live: LiveServer, http: httpx.AsyncClient) -> None:
+async def test_agency_timeout_is_retryable(api: httpx.AsyncClient, live: LiveServer, http: HttpClient) -> None:
     fine = await make_fine(api)
     agency = TrafficPoliceAgency(SignedAgencyClient(
         http=http, base_url=live.settings.sandbox_base("traffic"), client_id=live.settings.payments.traffic_client_id,

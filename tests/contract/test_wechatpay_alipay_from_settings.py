@@ -14,6 +14,7 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse, raw
 
 from app.adapters.alipay import build_alipay_channel
+from app.adapters.http import HttpClient
 from app.adapters.wechatpay import build_wechatpay_channel
 from app.config import ConfigError, Settings, load_settings
 from app.ports import ChannelNotify, ChannelOrder, NotifyRejected, PaymentChannel
@@ -27,7 +28,7 @@ async def _serve(settings: Settings) -> AsyncIterator[tuple[dict[str, PaymentCha
     app = Sanic(f"channels_from_settings_{uuid.uuid4().hex[:8]}")
     app.blueprint(wechatpay_sandbox.create_blueprint(settings))
     app.blueprint(alipay_sandbox.create_blueprint(settings))
-    http = httpx.AsyncClient(timeout=5)
+    http = HttpClient()
     channels: dict[str, PaymentChannel] = {
         "wechatpay": build_wechatpay_channel(settings, http), "alipay": build_alipay_channel(settings, http),
     }
@@ -52,7 +53,7 @@ async def _serve(settings: Settings) -> AsyncIterator[tuple[dict[str, PaymentCha
     try:
         yield channels, accepted
     finally:
-        await http.aclose()
+        await http.close()
         await server.before_stop()
         await server.close()
         await server.after_stop()

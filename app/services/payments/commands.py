@@ -22,12 +22,12 @@ def register(subparsers: Any) -> None:
 
 async def _with_payments(work: Any) -> Any:
     """Build the adapters and the payment service as the server would, run `work(service)`, clean up."""
-    import httpx
     from tortoise import Tortoise
 
     from app.adapters import registry
     from app.adapters.cache import open_cache
     from app.adapters.clock import SystemClock
+    from app.adapters.http import HttpClient
     from app.adapters.wechat import WeChatApiClient
     from app.config import load_settings
     from app.context import Adapters
@@ -38,12 +38,12 @@ async def _with_payments(work: Any) -> Any:
     if settings.database.is_sqlite:
         await migrate(settings.database)
     await Tortoise.init(config=tortoise_config(settings.database))
-    http = httpx.AsyncClient(timeout=settings.wechat.timeout, trust_env=False)
+    http = HttpClient()
     cache = open_cache(settings.redis.url, prefix=settings.redis.key_prefix)
     adapters = Adapters(clock=SystemClock(), cache=cache)
     adapters.wechat = WeChatApiClient(
         http=http, cache=cache, appid=settings.wechat.appid, secret=settings.wechat.secret,
-        base_url=settings.wechat.api_base or settings.sandbox_base("wechat"),
+        base_url=settings.wechat.api_base or settings.sandbox_base("wechat"), timeout=settings.wechat.timeout,
     )
     registry.build_outside_parties(settings, adapters, http)
     try:
@@ -53,7 +53,7 @@ async def _with_payments(work: Any) -> Any:
             close = getattr(channel, "aclose", None)
             if close is not None:
                 await close()
-        await http.aclose()
+        await http.close()
         await cache.close()
         await Tortoise.close_connections()
 

@@ -199,3 +199,40 @@ async def test_operators_list_enterprises_with_the_legal_rep_masked(api, operato
 
     refused = await api.get("/api/v1/admin/enterprises", headers=resident.headers)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+
+
+async def test_business_role_comes_with_a_representation_or_a_live_agency_at_login(api, operator):
+    """The roles a login puts in the token: business for a legal representative (by the bound
+    ID number) and for an unexpired, unrevoked agent; not for anyone else."""
+    rep_id, agent_id = make_id_number(), make_id_number()
+    code = await register(api, operator, rep_id)
+    rep = await pass_face(api, await bind_realname(api, await login(api), name="张三", id_number=rep_id))
+    agent = await bind_realname(api, await login(api), name="李四", id_number=agent_id)
+    bystander = await bind_realname(api, await login(api))
+
+    async def roles_at_login(session) -> list[str]:
+        again = await login(api, session.openid)
+        me = await api.get("/api/v1/me", headers=again.headers)
+        assert sorted(me.json()["roles"]) == sorted(await login_roles(session))
+        return sorted(me.json()["roles"])
+
+    async def login_roles(session) -> list[str]:
+        code_ = (await api.post("/sandbox/wechat/login-code", json={"openid": session.openid})).json()["code"]
+        return (await api.post("/api/v1/auth/login", json={"code": code_})).json()["user"]["roles"]
+
+    assert await roles_at_login(rep) == ["business", "resident"]
+    assert await roles_at_login(agent) == ["resident"]
+    expires = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    grant = await api.post(
+        f"/api/v1/enterprises/{code}/agents",
+        json={"name": "李四", "id_number": agent_id, "scopes": ["licences"], "expires_at": expires},
+        headers=rep.headers,
+    )
+    assert grant.status_code == 201, grant.text
+    assert await roles_at_login(agent) == ["business", "resident"]
+    assert await roles_at_login(bystander) == ["resident"]
+    revoke = await api.delete(f"/api/v1/enterprises/{code}/agents/{grant.json()['id']}", headers=rep.headers)
+    assert revoke.status_code == 204
+    assert await roles_at_login(agent) == ["resident"]
+    inspector = await make_inspector(api, operator, licence_types=["x"], regions=["44"])
+    assert await roles_at_login(inspector) == ["inspector", "resident"]

@@ -320,7 +320,7 @@ class IdentityService:
 
     # ----------------------------------------------------------------- profile
     async def roles_of(self, user: User) -> frozenset[str]:
-        subject = RoleSubject(user.id, user.openid, user.id_number_index)
+        subject = RoleSubject(user.id, user.openid)
         return (await roles_of_users([subject], now=self.clock.now()))[user.id]
 
     def _summary(self, user: User, roles: frozenset[str]) -> dict[str, Any]:

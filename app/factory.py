@@ -119,16 +119,15 @@ def _new_request_id() -> str:
 
 
 def _register_request_middleware(app: App) -> None:
-    # Plain functions, not coroutines: they never wait, and Sanic calls them on every request.
     @app.on_request(priority=100)  # type: ignore[call-arg]
-    def start_request(request: Request) -> None:
+    async def start_request(request: Request) -> None:
         incoming = request.headers.get("x-request-id")
         ctx = request.ctx
         ctx.request_id = incoming if incoming and _REQUEST_ID.match(incoming) else _new_request_id()
         ctx.started = time.perf_counter()
 
     @app.on_response(priority=100)  # type: ignore[call-arg]
-    def finish_request(request: Request, response: HTTPResponse) -> None:
+    async def finish_request(request: Request, response: HTTPResponse) -> None:
         request_id = getattr(request.ctx, "request_id", "")
         headers = response.headers
         headers["X-Request-ID"] = request_id

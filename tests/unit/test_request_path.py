@@ -2,11 +2,16 @@
 
 import asyncio
 import random
+from types import SimpleNamespace
+from typing import Any
 from urllib.parse import parse_qs
 
+import pytest
+from pydantic import BaseModel, model_validator
 from sanic.response import HTTPResponse
 
-from handlers._endpoint import Response, query_values
+from app.errors import ValidationFailed
+from handlers._endpoint import Response, parse_query, query_values
 from handlers.service import RecentHealth
 
 
@@ -29,6 +34,28 @@ def test_query_values_match_request_args():
     ]
     for query_string in samples:
         assert query_values(query_string) == args_first_values(query_string), query_string
+
+
+class Meddling(BaseModel):
+    page: int = 1
+    seen: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def count(cls, data: Any) -> Any:
+        data["seen"] = data.get("seen", 0) + 1  # changes the dict it is given
+        return data
+
+
+def test_remembered_query_strings_answer_like_fresh_ones():
+    request: Any = SimpleNamespace(query_string="page=2")
+    assert [parse_query(request, Meddling).seen for _ in range(3)] == [1, 1, 1]
+    assert parse_query(request, Meddling).page == 2
+    bad: Any = SimpleNamespace(query_string="page=x")
+    for _ in range(2):
+        with pytest.raises(ValidationFailed) as raised:
+            parse_query(bad, Meddling)
+        assert [problem["field"] for problem in raised.value.context["fields"]] == ["page"]
 
 
 def test_response_headers_are_scrubbed_like_sanic_does():

@@ -369,7 +369,9 @@ def check_query(query: str) -> None:
     """Reject what no resident types: nothing at all, essays, control characters."""
     if len(query) > MAX_QUERY_CHARS:
         raise SearchQueryTooLong(context={"max_chars": MAX_QUERY_CHARS})
-    if any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in " \t" for ch in query):
+    # isprintable() is false for every Cc and Cf character, so the per-character scan only
+    # runs for the rare query that holds something unprintable.
+    if not query.isprintable() and any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in " \t" for ch in query):
         raise SearchQueryInvalid()
     if not query.strip():
         raise SearchQueryEmpty()

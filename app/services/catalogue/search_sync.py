@@ -114,9 +114,9 @@ class CatalogueSearch:
                     await self._rebuild()
                 if time.monotonic() - self._last_flush >= self._flush_seconds:
                     await self._flush_views()
+                self._failing = False
             except asyncio.CancelledError:
                 raise
-                self._failing = False
             except Exception:  # keep following: one failed poll must not stop the loop
                 if not self._failing:  # once per outage, not once a second
                     log.warning("catalogue index refresh failed", exc_info=True)

@@ -79,11 +79,16 @@ class AuditLog:
         # SQLite has one writer at a time already; PostgreSQL locks the head row.
         lock = " FOR UPDATE" if conn.capabilities.dialect == "postgres" else ""
         _, rows = await conn.execute_query(f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}")  # noqa: S608
-        if not rows:
-            raise RuntimeError("the audit head row is missing: AuditLog.ensure_head() runs at start")
+        if rows:
+            seq, prev_hash = rows[0]["seq"], rows[0]["hash"]
+        else:  # ensure_head() makes it at start; a store emptied since gets it back here
+            await conn.execute_query(
+                raw_sql(conn, "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, ?)"), [GENESIS]
+            )
+            seq, prev_hash = 0, GENESIS
         now = self._clock.now()
         at = now.replace(microsecond=(now.microsecond // 1000) * 1000)
-        seq, prev_hash, values = rows[0]["seq"], rows[0]["hash"], []
+        values: list[list[Any]] = []
         for entry in entries:
             seq += 1
             digest = link_hash(

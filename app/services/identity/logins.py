@@ -1,4 +1,4 @@
-"""What a login writes, for many logins at once; and the roles of many users in three queries.
+"""What a login writes, for many logins at once; and the roles of many users in one query.
 
 A login stores the user (created on the first one), its encrypted session_key, a refresh token
 and an audit record. Logins that arrive together are written in one transaction by a Coalescer

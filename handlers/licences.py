@@ -216,9 +216,10 @@ class HolderBody(BaseModel):
     credit_code: str | None = Field(default=None, max_length=18)
 
 
-class IssueBody(BaseModel):
+class FeedRecord(BaseModel):
+    """One licence as an issuer sends it (the feed names the issuer once per batch)."""
+
     type_code: str = Field(min_length=21, max_length=21)
-    issuer_code: str = Field(min_length=18, max_length=18)
     serial: str = Field(min_length=1, max_length=64)
     version: str = Field(default="001", min_length=3, max_length=3)
     holder: HolderBody
@@ -226,6 +227,10 @@ class IssueBody(BaseModel):
     data: dict[str, str | None] = Field(default_factory=dict, max_length=50)
     valid_from: date
     valid_until: date | None = None
+
+
+class IssueBody(FeedRecord):
+    issuer_code: str = Field(min_length=18, max_length=18)
 
 
 @admin_bp.post("/licences")
@@ -264,17 +269,6 @@ async def history(request: Request, licence_id: int) -> HTTPResponse:
 
 
 # --------------------------------------------------------------------------- agency feed
-class FeedRecord(BaseModel):
-    type_code: str = Field(min_length=21, max_length=21)
-    serial: str = Field(min_length=1, max_length=64)
-    version: str = Field(default="001", min_length=3, max_length=3)
-    holder: HolderBody
-    region_code: str = Field(min_length=6, max_length=6)
-    data: dict[str, str | None] = Field(default_factory=dict, max_length=50)
-    valid_from: date
-    valid_until: date | None = None
-
-
 class FeedBatch(BaseModel):
     batch_id: str = Field(min_length=1, max_length=64)
     issuer: str = Field(min_length=18, max_length=18)

@@ -369,19 +369,7 @@ class CatalogueAdmin:
             "limit": limit,
             "offset": offset,
             "zones": [
-                {
-                    "id": zone.id,
-                    "slug": zone.slug,
-                    "title": zone.title,
-                    "audiences": zone.audiences,
-                    "region_code": zone.region_code,
-                    "publish_from": zone.publish_from.isoformat() if zone.publish_from else None,
-                    "publish_until": zone.publish_until.isoformat() if zone.publish_until else None,
-                    "status": zone.status,
-                    "position": zone.position,
-                    "revision": zone.revision,
-                    "entry_count": counts.get(zone.id, 0),
-                }
+                {**_zone_summary(zone), "entry_count": counts.get(zone.id, 0)}
                 for zone in zones
             ],
         }
@@ -390,18 +378,9 @@ class CatalogueAdmin:
         zone = await _zone(zone_id)
         entries = await zone.entries.all().order_by("position")
         return {
-            "id": zone.id,
-            "slug": zone.slug,
-            "title": zone.title,
+            **_zone_summary(zone),
             "icon": zone.icon,
             "description": zone.description,
-            "audiences": zone.audiences,
-            "region_code": zone.region_code,
-            "publish_from": zone.publish_from.isoformat() if zone.publish_from else None,
-            "publish_until": zone.publish_until.isoformat() if zone.publish_until else None,
-            "status": zone.status,
-            "position": zone.position,
-            "revision": zone.revision,
             "entries": [
                 {"kind": e.kind, "basic_code": e.basic_code, "bundle_slug": e.bundle_slug, "title": e.title}
                 for e in entries
@@ -598,3 +577,19 @@ async def _check_entries(entries: list[dict[str, Any]]) -> None:
 
 def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _zone_summary(zone: Zone) -> dict[str, Any]:
+    """What the operator sees of a zone in the list and at the top of its page."""
+    return {
+        "id": zone.id,
+        "slug": zone.slug,
+        "title": zone.title,
+        "audiences": zone.audiences,
+        "region_code": zone.region_code,
+        "publish_from": zone.publish_from.isoformat() if zone.publish_from else None,
+        "publish_until": zone.publish_until.isoformat() if zone.publish_until else None,
+        "status": zone.status,
+        "position": zone.position,
+        "revision": zone.revision,
+    }

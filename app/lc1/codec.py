@@ -89,33 +89,32 @@ def strip_prefix(text: str, profile: Profile) -> str:
 
 _B45_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 _B45_INVALID = 255
-_B45_VALUES = np.full(256, _B45_INVALID, dtype=np.uint8)
-_B45_VALUES[np.frombuffer(_B45_ALPHABET.encode("ascii"), dtype=np.uint8)] = np.arange(45, dtype=np.uint8)
+# bytes.translate table: an alphabet character to its value, anything else to _B45_INVALID.
+_B45_VALUES = bytes(
+    _B45_ALPHABET.index(chr(byte)) if chr(byte) in _B45_ALPHABET else _B45_INVALID for byte in range(256)
+)
+_B45_WEIGHTS = np.array([1, 45, 45 * 45], dtype=np.uint32)
 
 
 def b45_decode(text: str) -> bytes:
     """RFC 9285 base45, vectorised: every inspection decodes a ~600-character code, and the
-    base45 package's per-character Python loop took ~55 µs of it (this takes ~10 µs)."""
+    base45 package's per-character Python loop took ~55 µs of it (this takes ~7 µs)."""
     try:
         raw = text.encode("ascii")
     except (UnicodeEncodeError, AttributeError) as exc:
         raise DecodeError("bad_encoding", "not base45") from exc
     if len(raw) % 3 == 1:
         raise DecodeError("bad_encoding", "not base45: bad length")
-    values = _B45_VALUES[np.frombuffer(raw, dtype=np.uint8)]
-    if (values == _B45_INVALID).any():
+    values = raw.translate(_B45_VALUES)
+    if _B45_INVALID in values:
         raise DecodeError("bad_encoding", "not base45: character outside the alphabet")
     whole = len(raw) - len(raw) % 3
-    triples = values[:whole].reshape(-1, 3).astype(np.uint32)
-    numbers = triples[:, 0] + triples[:, 1] * 45 + triples[:, 2] * (45 * 45)
-    if (numbers > 0xFFFF).any():
+    numbers = np.frombuffer(values, dtype=np.uint8, count=whole).reshape(-1, 3) @ _B45_WEIGHTS
+    if numbers.max(initial=0) > 0xFFFF:
         raise DecodeError("bad_encoding", "not base45: group out of range")
-    pairs = np.empty((len(numbers), 2), dtype=np.uint8)
-    pairs[:, 0] = numbers >> 8
-    pairs[:, 1] = numbers & 0xFF
-    decoded = pairs.tobytes()
+    decoded = numbers.astype(">u2").tobytes()
     if whole < len(raw):
-        last = int(values[whole]) + int(values[whole + 1]) * 45
+        last = values[whole] + values[whole + 1] * 45
         if last > 0xFF:
             raise DecodeError("bad_encoding", "not base45: last group out of range")
         decoded += bytes((last,))

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Protocol
 
 from app.lc1 import codec
@@ -75,6 +76,11 @@ class VerificationResult:
         return self.claims.licence if self.claims else {}
 
 
+# Codes of the same licence repeat all day; parsing (with its check character) is done once each.
+# Only codes with a genuine signature get this far, so the cache holds real identifiers.
+_parse_identifier = lru_cache(maxsize=4096)(LicenceIdentifier.parse)
+
+
 def _refuse(reason: Reason, claims: codec.LicenceClaims | None = None) -> VerificationResult:
     return VerificationResult(valid=False, reason=reason, claims=claims)
 
@@ -123,7 +129,8 @@ def verify(
 
     try:
         claims = codec.decode_licence_claims(cose.payload)
-        identifier = LicenceIdentifier.parse(claims.identifier or "")
+        identifier_text = claims.identifier or ""
+        identifier = _parse_identifier(identifier_text)
     except (codec.DecodeError, InvalidIdentifier):
         return _refuse(Reason.BAD_CLAIMS)
     if not 0 < claims.expires_at - claims.issued_at <= max_lifetime:
@@ -138,7 +145,8 @@ def verify(
         return _refuse(Reason.NOT_YET_VALID, claims)
     if moment - skew > claims.expires_at:
         return _refuse(Reason.EXPIRED, claims)
-    if trust_list.is_revoked(str(identifier)):
+    # Parsing accepts only the canonical form, so the text is what the revocation hash covers.
+    if trust_list.is_revoked(identifier_text):
         return _refuse(Reason.REVOKED, claims)
     # Last, so that a code refused for any other reason does not use up its one acceptance.
     if seen_cti is not None and not seen_cti.remember(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
@@ -195,24 +196,25 @@ class LicenceCatalogue:
             await self.audit.record("licence_key_retired", actor_id=actor_id, subject=f"issuer:{credit_code}", data={"kid": kid})
         return self.key_view(key)
 
-    async def trusted_keys(self, now: datetime) -> list[tuple[LicenceIssuerKey, IssuerKey]]:
+    async def trusted_keys(self, now: datetime) -> tuple[IssuerKey, ...]:
         """Every key a verifier should accept now: not retired, certificate not ended."""
         rows = await LicenceIssuerKey.filter(retired_at=None, not_after__gt=now).select_related("issuer")
-        keys = []
-        for row in rows:
-            public_key = x509.load_pem_x509_certificate(row.certificate_pem.encode()).public_key()
-            assert isinstance(public_key, ec.EllipticCurvePublicKey)
-            keys.append(
-                (
-                    row,
-                    IssuerKey(
-                        kid=bytes.fromhex(row.kid),
-                        issuer=row.issuer.credit_code,
-                        public_key=public_key,
-                        not_before=int(row.not_before.timestamp()),
-                        not_after=int(row.not_after.timestamp()),
-                        licence_types=tuple(row.issuer.licence_types),
-                    ),
-                )
+        return tuple(
+            IssuerKey(
+                kid=bytes.fromhex(row.kid),
+                issuer=row.issuer.credit_code,
+                public_key=_certificate_public_key(row.certificate_pem),
+                not_before=int(row.not_before.timestamp()),
+                not_after=int(row.not_after.timestamp()),
+                licence_types=tuple(row.issuer.licence_types),
             )
-        return keys
+            for row in rows
+        )
+
+
+# Each worker re-reads the trusted keys every few seconds; certificates never change once stored.
+@lru_cache(maxsize=256)
+def _certificate_public_key(certificate_pem: str) -> ec.EllipticCurvePublicKey:
+    public_key = x509.load_pem_x509_certificate(certificate_pem.encode()).public_key()
+    assert isinstance(public_key, ec.EllipticCurvePublicKey)
+    return public_key

@@ -10,7 +10,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from cryptography import x509
@@ -63,7 +63,14 @@ def local_today(now: datetime) -> date:
     return now.astimezone(SHANGHAI).date()
 
 
-def effective_status(licence: Licence, now: datetime) -> str:
+class HasValidity(Protocol):
+    @property
+    def status(self) -> str: ...
+    @property
+    def valid_until(self) -> date | None: ...
+
+
+def effective_status(licence: HasValidity, now: datetime) -> str:
     """The status now: a licence past its last valid day counts as expired even before a job marks it."""
     if licence.status == LicenceStatus.ACTIVE and licence.valid_until and licence.valid_until < local_today(now):
         return LicenceStatus.EXPIRED

@@ -55,8 +55,12 @@ class TrustStore:
         now_mono = time.monotonic()
         if self._online is not None and now_mono - self._online[0] < max_age:
             return self._online[1]
-        now = self.clock.now()
-        trust_list = TrustList(keys=tuple(key for _, key in await self.catalogue.trusted_keys(now)))
+        keys = await self.catalogue.trusted_keys(self.clock.now())
+        # The same object while nothing changed: the verifier process is sent a list only once.
+        if self._online is not None and self._online[1].keys == keys:
+            trust_list = self._online[1]
+        else:
+            trust_list = TrustList(keys=keys)
         self._online = (now_mono, trust_list)
         return trust_list
 
@@ -87,7 +91,7 @@ class TrustStore:
             status__in=(LicenceStatus.REVOKED, LicenceStatus.SUSPENDED),
             status_changed_at__gte=now - self.revocation_window,
         ).values_list("identifier", flat=True)
-        keys = tuple(key for _, key in await self.catalogue.trusted_keys(now))
+        keys = await self.catalogue.trusted_keys(now)
         issued_at = int(now.timestamp())
         trust_list = TrustList(
             keys=keys,

@@ -183,6 +183,9 @@ class LicenceSettings:
     # At most one "your licence was checked" message per licence in this many seconds: each
     # uses up a subscribe credit, and the usage log lists every check anyway.
     notify_interval_seconds: int = 600
+    # Check presentation codes (ES256 and decoding, ~150-250 µs each) in a helper process beside
+    # each worker, in batches, so the event loop is not held up; false checks them on the loop.
+    verify_in_helper_process: bool = True
 
 
 @dataclass(frozen=True)

@@ -202,6 +202,11 @@ def _build_adapters(settings: Settings, adapters: Adapters, http: HttpClient, cl
         from app.adapters.qr_render import QrRenderer
 
         adapters.extra["qr_renderer"] = QrRenderer()
+    if "presentation_verifier" not in adapters.extra:
+        from app.adapters.verifier import InlineVerifier, ProcessVerifier
+
+        verifier = ProcessVerifier() if settings.licences.verify_in_helper_process else InlineVerifier()
+        adapters.extra["presentation_verifier"] = verifier
     from app.adapters import registry
 
     registry.build_outside_parties(settings, adapters, http)

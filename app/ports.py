@@ -10,7 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from app.lc1.trust_list import TrustList
+    from app.lc1.verifier import VerificationResult
 
 
 # --------------------------------------------------------------------------- time and cache
@@ -55,6 +59,19 @@ class QrRenderer(Protocol):
     def png(self, payload: str, *, scale: int = 4, border: int = 4) -> bytes: ...
 
     def svg(self, payload: str, *, scale: int = 4, border: int = 4) -> str: ...
+
+
+# --------------------------------------------------------------------------- LC1 presentations
+class PresentationVerifier(Protocol):
+    """Checks LC1 codes against a trust list (app.lc1.verifier.verify), possibly off the event loop."""
+
+    async def verify(self, payload: str, trust_list: TrustList, now: datetime, *, skew: int) -> VerificationResult:
+        """Exactly what app.lc1.verifier.verify answers for the same arguments."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 # --------------------------------------------------------------------------- WeChat

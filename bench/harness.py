@@ -148,6 +148,9 @@ class BenchContext:
     def service_cpu_seconds(self) -> float | None:
         return self._service.cpu_seconds()
 
+    def service_loop_cpu_seconds(self) -> float | None:
+        return self._service.loop_cpu_seconds()
+
     def sandbox_cpu_seconds(self) -> float | None:
         return self._sandbox.cpu_seconds()
 

@@ -63,7 +63,8 @@ class Outcome:
     p99_ms: float | None = None
     max_ms: float | None = None
     requests: int | None = None
-    cpu_us_per_request: float | None = None  # server CPU time (all threads) per answered request
+    cpu_us_per_request: float | None = None  # server CPU time (all threads, helper processes) per answered request
+    loop_cpu_us_per_request: float | None = None  # the event-loop thread's share: what bounds one worker
     sandbox_cpu_us_per_request: float | None = None  # the outside parties' share, not billed to the service
     socket_errors: int = 0
     status_errors: int = 0
@@ -141,7 +142,8 @@ class Runner:
         outcome.socket_errors, outcome.status_errors = result.socket_errors, result.status_errors
         print(
             f"   {result.rps:,.0f} req/s  p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms"
-            f"  CPU {outcome.cpu_us_per_request or 0:,.0f} µs/req (sandbox {outcome.sandbox_cpu_us_per_request or 0:,.0f})"
+            f"  CPU {outcome.cpu_us_per_request or 0:,.0f} µs/req (event loop {outcome.loop_cpu_us_per_request or 0:,.0f},"
+            f" sandbox {outcome.sandbox_cpu_us_per_request or 0:,.0f})"
             f"  errors {result.socket_errors} socket / {result.status_errors} status",
             flush=True,
         )
@@ -185,8 +187,10 @@ class Runner:
         connections: int, **options: Any,
     ) -> wrk.WrkResult:
         """The timed wrk run, with py-spy sampling the service meanwhile when --profile is on."""
-        cpu_seconds = self.bare.cpu_seconds if base_url == self.bare.base_url else self.ctx.service_cpu_seconds
-        cpu_before, sandbox_before = cpu_seconds(), self.ctx.sandbox_cpu_seconds()
+        bare = base_url == self.bare.base_url
+        cpu_seconds = self.bare.cpu_seconds if bare else self.ctx.service_cpu_seconds
+        loop_seconds = self.bare.loop_cpu_seconds if bare else self.ctx.service_loop_cpu_seconds
+        cpu_before, loop_before, sandbox_before = cpu_seconds(), loop_seconds(), self.ctx.sandbox_cpu_seconds()
         service_pid = self.ctx.service_pid
         sampler = profile.start(service_pid, duration - 1, profile_to) if profile_to and service_pid else None
         try:
@@ -194,9 +198,11 @@ class Runner:
         finally:
             if sampler is not None:
                 await asyncio.to_thread(sampler.wait, 60)
-        cpu_after, sandbox_after = cpu_seconds(), self.ctx.sandbox_cpu_seconds()
+        cpu_after, loop_after, sandbox_after = cpu_seconds(), loop_seconds(), self.ctx.sandbox_cpu_seconds()
         if cpu_before is not None and cpu_after is not None and result.requests:
             outcome.cpu_us_per_request = round((cpu_after - cpu_before) / result.requests * 1e6, 1)
+        if loop_before is not None and loop_after is not None and result.requests:
+            outcome.loop_cpu_us_per_request = round((loop_after - loop_before) / result.requests * 1e6, 1)
         if sandbox_before is not None and sandbox_after is not None and result.requests:
             outcome.sandbox_cpu_us_per_request = round((sandbox_after - sandbox_before) / result.requests * 1e6, 1)
         if sampler is None or profile_to is None:

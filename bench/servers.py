@@ -143,11 +143,19 @@ class Process:
         return {**inherited, **self.env}
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU time the process has used so far (Linux /proc), all threads."""
+        """User + system CPU time used so far (Linux /proc), all threads, including helper
+        processes (the service's LC1 verifier): live ones and those already reaped."""
+        if self.pid is None:
+            return None
+        ticks = _cpu_ticks(self.pid)
+        return None if ticks is None else ticks / os.sysconf("SC_CLK_TCK")
+
+    def loop_cpu_seconds(self) -> float | None:
+        """CPU time of the main thread alone: the event loop, which bounds one worker's rate."""
         if self.pid is None:
             return None
         try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{self.pid}/task/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             return None
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -215,3 +223,19 @@ class BareProcess(Process):
 
     def command(self) -> list[str]:
         return [sys.executable, str(PROJECT_ROOT / "bench" / "bare_app.py"), "--port", str(self.port)]
+
+
+def _cpu_ticks(pid: int) -> int | None:
+    """utime + stime + cutime + cstime of `pid`, plus the same for its live descendants."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    ticks = sum(int(value) for value in fields[11:15])
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children = task.read_text().split()
+        except OSError:
+            continue
+        ticks += sum(_cpu_ticks(int(child)) or 0 for child in children)
+    return ticks

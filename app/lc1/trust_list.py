@@ -190,14 +190,14 @@ def load_trust_list(
         raise TrustListError("bad_trust_list_signature") from exc
     try:
         body = json.loads(_b64url_decode(payload))
-        return _parse_payload(body)
+        return parse_trust_list_payload(body)
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, TrustListError):
             raise
         raise TrustListError("bad_trust_list", "malformed list") from exc
 
 
-def _parse_payload(body: Any) -> TrustList:
+def parse_trust_list_payload(body: Any) -> TrustList:
     if not isinstance(body, dict) or body.get("format") != FORMAT or body.get("version") != 1:
         raise TrustListError("bad_trust_list", "unknown format or version")
     revocations = body["revocations"]

@@ -54,6 +54,7 @@ def wire(services: Any, settings: Settings, adapters: Adapters) -> None:
         cache_seconds=config.trust_list_cache_seconds,
         revocation_window=timedelta(days=config.revocation_window_days),
     )
+    verifier = adapters.extra["presentation_verifier"]
     holders = LicenceService(
         settings=config,
         clock=adapters.clock,
@@ -62,6 +63,7 @@ def wire(services: Any, settings: Settings, adapters: Adapters) -> None:
         catalogue=catalogue,
         trust=trust,
         renderer=adapters.extra["qr_renderer"],
+        verifier=verifier,
     )
     inspections = InspectionService(
         settings=config,
@@ -70,7 +72,9 @@ def wire(services: Any, settings: Settings, adapters: Adapters) -> None:
         identity=services.identity,
         wechat=adapters.wechat,
         trust=trust,
+        verifier=verifier,
         template_id=settings.wechat.template_licence_checked,
     )
     services.licences = Licences(catalogue=catalogue, holders=holders, inspections=inspections, trust=trust)
-    services.background.append(inspections)
+    # Started before the inspections and stopped after them (Services.stop runs in reverse).
+    services.background += [verifier, inspections]

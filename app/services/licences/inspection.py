@@ -7,7 +7,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import partial
 from typing import Any
 
 import orjson
@@ -17,8 +16,8 @@ from tortoise.transactions import in_transaction
 from app.batching import Coalescer
 from app.config import LicenceSettings
 from app.db import markers, raw_sql
-from app.lc1.verifier import InspectorScope, Reason, VerificationResult, verify
-from app.ports import Cache, Clock, WeChatError, WeChatMiniProgram
+from app.lc1.verifier import InspectorScope, Reason, VerificationResult
+from app.ports import Cache, Clock, PresentationVerifier, WeChatError, WeChatMiniProgram
 from app.services.identity.protection import mask_name
 from app.services.identity.service import IdentityService
 from app.services.licences.service import SHANGHAI, effective_status
@@ -74,6 +73,26 @@ class InspectionRow:
     accepted_token_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class VerifiedCode:
+    """An inspection whose code has been checked, waiting for its licence, its cti and its record."""
+
+    inspector_id: int
+    scope: InspectorScope
+    result: VerificationResult
+    at: datetime
+    location: dict[str, Any] | None
+
+    @property
+    def genuine(self) -> bool:
+        """Signed by a trusted key: the attempt belongs to the licence, even when refused for time."""
+        return self.result.valid or self.result.reason in GENUINE_REFUSALS
+
+
+# The licence the code names (when genuine and known), and why it was refused (None: accepted).
+Outcome = tuple[InspectedLicence | None, str | None]
+
+
 @dataclass
 class InspectionService:
     settings: LicenceSettings
@@ -82,56 +101,66 @@ class InspectionService:
     identity: IdentityService
     wechat: WeChatMiniProgram
     trust: TrustStore
+    verifier: PresentationVerifier
     template_id: str
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
     _scopes: dict[int, tuple[float, InspectorScope]] = field(default_factory=dict, repr=False)
     _notified: dict[int, float] = field(default_factory=dict, repr=False)  # licence id -> skip until
-    # Inspections arriving together share one licence query and one insert (app/batching.py).
-    _load_licence: Coalescer[str, InspectedLicence | None] = field(init=False, repr=False)
-    _store_inspection: Coalescer[InspectionRow, None] = field(init=False, repr=False)
+    # Inspections whose codes were checked together are settled together: one licence query,
+    # one pipelined round of cti claims and one insert for the group (app/batching.py).
+    _settle: Coalescer[VerifiedCode, Outcome] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._load_licence = Coalescer(_licences_by_identifier)
-        self._store_inspection = Coalescer(_insert_inspections)
+        self._settle = Coalescer(self._settle_group)
 
     async def inspect(self, *, inspector_id: int, payload: str, location: dict[str, Any] | None) -> dict[str, Any]:
         now = self.clock.now()
         scope = await self._scope(inspector_id)
-        result = verify(payload, await self.trust.online(), now, skew=self.settings.clock_skew)
-        if result.reason == Reason.UNKNOWN_KID:
-            fresh = await self.trust.online(max_age=UNKNOWN_KID_RECHECK_SECONDS)
-            result = verify(payload, fresh, now, skew=self.settings.clock_skew)
-        licence: InspectedLicence | None = None
-        reason: str | None = result.reason
-        if result.claims is not None and (result.valid or result.reason in GENUINE_REFUSALS):
-            licence = await self._load_licence(result.claims.identifier or "")
-        if result.valid:
-            reason = self._licence_refusal(licence, scope, now)
-            if reason is None:
-                reason = await self._claim_token(result, now)
-        token_id = result.claims.token_id.hex() if result.claims else None
-        record = partial(
-            InspectionRow,
-            licence_id=licence.id if licence else None,
-            inspector_id=inspector_id,
-            at=now,
-            token_id=token_id,
-            location=location,
-        )
-        try:
-            await self._store_inspection(
-                record(valid=reason is None, reason=reason, accepted_token_id=token_id if reason is None else None)
-            )
-        except IntegrityError:
-            # The cache lost the cti (restart, eviction) but the database remembers the acceptance.
-            reason = Reason.REPLAYED
-            await self._store_inspection(record(valid=False, reason=reason))
+        result = await self._verify(payload, now)
+        licence, reason = await self._settle(VerifiedCode(inspector_id, scope, result, now, location))
         if licence is not None:
             self._notify_later(licence, valid=reason is None, at=now)
         checked_at = now.astimezone(SHANGHAI)
         if reason is not None or licence is None:
             return {"valid": False, "reason": str(reason), "checked_at": checked_at}
         return {"valid": True, "licence": self._inspector_view(licence, now), "checked_at": checked_at}
+
+    async def _verify(self, payload: str, now: datetime) -> VerificationResult:
+        skew = self.settings.clock_skew
+        trust_list = await self.trust.online()
+        result = await self.verifier.verify(payload, trust_list, now, skew=skew)
+        if result.reason == Reason.UNKNOWN_KID:
+            fresh = await self.trust.online(max_age=UNKNOWN_KID_RECHECK_SECONDS)
+            if fresh is not trust_list:
+                result = await self.verifier.verify(payload, fresh, now, skew=skew)
+        return result
+
+    async def _settle_group(self, codes: list[VerifiedCode]) -> list[Outcome]:
+        """Read the licences of a group of checked codes, decide each inspection, accept each
+        accepted cti once (first SET NX wins, across workers), and record every inspection."""
+        licences = await _licences_by_identifier(
+            [code.result.claims.identifier or "" for code in codes if code.genuine and code.result.claims]
+        )
+        outcomes: list[Outcome] = []
+        for code in codes:
+            claims = code.result.claims
+            licence = licences.get(claims.identifier or "") if code.genuine and claims else None
+            reason = self._licence_refusal(licence, code.scope, code.at) if code.result.valid else code.result.reason
+            outcomes.append((licence, reason))
+        accepted = [index for index, (_, reason) in enumerate(outcomes) if reason is None]
+        fresh = await asyncio.gather(*(self._claim_token(codes[index]) for index in accepted))
+        for index, first in zip(accepted, fresh, strict=True):
+            if not first:
+                outcomes[index] = (outcomes[index][0], Reason.REPLAYED)
+        claimed = [codes[index] for index, first in zip(accepted, fresh, strict=True) if first]
+        try:
+            outcomes = await _record_inspections(codes, outcomes)
+        except BaseException:
+            # Nothing was recorded: give the claims back, so the retry of each call alone (or the
+            # holder's next scan) is not refused as a replay of itself.
+            await asyncio.gather(*(self._release_token(code) for code in claimed), return_exceptions=True)
+            raise
+        return outcomes
 
     async def _scope(self, inspector_id: int) -> InspectorScope:
         """The inspector's scope; each worker reuses it for a few seconds (the route's policy has
@@ -160,14 +189,15 @@ class InspectionService:
             return str(status)
         return None
 
-    async def _claim_token(self, result: VerificationResult, now: datetime) -> str | None:
-        """Accept a cti once within its window: the first SET NX wins across all workers."""
-        assert result.claims is not None
-        ttl = result.claims.expires_at + self.settings.clock_skew - int(now.timestamp()) + 1
-        fresh = await self.cache.set(
-            REPLAY_KEY + result.claims.token_id.hex(), b"1", ttl=max(ttl, 1), only_if_absent=True
-        )
-        return None if fresh else Reason.REPLAYED
+    async def _claim_token(self, code: VerifiedCode) -> bool:
+        claims = code.result.claims
+        assert claims is not None
+        ttl = claims.expires_at + self.settings.clock_skew - int(code.at.timestamp()) + 1
+        return await self.cache.set(REPLAY_KEY + claims.token_id.hex(), b"1", ttl=max(ttl, 1), only_if_absent=True)
+
+    async def _release_token(self, code: VerifiedCode) -> None:
+        assert code.result.claims is not None
+        await self.cache.delete(REPLAY_KEY + code.result.claims.token_id.hex())
 
     def _inspector_view(self, licence: InspectedLicence, now: datetime) -> dict[str, Any]:
         visible = licence.inspector_fields
@@ -237,7 +267,7 @@ class InspectionService:
         return None
 
     async def stop(self) -> None:
-        await self._store_inspection.drain()
+        await self._settle.drain()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -293,17 +323,67 @@ def _inspected_licence(row: Any) -> InspectedLicence:
     )
 
 
-async def _licences_by_identifier(identifiers: list[str]) -> list[InspectedLicence | None]:
+async def _licences_by_identifier(identifiers: list[str]) -> dict[str, InspectedLicence]:
     wanted = list(dict.fromkeys(identifiers))
+    if not wanted:
+        return {}
     connection = Licence._meta.db
     _, rows = await connection.execute_query(
         raw_sql(connection, _LICENCE_QUERY + f"({markers(len(wanted))})"), wanted
     )
-    found = {licence.identifier: licence for licence in map(_inspected_licence, rows)}
-    return [found.get(identifier) for identifier in identifiers]
+    return {licence.identifier: licence for licence in map(_inspected_licence, rows)}
 
 
-async def _insert_inspections(rows: list[InspectionRow]) -> list[None]:
+async def _record_inspections(codes: list[VerifiedCode], outcomes: list[Outcome]) -> list[Outcome]:
+    """Insert one row per inspection. An accepted cti the database already holds (the cache lost
+    it: restart, eviction) is recorded, and answered, as a replay."""
+    rows = [_inspection_row(code, licence, reason) for code, (licence, reason) in zip(codes, outcomes, strict=True)]
+    try:
+        await _insert_inspections(rows)
+        return outcomes
+    except IntegrityError:
+        known = await _accepted_token_ids([row.accepted_token_id for row in rows if row.accepted_token_id])
+        if not known:
+            raise
+    outcomes = [
+        (licence, Reason.REPLAYED) if row.accepted_token_id in known else (licence, reason)
+        for row, (licence, reason) in zip(rows, outcomes, strict=True)
+    ]
+    await _insert_inspections(
+        [_inspection_row(code, licence, reason) for code, (licence, reason) in zip(codes, outcomes, strict=True)]
+    )
+    return outcomes
+
+
+def _inspection_row(code: VerifiedCode, licence: InspectedLicence | None, reason: str | None) -> InspectionRow:
+    token_id = code.result.claims.token_id.hex() if code.result.claims else None
+    return InspectionRow(
+        licence_id=licence.id if licence else None,
+        inspector_id=code.inspector_id,
+        at=code.at,
+        valid=reason is None,
+        reason=reason,
+        token_id=token_id,
+        location=code.location,
+        accepted_token_id=token_id if reason is None else None,
+    )
+
+
+async def _accepted_token_ids(token_ids: list[str]) -> set[str]:
+    if not token_ids:
+        return set()
+    connection = Inspection._meta.db
+    _, rows = await connection.execute_query(
+        raw_sql(
+            connection,
+            f"SELECT accepted_token_id FROM licence_inspections WHERE accepted_token_id IN ({markers(len(token_ids))})",  # noqa: S608
+        ),
+        token_ids,
+    )
+    return {row[0] for row in rows}
+
+
+async def _insert_inspections(rows: list[InspectionRow]) -> None:
     location = Inspection._meta.fields_map["location"]
     async with in_transaction() as connection:
         await connection.execute_many(
@@ -326,4 +406,3 @@ async def _insert_inspections(rows: list[InspectionRow]) -> list[None]:
                 for row in rows
             ],
         )
-    return [None] * len(rows)

@@ -27,8 +27,7 @@ from app.context import Principal
 from app.errors import AppError, FaceVerificationRequired
 from app.lc1 import codec
 from app.lc1.identifier import InvalidIdentifier, LicenceIdentifier, is_valid_credit_code
-from app.lc1.verifier import verify
-from app.ports import Clock, QrRenderer
+from app.ports import Clock, PresentationVerifier, QrRenderer
 from app.services.identity.audit import AuditLog
 from app.services.identity.idnumbers import InvalidIdNumber, validate_id_number
 from app.services.identity.protection import mask_name
@@ -121,6 +120,7 @@ class LicenceService:
     catalogue: LicenceCatalogue
     trust: TrustStore
     renderer: QrRenderer
+    verifier: PresentationVerifier
     _signers: dict[str, tuple[float, str, Any]] = field(default_factory=dict, repr=False)
 
     # ----------------------------------------------------------------- views
@@ -526,7 +526,9 @@ class LicenceService:
     async def render(self, who: Principal, *, licence_id: int, payload: str, image_format: str) -> tuple[bytes, str]:
         """PNG or SVG of one of this licence's own current presentations."""
         licence = await self.holder_licence(who, licence_id)
-        result = verify(payload, await self.trust.online(), self.clock.now(), skew=self.settings.clock_skew)
+        result = await self.verifier.verify(
+            payload, await self.trust.online(), self.clock.now(), skew=self.settings.clock_skew
+        )
         if not result.valid or result.claims is None or result.claims.identifier != licence.identifier:
             raise PayloadInvalid(context={"reason": result.reason or "other_licence"})
         if image_format == "svg":

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from PIL import Image
 
+from app.adapters.verifier import ProcessVerifier
 from app.lc1 import codec
 from app.lc1.trust_list import load_trust_list, revocation_hash
 from app.lc1.verifier import verify
@@ -338,6 +339,15 @@ async def test_inspection_returns_only_visible_fields_and_is_recorded_once(api, 
     assert (await api.get(f"/api/v1/licences/{business.licence_id}/usage", headers=stranger.headers)).status_code == 404
 
 
+async def test_codes_are_checked_in_the_helper_process_by_default(api, world, live):
+    verifier = live.app.ctx.adapters.extra["presentation_verifier"]
+    assert isinstance(verifier, ProcessVerifier) and verifier.pid is not None
+    frames, inline = verifier.frames_sent, verifier.codes_verified_inline
+    business = await make_business(api, world)
+    assert (await inspect(api, world.inspector, await present(api, business.owner, business.licence_id)))["valid"]
+    assert verifier.frames_sent > frames and verifier.codes_verified_inline == inline
+
+
 async def test_replayed_code_is_refused(api, world):
     business = await make_business(api, world)
     payload = await present(api, business.owner, business.licence_id)
@@ -378,6 +388,48 @@ async def test_a_code_accepted_before_the_cache_forgot_it_is_still_refused(api, 
     assert again["valid"] is False and again["reason"] == "replayed"
     rows = await Inspection.filter(licence_id=business.licence_id).order_by("id")
     assert [(row.valid, row.reason) for row in rows] == [(True, None), (False, "replayed")]
+
+
+async def test_a_forgotten_code_in_a_group_is_the_only_one_refused(api, world, live):
+    """The database's unique acceptance catches a cti the cache lost even inside a group of
+    inspections settled together; the others in the group are accepted and recorded once."""
+    business = await make_business(api, world)
+    old = await present(api, business.owner, business.licence_id)
+    assert (await inspect(api, world.inspector, old))["valid"] is True
+    accepted = await Inspection.get(licence_id=business.licence_id, valid=True)
+    await live.app.ctx.adapters.cache.delete(REPLAY_KEY + accepted.token_id)
+    fresh = [await present(api, business.owner, business.licence_id) for _ in range(3)]
+    results = await asyncio.gather(*(inspect(api, world.inspector, p) for p in [fresh[0], old, *fresh[1:]]))
+    assert [(r["valid"], r.get("reason")) for r in results] == [(True, None), (False, "replayed"), (True, None), (True, None)]
+    rows = await Inspection.filter(licence_id=business.licence_id)
+    assert sorted((row.valid, row.reason or "") for row in rows) == [(False, "replayed")] + [(True, "")] * 4
+
+
+async def test_a_failed_record_gives_the_codes_back(api, world, live, monkeypatch):
+    """Nothing is recorded when a group's insert fails, so its claimed ctis are released: each
+    call is then retried alone and accepted, not refused as a replay of itself."""
+    from app.services.licences import inspection
+
+    business = await make_business(api, world)
+    await inspect(api, world.inspector, await present(api, business.owner, business.licence_id))  # scope cached
+    payloads = [await present(api, business.owner, business.licence_id) for _ in range(3)]
+    real_insert, failed_groups = inspection._insert_inspections, []
+
+    async def insert_failing_once(rows):
+        if not failed_groups:
+            failed_groups.append(len(rows))
+            raise ConnectionResetError("the database went away")
+        await real_insert(rows)
+
+    monkeypatch.setattr(inspection, "_insert_inspections", insert_failing_once)
+    service = live.app.ctx.services.licences.inspections
+    # Called together on the service itself, the three are checked and settled as one group.
+    results = await asyncio.gather(
+        *(service.inspect(inspector_id=world.inspector.user_id, payload=p, location=None) for p in payloads)
+    )
+    assert failed_groups == [3]
+    assert [(r["valid"], r.get("reason")) for r in results] == [(True, None)] * 3
+    assert await Inspection.filter(licence_id=business.licence_id, valid=True).count() == 4
 
 
 async def test_wrong_inspector_scope_does_not_use_up_the_code(api, world):

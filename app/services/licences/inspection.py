@@ -10,12 +10,12 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from app.batching import Coalescer
 from app.config import LicenceSettings
-from app.db import markers, raw_sql
+from app.db import markers
 from app.lc1.verifier import InspectorScope, Reason, VerificationResult
 from app.ports import Cache, Clock, PresentationVerifier, WeChatError, WeChatMiniProgram
 from app.services.identity.protection import mask_name
@@ -288,7 +288,14 @@ _INSPECTION_COLUMNS = (
 _LICENCE_QUERY = (
     "SELECT l.id, l.identifier, l.licence_type_id, t.name, t.visible_fields, l.issuer_id, l.holder_kind,"
     " l.holder_index, l.holder_credit_code, l.holder_name, l.region_code, l.data, l.valid_until, l.status"
-    " FROM licences l JOIN licence_types t ON t.code = l.licence_type_id WHERE l.identifier IN "
+    " FROM licences l JOIN licence_types t ON t.code = l.licence_type_id WHERE l.identifier "
+)
+_INSERT = f"INSERT INTO licence_inspections ({', '.join(_INSPECTION_COLUMNS)}) "
+# On PostgreSQL a group's values go as one array per column: one statement, and one prepared
+# plan, whatever the group's size (an IN list or a VALUES list would be a new plan per size).
+_INSERT_FROM_ARRAYS = _INSERT + (  # noqa: S608
+    "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::bool[], $5::text[], $6::text[],"
+    " $7::text[], $8::jsonb[])"
 )
 
 
@@ -328,9 +335,10 @@ async def _licences_by_identifier(identifiers: list[str]) -> dict[str, Inspected
     if not wanted:
         return {}
     connection = Licence._meta.db
-    _, rows = await connection.execute_query(
-        raw_sql(connection, _LICENCE_QUERY + f"({markers(len(wanted))})"), wanted
-    )
+    if _is_postgres(connection):
+        _, rows = await connection.execute_query(_LICENCE_QUERY + "= ANY($1::text[])", [wanted])
+    else:
+        _, rows = await connection.execute_query(_LICENCE_QUERY + f"IN ({markers(len(wanted))})", wanted)
     return {licence.identifier: licence for licence in map(_inspected_licence, rows)}
 
 
@@ -373,36 +381,39 @@ async def _accepted_token_ids(token_ids: list[str]) -> set[str]:
     if not token_ids:
         return set()
     connection = Inspection._meta.db
-    _, rows = await connection.execute_query(
-        raw_sql(
-            connection,
-            f"SELECT accepted_token_id FROM licence_inspections WHERE accepted_token_id IN ({markers(len(token_ids))})",  # noqa: S608
-        ),
-        token_ids,
-    )
+    query = "SELECT accepted_token_id FROM licence_inspections WHERE accepted_token_id "
+    if _is_postgres(connection):
+        _, rows = await connection.execute_query(query + "= ANY($1::text[])", [token_ids])
+    else:
+        _, rows = await connection.execute_query(query + f"IN ({markers(len(token_ids))})", token_ids)
     return {row[0] for row in rows}
 
 
 async def _insert_inspections(rows: list[InspectionRow]) -> None:
+    """The group's rows in one statement: atomic on its own, so no transaction round trips."""
     location = Inspection._meta.fields_map["location"]
-    async with in_transaction() as connection:
-        await connection.execute_many(
-            raw_sql(
-                connection,
-                f"INSERT INTO licence_inspections ({', '.join(_INSPECTION_COLUMNS)})"  # noqa: S608
-                f" VALUES ({markers(len(_INSPECTION_COLUMNS))})",
-            ),
-            [
-                [
-                    row.licence_id,
-                    row.inspector_id,
-                    row.at,
-                    row.valid,
-                    row.reason,
-                    row.token_id,
-                    row.accepted_token_id,
-                    location.to_db_value(row.location, Inspection),
-                ]
-                for row in rows
-            ],
+    values = [
+        (
+            row.licence_id,
+            row.inspector_id,
+            row.at,
+            row.valid,
+            row.reason,
+            row.token_id,
+            row.accepted_token_id,
+            location.to_db_value(row.location, Inspection),
         )
+        for row in rows
+    ]
+    connection = Inspection._meta.db
+    if _is_postgres(connection):
+        await connection.execute_query(_INSERT_FROM_ARRAYS, [list(column) for column in zip(*values, strict=True)])
+    else:
+        one_row = f"({markers(len(_INSPECTION_COLUMNS))})"
+        await connection.execute_query(
+            _INSERT + "VALUES " + ", ".join([one_row] * len(values)), [value for row in values for value in row]
+        )
+
+
+def _is_postgres(connection: BaseDBAsyncClient) -> bool:
+    return connection.capabilities.dialect == "postgres"

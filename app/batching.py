@@ -7,6 +7,9 @@ previous batch is running (or within the same event-loop turn), hands them to `r
 list, and answers every caller with its own result. A caller is answered only after its batch
 has finished, so nothing is acknowledged before it is committed.
 
+With `in_flight=2` a second batch may start while the first runs: a helper process then always
+has its next batch waiting, and one group commit's WAL flush overlaps the next group's queries.
+
 If a batch fails, its calls are run again one by one, so one bad call (a unique-key clash, say)
 fails only its own caller. `run` must therefore be safe to repeat after a failure: keep it to
 work that rolls back with the transaction.
@@ -26,17 +29,22 @@ log = logging.getLogger("app.batching")
 
 
 class Coalescer(Generic[Call, Result]):
-    def __init__(self, run: Callable[[list[Call]], Awaitable[Sequence[Result]]], *, max_batch: int = 200):
+    def __init__(
+        self, run: Callable[[list[Call]], Awaitable[Sequence[Result]]], *, max_batch: int = 200, in_flight: int = 1
+    ):
         self._run = run
         self._max_batch = max_batch
+        # Batches that may run at once: 1 for a database step (one group commit after another);
+        # 2 keeps a helper process busy with the next batch while the loop reads the last one.
+        self._in_flight = in_flight
         self._pending: list[tuple[Call, asyncio.Future[Result]]] = []
-        self._runner: asyncio.Task[None] | None = None
+        self._runners: set[asyncio.Task[None]] = set()
 
     async def __call__(self, call: Call) -> Result:
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._pending.append((call, future))
-        if self._runner is None:
-            self._runner = asyncio.create_task(self._drain())
+        if len(self._runners) < self._in_flight:
+            self._runners.add(asyncio.create_task(self._drain()))
         # A caller that gives up (its client hung up) stops waiting; its call still runs with
         # the batch, like a request that finishes after the client has gone.
         return await future
@@ -47,7 +55,8 @@ class Coalescer(Generic[Call, Result]):
                 batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
                 await self._run_batch(batch)
         finally:
-            self._runner = None
+            # At once, not in a done callback: a call made before that would run finds no runner.
+            self._runners.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     async def _run_batch(self, batch: list[tuple[Call, asyncio.Future[Result]]]) -> None:
         try:
@@ -69,8 +78,8 @@ class Coalescer(Generic[Call, Result]):
 
     async def drain(self) -> None:
         """Wait until every call made so far has run (at shutdown)."""
-        while self._runner is not None:
-            await asyncio.shield(self._runner)
+        while self._runners:
+            await asyncio.wait(list(self._runners))
 
 
 def _settle(

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import sys
 import time
+from collections import deque
 from collections.abc import Sequence
 from contextlib import suppress
 from datetime import datetime
@@ -71,7 +72,10 @@ class ProcessVerifier:
         self._timeout = timeout
         self._restart_interval = restart_interval
         self._start_timeout = start_timeout
-        self._coalescer: Coalescer[_Call, VerificationResult] = Coalescer(self._run_batch, max_batch=max_batch)
+        # Two batches in flight: the child starts the next as soon as it has answered one.
+        self._coalescer: Coalescer[_Call, VerificationResult] = Coalescer(
+            self._run_batch, max_batch=max_batch, in_flight=2
+        )
         self._running = False
         self._child: _Child | None = None
         self._spawning: asyncio.Task[None] | None = None
@@ -206,7 +210,8 @@ class _ChildProtocol(asyncio.SubprocessProtocol):
         self._frames = worker.FrameReader()
         self.ready: asyncio.Future[str | None] = loop.create_future()  # None, or why it failed
         self.exited: asyncio.Future[None] = loop.create_future()
-        self.answer: asyncio.Future[Any] | None = None
+        # One per batch sent and not yet answered, oldest first: the child answers in order.
+        self.answers: deque[asyncio.Future[Any]] = deque()
         self.broken: str | None = None
 
     def pipe_data_received(self, fd: int, data: bytes | str) -> None:
@@ -227,10 +232,11 @@ class _ChildProtocol(asyncio.SubprocessProtocol):
             else:
                 self._break("wrote garbage before it was ready")
             return
-        answer, self.answer = self.answer, None
-        if answer is None:
+        if not self.answers:
             self._break("answered a batch nobody asked for")
-        elif not answer.done():
+            return
+        answer = self.answers.popleft()
+        if not answer.done():  # else it timed out: the child is being killed anyway
             answer.set_result(message)
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
@@ -251,8 +257,10 @@ class _ChildProtocol(asyncio.SubprocessProtocol):
             self.broken = why
         if not self.ready.done():
             self.ready.set_result(why)
-        if self.answer is not None and not self.answer.done():
-            self.answer.set_result(_ChildGone(self.broken))
+        while self.answers:
+            answer = self.answers.popleft()
+            if not answer.done():
+                answer.set_result(_ChildGone(self.broken))
 
 
 class _Child:
@@ -275,8 +283,10 @@ class _Child:
         if protocol.broken is not None:
             raise _ChildGone(protocol.broken)
         frame = self._request(calls)
+        seq = self._seq
         loop = asyncio.get_running_loop()
-        protocol.answer = answer = loop.create_future()
+        answer = loop.create_future()
+        protocol.answers.append(answer)
         # A timer handle, not asyncio.timeout: cheaper, and the Coalescer's task is never cancelled.
         timer = loop.call_later(within, protocol.give_up, answer, f"did not answer within {within:g} s")
         self._stdin.write(frame)
@@ -286,8 +296,8 @@ class _Child:
             timer.cancel()
         if isinstance(message, _ChildGone):
             raise message
-        seq, answers = message
-        if seq != self._seq:
+        answered, answers = message
+        if answered != seq:
             raise worker.FrameError("answer to another batch")
         return answers  # type: ignore[no-any-return]
 

@@ -84,3 +84,46 @@ async def test_drain_waits_for_calls_in_flight():
     await asyncio.sleep(0)
     await coalescer.drain()
     assert run.batches == [[7]] and task.done() and task.result() == 70
+
+
+async def test_two_batches_in_flight_overlap_and_the_next_waits_for_a_slot():
+    running, most = 0, 0
+
+    async def run(calls: list[int]) -> list[int]:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.02)
+        running -= 1
+        return [call * 10 for call in calls]
+
+    coalescer = Coalescer(run, in_flight=2)
+    first = [asyncio.create_task(coalescer(n)) for n in range(3)]
+    await asyncio.sleep(0.005)  # the first batch is running
+    second = asyncio.create_task(coalescer(3))  # starts a second batch at once
+    await asyncio.sleep(0.005)
+    third = [asyncio.create_task(coalescer(n)) for n in (4, 5)]  # both slots busy: they wait
+    assert await asyncio.gather(*first, second, *third) == [0, 10, 20, 30, 40, 50]
+    assert most == 2
+
+
+async def test_a_call_made_as_the_last_batch_ends_is_not_stranded():
+    """The runner leaves the set as it finishes, so a call made right then starts a new one."""
+    run = Recorder()
+    coalescer = Coalescer(run)
+
+    async def one_after_another() -> list[int]:
+        return [await coalescer(n) for n in range(20)]
+
+    assert await asyncio.wait_for(one_after_another(), timeout=1) == [n * 10 for n in range(20)]
+
+
+async def test_drain_waits_for_every_batch_in_flight():
+    run = Recorder(delay=0.02)
+    coalescer = Coalescer(run, in_flight=2)
+    calls = [asyncio.create_task(coalescer(0))]
+    await asyncio.sleep(0.005)
+    calls.append(asyncio.create_task(coalescer(1)))
+    await asyncio.sleep(0)
+    await coalescer.drain()
+    assert all(call.done() for call in calls) and run.batches == [[0], [1]]

@@ -176,6 +176,22 @@ async def test_concurrent_calls_travel_in_few_frames(shared):
     assert shared.frames_sent - frames <= 3  # 300 calls: at most 200 a frame, plus stragglers
 
 
+async def test_two_frames_in_flight_are_answered_in_order(fresh):
+    """While the child works on one frame the next is already in its pipe; each batch gets its
+    own answers, in order, and nothing falls back inline."""
+    first, second = [mint(h=f"甲{i}") for i in range(3)], [mint(KEY_C, KID_C, h=f"乙{i}") for i in range(2)]
+    trust_list = replace(TRUST, keys=(*TRUST.keys, issuer_key(KEY_C, KID_C, ISSUER_A)))
+    os.kill(fresh.pid, signal.SIGSTOP)  # hold the child, so both frames are outstanding together
+    waiting = [asyncio.create_task(fresh.verify(code, trust_list, NOW, skew=SKEW)) for code in first]
+    await until(lambda: fresh.frames_sent == 1)
+    waiting += [asyncio.create_task(fresh.verify(code, trust_list, NOW, skew=SKEW)) for code in second]
+    await until(lambda: fresh.frames_sent == 2)
+    os.kill(fresh.pid, signal.SIGCONT)
+    for task, code in zip(waiting, first + second, strict=True):
+        assert_same(await task, code, trust_list, NOW)
+    assert fresh.codes_verified_inline == 0
+
+
 async def test_trust_list_changes_are_honoured(shared):
     code_a, code_c = mint(), mint(KEY_C, KID_C)
     inline = shared.codes_verified_inline

@@ -111,7 +111,7 @@ class InspectionService:
     _settle: Coalescer[VerifiedCode, Outcome] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._settle = Coalescer(self._settle_group)
+        self._settle = Coalescer(self._settle_group, in_flight=2)
 
     async def inspect(self, *, inspector_id: int, payload: str, location: dict[str, Any] | None) -> dict[str, Any]:
         now = self.clock.now()

@@ -136,8 +136,8 @@ class InspectionService:
         return result
 
     async def _settle_group(self, codes: list[VerifiedCode]) -> list[Outcome]:
-        """Read the licences of a group of checked codes, decide each inspection, accept each
-        accepted cti once (first SET NX wins, across workers), and record every inspection."""
+        """Read the licences of a group of checked codes, decide each inspection, claim the cti of
+        each code that passes (the first SET NX wins, across workers), and record them all."""
         licences = await _licences_by_identifier(
             [code.result.claims.identifier or "" for code in codes if code.genuine and code.result.claims]
         )

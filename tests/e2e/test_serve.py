@@ -26,6 +26,27 @@ def wait_healthy(base_url: str, process: subprocess.Popen, timeout: float = 30) 
     raise AssertionError("service did not become healthy")
 
 
+def helper_processes(pid: int) -> list[int]:
+    """The LC1 verifier processes among the children of `pid` (Linux /proc)."""
+    found = []
+    for children in os.scandir(f"/proc/{pid}/task"):
+        with open(f"{children.path}/children") as listing:
+            for child in listing.read().split():
+                with open(f"/proc/{child}/cmdline", "rb") as cmdline:
+                    if b"app.lc1.worker" in cmdline.read():
+                        found.append(int(child))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running or sleeping; gone or a zombie (exited, not yet reaped by whoever adopted it) is not."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def login_flow(base_url: str, sandbox_url: str) -> dict:
     with httpx.Client(base_url=base_url, trust_env=False, timeout=10) as client:
         code = httpx.post(sandbox_url + "/sandbox/wechat/login-code", json={}, trust_env=False).json()["code"]
@@ -54,8 +75,14 @@ def test_serve_on_the_embedded_default_and_stop_gracefully(tmp_path):
             base_url + "/api/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"}, trust_env=False
         )
         assert me.status_code == 200
+        helpers = helper_processes(process.pid)
+        assert len(helpers) == 1  # the worker's LC1 verifier (licences.verify_in_helper_process)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
+        deadline = time.monotonic() + 5
+        while alive(helpers[0]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(helpers[0]), "the verifier helper outlived its worker"
     finally:
         if process.poll() is None:
             process.kill()

@@ -36,7 +36,7 @@ def raw_sql(connection: BaseDBAsyncClient, text: str) -> str:
     """Raw SQL for the few hot paths where the ORM's CPU mattered, written once with `?`
     markers and given to this connection in its own style ($1, $2, ... on PostgreSQL). Values
     always go as parameters; `?` must not appear in the text otherwise."""
-    if connection.capabilities.dialect != "postgres":
+    if not is_postgres(connection):
         return text
     numbers = itertools.count(1)
     return re.sub(r"\?", lambda _: f"${next(numbers)}", text)
@@ -45,6 +45,18 @@ def raw_sql(connection: BaseDBAsyncClient, text: str) -> str:
 def markers(count: int) -> str:
     """`?, ?, ?` for an IN list of `count` values."""
     return ", ".join("?" * count)
+
+
+def is_postgres(connection: BaseDBAsyncClient) -> bool:
+    return connection.capabilities.dialect == "postgres"
+
+
+def text_in(connection: BaseDBAsyncClient, values: list[str]) -> tuple[str, list[Any]]:
+    """A condition and its parameters for `column <condition>`, one of `values`: on PostgreSQL
+    `= ANY($1::text[])`, one prepared plan for any count; elsewhere an IN list."""
+    if is_postgres(connection):
+        return "= ANY($1::text[])", [values]
+    return f"IN ({markers(len(values))})", list(values)
 
 
 class PooledConnection(asyncpg.Connection):  # type: ignore[misc]

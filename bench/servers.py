@@ -154,11 +154,8 @@ class Process:
         """CPU time of the main thread alone: the event loop, which bounds one worker's rate."""
         if self.pid is None:
             return None
-        try:
-            fields = Path(f"/proc/{self.pid}/task/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        fields = _stat_fields(Path(f"/proc/{self.pid}/task/{self.pid}/stat"))
+        return None if fields is None else (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     @property
     def pid(self) -> int | None:
@@ -225,11 +222,18 @@ class BareProcess(Process):
         return [sys.executable, str(PROJECT_ROOT / "bench" / "bare_app.py"), "--port", str(self.port)]
 
 
+def _stat_fields(path: Path) -> list[str] | None:
+    """The fields of a /proc stat file after the command name (field 11 is utime)."""
+    try:
+        return path.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def _cpu_ticks(pid: int) -> int | None:
     """utime + stime + cutime + cstime of `pid`, plus the same for its live descendants."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+    fields = _stat_fields(Path(f"/proc/{pid}/stat"))
+    if fields is None:
         return None
     ticks = sum(int(value) for value in fields[11:15])
     for task in Path(f"/proc/{pid}/task").glob("*/children"):

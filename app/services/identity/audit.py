@@ -17,7 +17,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from app.db import raw_sql
+from app.db import is_postgres, raw_sql
 from app.ports import Clock
 from models.identity import AuditEvent, AuditHead
 
@@ -77,7 +77,7 @@ class AuditLog:
         them, which is what lets batched logins share one); returns their seqs. Raw SQL: this
         runs with every login."""
         # SQLite has one writer at a time already; PostgreSQL locks the head row.
-        lock = " FOR UPDATE" if conn.capabilities.dialect == "postgres" else ""
+        lock = " FOR UPDATE" if is_postgres(conn) else ""
         _, rows = await conn.execute_query(f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}")  # noqa: S608
         if rows:
             seq, prev_hash = rows[0]["seq"], rows[0]["hash"]

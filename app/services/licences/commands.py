@@ -71,11 +71,12 @@ async def bulk_generate(*, count: int, type_code: str, issuer_code: str, region:
     """Insert generated enterprise licences until `count` exist under this serial prefix."""
     from tortoise import connections
 
+    from app.db import is_postgres
     from models.licences import Licence
 
     existing = await Licence.filter(identifier__contains=f".{issuer_code}.{serial_prefix}").count()
     client = connections.get("default")
-    postgres = client.capabilities.dialect == "postgres"
+    postgres = is_postgres(client)
     # Issued (and, for the revoked ones, revoked) long ago, like most of a real register.
     issued = datetime(2025, 1, 1, tzinfo=UTC)
     added = 0

@@ -10,12 +10,11 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from app.batching import Coalescer
 from app.config import LicenceSettings
-from app.db import markers
+from app.db import is_postgres, markers, text_in
 from app.lc1.verifier import InspectorScope, Reason, VerificationResult
 from app.ports import Cache, Clock, PresentationVerifier, WeChatError, WeChatMiniProgram
 from app.services.identity.protection import mask_name
@@ -288,11 +287,11 @@ _INSPECTION_COLUMNS = (
 _LICENCE_QUERY = (
     "SELECT l.id, l.identifier, l.licence_type_id, t.name, t.visible_fields, l.issuer_id, l.holder_kind,"
     " l.holder_index, l.holder_credit_code, l.holder_name, l.region_code, l.data, l.valid_until, l.status"
-    " FROM licences l JOIN licence_types t ON t.code = l.licence_type_id WHERE l.identifier "
+    " FROM licences l JOIN licence_types t ON t.code = l.licence_type_id WHERE l.identifier "  # + text_in()
 )
 _INSERT = f"INSERT INTO licence_inspections ({', '.join(_INSPECTION_COLUMNS)}) "
 # On PostgreSQL a group's values go as one array per column: one statement, and one prepared
-# plan, whatever the group's size (an IN list or a VALUES list would be a new plan per size).
+# plan, whatever the group's size (a VALUES list would be a new plan per size).
 _INSERT_FROM_ARRAYS = _INSERT + (  # noqa: S608
     "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::bool[], $5::text[], $6::text[],"
     " $7::text[], $8::jsonb[])"
@@ -335,10 +334,8 @@ async def _licences_by_identifier(identifiers: list[str]) -> dict[str, Inspected
     if not wanted:
         return {}
     connection = Licence._meta.db
-    if _is_postgres(connection):
-        _, rows = await connection.execute_query(_LICENCE_QUERY + "= ANY($1::text[])", [wanted])
-    else:
-        _, rows = await connection.execute_query(_LICENCE_QUERY + f"IN ({markers(len(wanted))})", wanted)
+    condition, values = text_in(connection, wanted)
+    _, rows = await connection.execute_query(_LICENCE_QUERY + condition, values)
     return {licence.identifier: licence for licence in map(_inspected_licence, rows)}
 
 
@@ -381,11 +378,12 @@ async def _accepted_token_ids(token_ids: list[str]) -> set[str]:
     if not token_ids:
         return set()
     connection = Inspection._meta.db
-    query = "SELECT accepted_token_id FROM licence_inspections WHERE accepted_token_id "
-    if _is_postgres(connection):
-        _, rows = await connection.execute_query(query + "= ANY($1::text[])", [token_ids])
-    else:
-        _, rows = await connection.execute_query(query + f"IN ({markers(len(token_ids))})", token_ids)
+    condition, values = text_in(connection, token_ids)
+    _, rows = await connection.execute_query(
+        # The condition holds markers only; the ids go as parameters.
+        "SELECT accepted_token_id FROM licence_inspections WHERE accepted_token_id " + condition,  # noqa: S608
+        values,
+    )
     return {row[0] for row in rows}
 
 
@@ -406,14 +404,10 @@ async def _insert_inspections(rows: list[InspectionRow]) -> None:
         for row in rows
     ]
     connection = Inspection._meta.db
-    if _is_postgres(connection):
+    if is_postgres(connection):
         await connection.execute_query(_INSERT_FROM_ARRAYS, [list(column) for column in zip(*values, strict=True)])
     else:
         one_row = f"({markers(len(_INSPECTION_COLUMNS))})"
         await connection.execute_query(
             _INSERT + "VALUES " + ", ".join([one_row] * len(values)), [value for row in values for value in row]
         )
-
-
-def _is_postgres(connection: BaseDBAsyncClient) -> bool:
-    return connection.capabilities.dialect == "postgres"

@@ -154,3 +154,13 @@ class CatalogueChange(Model):
 
     class Meta:
         table = "catalogue_changes"
+
+
+class CatalogueVersion(Model):
+    """The catalogue version, one row: every change residents can see bumps it, every worker polls it."""
+
+    id = fields.IntField(primary_key=True)
+    version = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "catalogue_version"

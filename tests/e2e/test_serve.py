@@ -93,6 +93,53 @@ def test_serve_on_the_embedded_default_and_stop_gracefully(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_running_server_picks_up_a_catalogue_seeded_by_another_process(tmp_path):
+    """The embedded default: the server's cache is private to its process, so `seed-demo` can
+    reach it only through the catalogue version in the database, which the server polls."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
+    env |= {"APP_DATABASE_URL": f"sqlite://{tmp_path}/seeded.sqlite3"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base_url, process, timeout=60)  # generous: a loaded CI machine starts slowly
+        with httpx.Client(base_url=base_url, trust_env=False, timeout=10) as client:
+
+            def social_insurance() -> int:
+                return client.get("/api/v1/search", params={"q": "社保"}).json()["total"]
+
+            assert social_insurance() == 0
+            assert client.get("/api/v1/regions").json()["regions"] == []
+            seed = subprocess.run(
+                [sys.executable, "-m", "app", "seed-demo", "--scale", "120"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert seed.returncode == 0, seed.stderr
+            deadline = time.monotonic() + 20  # a poll a second; the index build takes ~0.1 s
+            while social_insurance() == 0 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert social_insurance() > 0
+            regions = client.get("/api/v1/regions").json()["regions"]
+            assert [r["code"] for r in regions] == ["440000"] and len(regions[0]["children"]) == 21
+            zones = client.get("/api/v1/zones", params={"region": "440106"}).json()["zones"]
+            assert zones
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(not ON_POSTGRES, reason="several workers need PostgreSQL and Redis (the CI's second pass)")
 def test_several_workers_share_sessions_through_redis(live):
     """Uses the schema the `live` fixture migrated."""

@@ -1,9 +1,14 @@
-"""Each worker's in-process search index of published items, kept in step across workers.
+"""Each worker's in-process search index of published items, kept in step across processes.
 
-Every publish, retire or import bumps a version counter in the Cache port. Each worker polls
-it; when it moves, the worker reloads the published items and rebuilds its index off the event
-loop, then swaps it in. Requests keep using the previous index meanwhile, except in the worker
-that made the change, which waits for the rebuild so an operator sees their own publish.
+The catalogue version is one row in the database (catalogue_version), the one store every
+process reaches, on SQLite as on PostgreSQL: whatever commits a change residents can see (an
+operator's publish, retire, reorder or import in any worker, `seed-demo`, ...) then bumps it with
+one atomic statement. Each worker polls it (`catalogue.index_poll_seconds`); when it moves, the
+worker reloads the published items and rebuilds its index off the event loop, and its read
+caches follow, since their keys carry the version. The worker that made a change waits for its
+own rebuild, so an operator sees their own publish; the others rebuild at their next poll.
+A worker's version only moves forward; should the database's go back (a restore), the worker
+pushes it past every version it has used, so a cache key never stands for two catalogues.
 
 Views are counted in the Cache port (one counter per item, shared by all workers). Each worker
 folds the counts it has seen into its index's popularity and into the items' `views` column from
@@ -19,6 +24,9 @@ import logging
 import time
 from typing import Any
 
+from tortoise import connections
+
+from app.db import raw_sql
 from app.ports import Cache
 from app.search import Analyzer, Region, SearchDocument, SearchIndex
 from models.catalogue import Department, ServiceItem
@@ -26,9 +34,7 @@ from models.catalogue import Region as RegionRow
 
 log = logging.getLogger("app.catalogue.search")
 
-VERSION_KEY = "catalogue:version"
 VIEWS_KEY = "catalogue:views:{code}"
-_VERSION_TTL = 10 * 365 * 86_400
 _VIEWS_TTL = 180 * 86_400
 _FLUSH_BATCH = 500
 
@@ -42,6 +48,8 @@ class CatalogueSearch:
         self._index: SearchIndex | None = None
         self._index_version: str | None = None
         self._wanted_version = "0"
+        self._newest = 0  # the highest database version this worker has seen
+        self._bumps = 0  # how many times changed() has moved _newest (a poll's read may race one)
         self._lock = asyncio.Lock()
         self._pending_views: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
@@ -51,8 +59,9 @@ class CatalogueSearch:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         try:
-            self._wanted_version = await self.current_version()
-        except Exception:  # the cache may be down at start; serve what the database holds
+            self._newest = await read_version()
+            self._wanted_version = str(self._newest)
+        except Exception:  # the next poll catches up; serve what the database holds meanwhile
             log.warning("catalogue version unavailable at start", exc_info=True)
         await self._rebuild()
         self._task = asyncio.create_task(self._follow(), name="catalogue-search-follow")
@@ -69,10 +78,6 @@ class CatalogueSearch:
             log.warning("could not save view counts at shutdown", exc_info=True)
 
     # ------------------------------------------------------------------ versions
-    async def current_version(self) -> str:
-        raw = await self._cache.get(VERSION_KEY)
-        return raw.decode() if raw else "0"
-
     @property
     def known_version(self) -> str:
         """The newest catalogue version this worker knows of (cache keys include it)."""
@@ -81,10 +86,14 @@ class CatalogueSearch:
     async def changed(self) -> str:
         """Call after committing a change residents can see; returns the new version."""
         try:
-            version = str(await self._cache.incr(VERSION_KEY, ttl=_VERSION_TTL))
+            # A poll may have seen a later bump already; that one includes this change too.
+            bumped = await bump_version()
+            self._newest = max(self._newest, bumped)
+            self._bumps += 1
+            version = str(self._newest)
         except Exception:  # committed already: at least this worker must move on
             log.warning("could not bump the catalogue version; other workers stay stale", exc_info=True)
-            version = f"{self._wanted_version}+local{time.monotonic_ns()}"
+            version = f"{self._newest}+local{time.monotonic_ns()}"
         self._wanted_version = version
         return version
 
@@ -108,9 +117,18 @@ class CatalogueSearch:
         while True:
             await asyncio.sleep(self._poll_seconds)
             try:
-                version = await self.current_version()
-                if version != self._wanted_version:
-                    self._wanted_version = version
+                bumps = self._bumps
+                version = await read_version()
+                if bumps != self._bumps:  # read before this worker's own bump landed: stale
+                    continue
+                if version < self._newest:
+                    # The database went back (restored, or the row emptied). Push it past every
+                    # version this worker has used, so no cache key ever means two catalogues.
+                    log.warning("catalogue version went back", extra={"seen": self._newest, "found": version})
+                    version = await raise_version(self._newest + 1)
+                if version > self._newest:
+                    self._newest = version
+                    self._wanted_version = str(version)
                     await self._rebuild()
                 if time.monotonic() - self._last_flush >= self._flush_seconds:
                     await self._flush_views()
@@ -149,6 +167,41 @@ class CatalogueSearch:
             self._index.set_popularity(pending)
         for code, count in list(pending.items())[:_FLUSH_BATCH]:
             await ServiceItem.filter(code=code, views__lt=count).update(views=count)
+
+
+async def read_version() -> int:
+    """The catalogue version in the database: 0 until the first change."""
+    rows = await connections.get("default").execute_query_dict(_READ_VERSION)
+    return int(rows[0]["version"]) if rows else 0
+
+
+async def bump_version() -> int:
+    """Move the catalogue version on for every process; returns the new one. One statement, so
+    concurrent bumps from any number of connections each get their own version."""
+    rows = await connections.get("default").execute_query_dict(_BUMP_VERSION)
+    return int(rows[0]["version"])
+
+
+async def raise_version(at_least: int) -> int:
+    """Move the catalogue version up to `at_least` unless it is there already; returns it."""
+    connection = connections.get("default")
+    rows = await connection.execute_query_dict(raw_sql(connection, _RAISE_VERSION), [at_least])
+    return int(rows[0]["version"])
+
+
+_READ_VERSION = "SELECT version FROM catalogue_version WHERE id = 1"
+# An upsert rather than a bare UPDATE so that a database without the row (a fresh or emptied
+# one) gets it back here; on PostgreSQL the row lock orders concurrent bumps, on SQLite the
+# single writer does.
+_BUMP_VERSION = (
+    "INSERT INTO catalogue_version (id, version) VALUES (1, 1)"
+    " ON CONFLICT (id) DO UPDATE SET version = catalogue_version.version + 1 RETURNING version"
+)
+_RAISE_VERSION = (
+    "INSERT INTO catalogue_version (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version ="
+    " CASE WHEN catalogue_version.version < excluded.version THEN excluded.version"
+    " ELSE catalogue_version.version END RETURNING version"
+)
 
 
 async def _load_published() -> tuple[list[SearchDocument], list[Region]]:

@@ -91,16 +91,29 @@ def cmd_makemigrations(args: argparse.Namespace) -> int:
     return asyncio.run(run_cli_async(argv))
 
 
+# Not APP_...: every APP_<SECTION>_<KEY> variable is a setting, and config refuses unknown ones.
+OPERATOR_PASSWORD_VARIABLE = "OPERATOR_PASSWORD"
+
+
 def cmd_create_operator(args: argparse.Namespace) -> int:
     settings = load_settings()
-    password = args.password or os.environ.get("APP_OPERATOR_PASSWORD") or getpass.getpass("Password: ")
+    password = args.password or os.environ.get(OPERATOR_PASSWORD_VARIABLE) or getpass.getpass("Password: ")
 
     async def work() -> int:
+        from tortoise.exceptions import IntegrityError
+
         from app.services.identity.operators import create_operator
 
-        user_id = await create_operator(
-            username=args.username, password=password, blind_key=settings.security.blind_index_key
-        )
+        try:
+            user_id = await create_operator(
+                username=args.username, password=password, blind_key=settings.security.blind_index_key
+            )
+        except ValueError as exc:  # the password rule
+            print(f"not created: {exc}", file=sys.stderr)
+            return 2
+        except IntegrityError:
+            print(f"not created: an operator named {args.username!r} exists already", file=sys.stderr)
+            return 1
         print(f"operator {args.username!r} created (user id {user_id})")
         return 0
 
@@ -156,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     operator = sub.add_parser("create-operator", help="create an operator account for the console")
     operator.add_argument("username")
-    operator.add_argument("--password", help="default: APP_OPERATOR_PASSWORD or a prompt")
+    operator.add_argument("--password", help=f"default: ${OPERATOR_PASSWORD_VARIABLE} or a prompt")
     operator.set_defaults(func=cmd_create_operator)
 
     sub.add_parser("audit-verify", help="check the audit log's hash chain").set_defaults(func=cmd_audit_verify)

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import itertools
 import re
+import sqlite3
 from typing import Any
 
 import asyncpg
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.exceptions import DBConnectionError
 
 from app.config import DatabaseSettings
+
+# Every table's id is a BigIntField: a signed 64-bit integer. A larger number names no row, and
+# neither SQLite nor asyncpg will take it as a parameter (OverflowError), so lookups check first.
+MAX_ID = 2**63 - 1
 
 # label -> models module. Migrations live in models/migrations/<label>/.
 FEATURE_APPS = {
@@ -57,6 +63,26 @@ def text_in(connection: BaseDBAsyncClient, values: list[str]) -> tuple[str, list
     if is_postgres(connection):
         return "= ANY($1::text[])", [values]
     return f"IN ({markers(len(values))})", list(values)
+
+
+# The database did not answer, or not in time: nothing about the request was wrong.
+_OUTAGES: tuple[type[BaseException], ...] = (
+    DBConnectionError,
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08: the connection failed or broke
+    asyncpg.ConnectionDoesNotExistError,  # the server closed it mid-query
+    asyncpg.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+_SQLITE_OUTAGES = ("locked", "busy", "unable to open", "disk i/o")
+
+
+def is_database_outage(error: BaseException) -> bool:
+    """The database was unreachable, shut down, overloaded or (SQLite) locked, rather than the
+    statement being wrong: such a request may simply be tried again."""
+    if isinstance(error, _OUTAGES):
+        return True
+    return isinstance(error, sqlite3.OperationalError) and any(sign in str(error).lower() for sign in _SQLITE_OUTAGES)
 
 
 class PooledConnection(asyncpg.Connection):  # type: ignore[misc]

@@ -44,6 +44,10 @@ class BodyTooLarge(AppError):
     status, code, message = 413, "body_too_large", "The request body is too large."
 
 
+class RequestHeadTooLarge(AppError):
+    status, code, message = 431, "request_head_too_large", "The URL or the request headers are too long."
+
+
 class ValidationFailed(AppError):
     status, code, message = 422, "validation_failed", "Some fields are missing or invalid."
 
@@ -94,6 +98,15 @@ class UpstreamUnavailable(AppError):
 
 class UpstreamRejected(AppError):
     status, code, message = 502, "upstream_error", "A partner system refused the request."
+
+
+class StoreUnavailable(AppError):
+    """The database or Redis did not answer: the request was fine and may be sent again."""
+
+    status, code, message = 503, "store_unavailable", "A data store did not answer; try again shortly."
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "1"})
 
 
 class ServiceUnavailable(AppError):

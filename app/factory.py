@@ -17,11 +17,22 @@ from sanic import Sanic
 from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse
 
+from app.adapters.cache import is_cache_outage
 from app.adapters.http import HttpClient
 from app.config import Settings, load_settings
 from app.context import Adapters, App, AppContext, Request
-from app.errors import AppError, BodyTooLarge, MethodNotAllowed, NotFound, ServiceUnavailable
+from app.db import is_database_outage
+from app.errors import (
+    AppError,
+    BodyTooLarge,
+    MethodNotAllowed,
+    NotFound,
+    RequestHeadTooLarge,
+    ServiceUnavailable,
+    StoreUnavailable,
+)
 from app.logs import access_log, configure_logging, error_log
+from app.routing import Router
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -39,6 +50,7 @@ def create_app(
         name,
         ctx=AppContext(settings=settings, adapters=adapters or Adapters(), closers=[]),
         request_class=Request,  # type: ignore[arg-type]
+        router=Router(),
         configure_logging=False,
     )
     _configure_sanic(app, settings)
@@ -71,20 +83,24 @@ def _register_error_renderer(app: App, settings: Settings) -> None:
 
     def render(request: Request, exc: Exception) -> HTTPResponse:
         request_id = getattr(request.ctx, "request_id", None) or _new_request_id()
+        details = {"request_id": request_id}
         if isinstance(exc, SanicException) and not isinstance(exc, AppError):
             exc = _from_sanic(exc)
+        elif not isinstance(exc, AppError) and (outage := _store_outage(exc)) is not None:
+            # Not a bug: a store is down or overloaded. One line without the traceback, and a
+            # 503 the caller may retry; what the request wrote was in one transaction or nothing.
+            details["cause"] = type(outage).__name__
+            exc = StoreUnavailable()
         if isinstance(exc, AppError):
             if exc.status >= 500:
-                error_log.error("request failed: %s", exc.code, extra={"request_id": request_id})
-            body: dict[str, Any] = {"code": exc.code, "message": exc.detail}
-            if exc.context:
-                body["context"] = exc.context
+                error_log.error("request failed: %s", exc.code, extra=details)
+            body = {"code": exc.code, "message": exc.detail, "context": exc.context}
             return ok({"error": body, "request_id": request_id}, status=exc.status, headers=exc.headers)
         error_log.exception("unhandled error", exc_info=exc, extra={"request_id": request_id})
         if not settings.service.render_unexpected_errors:
             raise exc
         return ok(
-            {"error": {"code": "internal_error", "message": AppError.message}, "request_id": request_id},
+            {"error": {"code": "internal_error", "message": AppError.message, "context": {}}, "request_id": request_id},
             status=500,
         )
 
@@ -92,18 +108,40 @@ def _register_error_renderer(app: App, settings: Settings) -> None:
 
 
 def _from_sanic(exc: SanicException) -> AppError:
+    """Sanic's own errors in our envelope, keeping the headers they carry (a 405's Allow)."""
+    error = _error_for_sanic(exc)
+    error.headers = {**(getattr(exc, "headers", None) or {}), **error.headers}
+    return error
+
+
+def _error_for_sanic(exc: SanicException) -> AppError:
     status = getattr(exc, "status_code", 500)
     if status == 404:
         return NotFound("No such route.")
     if status == 405:
         return MethodNotAllowed()
     if status == 413:
-        return BodyTooLarge()
+        # Sanic raises the same PayloadTooLarge for a request head (request line and headers)
+        # over REQUEST_MAX_HEADER_SIZE as for a body over REQUEST_MAX_SIZE; only its message
+        # tells them apart. The head is the URL and headers: 431, not a body problem.
+        return RequestHeadTooLarge() if str(exc).startswith("Request header") else BodyTooLarge()
     if status == 503:
         return ServiceUnavailable()
     error = AppError(str(exc) if status < 500 else None)
     error.status, error.code = status, _code_for(status)
     return error
+
+
+def _store_outage(exc: BaseException) -> BaseException | None:
+    """The database or cache failure behind `exc` (the ORM wraps driver errors), if any."""
+    seen = 0
+    error: BaseException | None = exc
+    while error is not None and seen < 8:
+        if is_database_outage(error) or is_cache_outage(error) or isinstance(error, (ConnectionError, TimeoutError)):
+            return error
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return None
 
 
 def _code_for(status: int) -> str:

@@ -7,7 +7,7 @@ either the sandbox or a fake from tests/fakes.py.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -37,6 +37,11 @@ class Cache(Protocol):
         self, key: str, value: bytes | str, *, ttl: float | None = None, only_if_absent: bool = False
     ) -> bool:
         """Store a value; with only_if_absent, returns False when the key already existed."""
+        ...
+
+    async def claim_many(self, claims: Sequence[tuple[str, float]]) -> list[bool]:
+        """Create each (key, ttl) that does not exist yet, in one atomic step; True for each key
+        this call created (a replay guard: the first claim of a nonce wins, across workers)."""
         ...
 
     async def delete(self, *keys: str) -> int: ...
@@ -294,6 +299,18 @@ class AgencySettlementRecord:
     paid_at: datetime
     channel: str
     channel_txn_id: str
+    reversal_id: str | None = None  # set once the agency reversed this settlement
+
+
+@dataclass(frozen=True)
+class AgencyReversal:
+    """The agency's acknowledgement that a settlement is reversed (冲正): the bill is unpaid again."""
+
+    reversal_id: str
+    settlement_id: str
+    amount: int  # fen
+    reversed_at: datetime
+    voided_receipt_no: str | None = None  # the receipt the agency cancelled (冲红)
 
 
 class AgencyError(Exception):
@@ -321,6 +338,17 @@ class BillingAgency(Protocol):
         channel_txn_id: str,
     ) -> AgencyReceipt:
         """Idempotent by settlement_id: a repeat returns the first receipt."""
+        ...
+
+    async def reverse_settlement(
+        self, *, reversal_id: str, settlement_id: str, bill_ref: str, amount: int, reason: str
+    ) -> AgencyReversal:
+        """Undo a settlement as a whole, so the bill is owed again; idempotent by reversal_id.
+
+        Final refusals raise AgencyError(retryable=False): reversal_not_allowed (the agency no
+        longer lets this settlement be undone), settlement_not_found, settlement_already_reversed
+        (under another reversal id), reversal_amount_mismatch, reversal_id_reused, invalid_reversal.
+        """
         ...
 
     async def settlements_on(self, day: date) -> list[AgencySettlementRecord]:

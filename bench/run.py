@@ -32,7 +32,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 import httpx
 
-from bench import profile, wrk
+from bench import counters, profile, wrk
 from bench.harness import BenchContext, Request, Scenario, call_hook
 from bench.servers import (
     BENCH_VAR,
@@ -66,6 +66,9 @@ class Outcome:
     cpu_us_per_request: float | None = None  # server CPU time (all threads, helper processes) per answered request
     loop_cpu_us_per_request: float | None = None  # the event-loop thread's share: what bounds one worker
     sandbox_cpu_us_per_request: float | None = None  # the outside parties' share, not billed to the service
+    # --instructions: thousands of instructions per request, the service process and its helpers
+    kilo_instructions_per_request: float | None = None
+    helper_kilo_instructions_per_request: float | None = None
     socket_errors: int = 0
     status_errors: int = 0
     ratio: float | None = None
@@ -144,7 +147,10 @@ class Runner:
             f"   {result.rps:,.0f} req/s  p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms"
             f"  CPU {outcome.cpu_us_per_request or 0:,.0f} µs/req (event loop {outcome.loop_cpu_us_per_request or 0:,.0f},"
             f" sandbox {outcome.sandbox_cpu_us_per_request or 0:,.0f})"
-            f"  errors {result.socket_errors} socket / {result.status_errors} status",
+            + (f"  k instructions/req {outcome.kilo_instructions_per_request:,.0f}"
+               f" (+ helpers {outcome.helper_kilo_instructions_per_request or 0:,.0f})"
+               if outcome.kilo_instructions_per_request is not None else "")
+            + f"  errors {result.socket_errors} socket / {result.status_errors} status",
             flush=True,
         )
         return outcome
@@ -193,11 +199,17 @@ class Runner:
         cpu_before, loop_before, sandbox_before = cpu_seconds(), loop_seconds(), self.ctx.sandbox_cpu_seconds()
         service_pid = self.ctx.service_pid
         sampler = profile.start(service_pid, duration - 1, profile_to) if profile_to and service_pid else None
+        counted_pid = self.bare.pid if bare else service_pid
+        counting = counters.start(counted_pid) if self.args.instructions and counted_pid else None
         try:
             result = await self._wrk(base_url, file, duration, connections, **options)
         finally:
             if sampler is not None:
                 await asyncio.to_thread(sampler.wait, 60)
+            counted = await asyncio.to_thread(counting.stop) if counting is not None else {}
+        if result.requests and "service" in counted:
+            outcome.kilo_instructions_per_request = round(counted["service"] / result.requests / 1000, 1)
+            outcome.helper_kilo_instructions_per_request = round(counted.get("helpers", 0) / result.requests / 1000, 1)
         cpu_after, loop_after, sandbox_after = cpu_seconds(), loop_seconds(), self.ctx.sandbox_cpu_seconds()
         if cpu_before is not None and cpu_after is not None and result.requests:
             outcome.cpu_us_per_request = round((cpu_after - cpu_before) / result.requests * 1e6, 1)
@@ -467,6 +479,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="extra environment for the service, e.g. APP_DATABASE_POOL_MAX_SIZE=20 (repeatable)",
     )
     parser.add_argument(
+        "--instructions", action="store_true",
+        help="count the service's CPU instructions per request with perf stat (steady on a busy machine)",
+    )
+    parser.add_argument(
         "--profile", action="store_true",
         help="sample the service with py-spy during each scenario and print where the time goes",
     )
@@ -475,6 +491,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.instructions and counters.perf() is None:
+        raise SystemExit("--instructions needs perf: `apt-get install -y linux-perf`")
     if args.profile and profile.py_spy() is None:
         raise SystemExit("--profile needs py-spy: `pip install py-spy` (it is not a service dependency)")
     os.chdir(Path(__file__).resolve().parent.parent)

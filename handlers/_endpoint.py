@@ -6,14 +6,17 @@
         return ok(await services(request).identity.bind_realname(...))
 
 The decorator authenticates the bearer token (the principal lands in request.ctx.principal),
-enforces the policy, parses and validates the JSON body and query string with pydantic, and
-records everything for /openapi.json.
+enforces the policy, checks path parameters that name stored rows (see `Lookup`), parses and
+validates the JSON body and query string with pydantic, and records everything, success
+statuses included, for /openapi.json.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
+import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,9 +26,12 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from sanic.response import HTTPResponse
 
+from app.db import MAX_ID
 from app.errors import (
+    AppError,
     Forbidden,
     InvalidJson,
+    NotFound,
     Unauthorized,
     UnsupportedMediaType,
     ValidationFailed,
@@ -55,6 +61,32 @@ SANDBOX = Policy("sandbox", authenticated=False, description="Sandbox helper; ne
 
 
 @dataclass(frozen=True)
+class Lookup:
+    """A path parameter that names a stored row, and what an unknown one answers:
+
+        LicenceId = Annotated[int, Lookup(LicenceNotFound)]
+        OrderNo = Annotated[str, Lookup(OrderNotFound, max_length=32)]
+
+        async def get_licence(request: Request, licence_id: LicenceId) -> HTTPResponse: ...
+
+    A value no row can hold (an id beyond 64 bits, text longer than its column) names nothing,
+    so @endpoint answers `not_found()` as for an unknown one, after the policy check and before
+    the body is read, rather than hand the database a value it cannot take (SQLite and asyncpg
+    raise OverflowError, Tortoise's max_length validator raises on the lookup). A plain `int`
+    path parameter is an id too and answers `not_found`; text without a Lookup (a key a PUT
+    creates, a code an agency checks) is the service's to validate.
+    """
+
+    not_found: type[AppError] = NotFound
+    max_length: int | None = None
+
+    def names_nothing(self, value: Any) -> bool:
+        if isinstance(value, int):
+            return not 0 < value <= MAX_ID
+        return self.max_length is not None and len(value) > self.max_length
+
+
+@dataclass(frozen=True)
 class EndpointSpec:
     auth: Policy
     summary: str
@@ -63,10 +95,15 @@ class EndpointSpec:
     response: type[BaseModel] | None = None
     tags: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
-    extra_responses: dict[int, str] = field(default_factory=dict)
+    statuses: tuple[int, ...] = (200,)
+    path: dict[str, Lookup] = field(default_factory=dict)
+    documented_path: str | None = None
 
 
 Handler = Callable[..., Awaitable[HTTPResponse]]
+
+# Handler parameters, after the request, that are not path parameters.
+_NOT_PATH = frozenset({"body", "query"})
 
 
 def endpoint(
@@ -78,10 +115,19 @@ def endpoint(
     response: type[BaseModel] | None = None,
     tags: tuple[str, ...] = (),
     errors: tuple[str, ...] = (),
+    status: int | tuple[int, ...] = 200,
+    documented_path: str | None = None,
 ) -> Callable[[Handler], Handler]:
-    spec = EndpointSpec(auth, summary, body, query, response, tags, errors)
+    """`status`: the success status or statuses the route answers with (201 for a create, 204
+    without a body, (201, 200) when it may find the thing already made), as documented.
+    `documented_path`: the path as the contract spells it, when the route pattern cannot (a
+    `path` parameter that ends in a file suffix)."""
+    statuses = (status,) if isinstance(status, int) else status
 
     def decorate(handler: Handler) -> Handler:
+        spec = EndpointSpec(
+            auth, summary, body, query, response, tags, errors, statuses, _path_lookups(handler), documented_path
+        )
         wrapper = _guarded(handler, spec)
         wrapper.__endpoint__ = spec  # type: ignore[attr-defined]
         return wrapper
@@ -89,17 +135,38 @@ def endpoint(
     return decorate
 
 
+def _path_lookups(handler: Handler) -> dict[str, Lookup]:
+    """The handler's path parameters that name rows, from its annotations (see Lookup)."""
+    hints = typing.get_type_hints(handler, include_extras=True)
+    lookups: dict[str, Lookup] = {}
+    for name in list(inspect.signature(handler).parameters)[1:]:
+        if name in _NOT_PATH:
+            continue
+        hint = hints.get(name)
+        base, *marks = typing.get_args(hint) if typing.get_origin(hint) is typing.Annotated else (hint,)
+        lookup = next((mark for mark in marks if isinstance(mark, Lookup)), None)
+        if lookup is None and base is int:
+            lookup = Lookup()
+        if lookup is not None:
+            lookups[name] = lookup
+    return lookups
+
+
 def _guarded(handler: Handler, spec: EndpointSpec) -> Handler:
-    """The handler with its policy check and parsing in front, decided once per route: every
-    request goes through this, so a public route without a body or query runs the bare handler."""
-    policy, body_model, query_model = spec.auth, spec.body, spec.query
-    if not policy.authenticated and body_model is None and query_model is None:
+    """The handler with its policy check, path checks and parsing in front, decided once per
+    route: every request goes through this, so a public route with none of them runs the bare
+    handler."""
+    policy, body_model, query_model, lookups = spec.auth, spec.body, spec.query, tuple(spec.path.items())
+    if not policy.authenticated and body_model is None and query_model is None and not lookups:
         return handler
 
     @functools.wraps(handler)
     async def wrapper(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
         if policy.authenticated:
             await authorize(request, policy)
+        for name, lookup in lookups:
+            if lookup.names_nothing(kwargs[name]):
+                raise lookup.not_found()
         if body_model is not None:
             kwargs["body"] = parse_body(request, body_model)
         if query_model is not None:
@@ -149,15 +216,15 @@ def parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
         data = {}
     if not isinstance(data, dict):
         raise ValidationFailed("The body must be a JSON object.")
-    return _validate(model, data)
+    return _validate(model, data, whole="(body)")
 
 
 def parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
     query_string = request.query_string
     if len(query_string) <= _REMEMBERED_QUERY_CHARS:
         # A copy: a model's "before" validator may change the dict it is given.
-        return _validate(model, _remembered_query_values(query_string).copy())
-    return _validate(model, query_values(query_string))
+        return _validate(model, _remembered_query_values(query_string).copy(), whole="(query)")
+    return _validate(model, query_values(query_string), whole="(query)")
 
 
 # Decoding percent-escapes is slow in pure Python (7 µs for a five-character Chinese search),
@@ -188,17 +255,31 @@ def query_values(query_string: str) -> dict[str, str]:
     return values
 
 
-def _validate(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
+def _validate(model: type[BaseModel], data: dict[str, Any], *, whole: str) -> BaseModel:
+    """`whole` names a problem with no one field (a model validator's): "(body)" or "(query)"."""
     try:
         # What model_validate does, minus its keyword plumbing (this runs on every request).
         return model.__pydantic_validator__.validate_python(data)  # type: ignore[no-any-return]
     except ValidationError as exc:
         # Report where and what, never the submitted value (it may be personal data).
         problems = [
-            {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "problem": err["msg"]}
+            {"field": ".".join(str(p) for p in err["loc"]) or whole, "problem": err["msg"]}
             for err in exc.errors(include_url=False, include_input=False)
         ]
         raise ValidationFailed(context={"fields": problems}) from None
+
+
+def not_modified(request: Request, etag: str) -> bool:
+    """Whether a GET or HEAD with this If-None-Match gets 304 for a representation tagged `etag`
+    (RFC 9110 §13.1.2): the header is `*` (any current representation) or lists the tag, with
+    the weak comparison (a `W/` prefix is ignored on either side)."""
+    condition = request.headers.get("if-none-match")
+    if not condition:
+        return False
+    if condition.strip() == "*":
+        return True
+    tag = etag.removeprefix("W/")
+    return any(candidate.strip().removeprefix("W/") == tag for candidate in condition.split(","))
 
 
 def to_jsonable(data: Any) -> Any:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+from http import HTTPStatus
 from typing import Any
 
 from sanic import Sanic
 
-from handlers._endpoint import EndpointSpec
+from app.db import MAX_ID
+from handlers._endpoint import EndpointSpec, Lookup
 
-_PARAM = re.compile(r"<([a-zA-Z_][a-zA-Z0-9_]*)(?::([a-zA-Z_]+))?>")
-_PARAM_TYPES = {"int": {"type": "integer"}, "float": {"type": "number"}}
+_PARAM = re.compile(r"<([a-zA-Z_][a-zA-Z0-9_]*)(?::([^>]+))?>")
+_TEMPLATE = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)}")
+_PARAM_TYPES: dict[str, dict[str, Any]] = {"int": {"type": "integer"}, "float": {"type": "number"}}
+_NO_BODY = frozenset({204, 304})
 
 
 def _error_schema() -> dict[str, Any]:
@@ -20,11 +25,11 @@ def _error_schema() -> dict[str, Any]:
         "properties": {
             "error": {
                 "type": "object",
-                "required": ["code", "message"],
+                "required": ["code", "message", "context"],
                 "properties": {
                     "code": {"type": "string", "description": "stable snake_case code"},
                     "message": {"type": "string"},
-                    "context": {"type": "object"},
+                    "context": {"type": "object", "description": "details for the code; {} when none"},
                 },
             },
             "request_id": {"type": "string"},
@@ -40,20 +45,14 @@ def build_openapi(app: Sanic) -> dict[str, Any]:
         uri = "/" + route.path.lstrip("/")
         if spec is None and not uri.startswith("/sandbox"):
             continue
-        openapi_path = _PARAM.sub(lambda m: "{" + m.group(1) + "}", uri)
-        params = [
-            {
-                "name": m.group(1),
-                "in": "path",
-                "required": True,
-                "schema": _PARAM_TYPES.get(m.group(2) or "", {"type": "string"}),
-            }
-            for m in _PARAM.finditer(uri)
-        ]
-        for method in sorted(route.methods):
-            if method in ("HEAD", "OPTIONS"):
-                continue
-            paths.setdefault(openapi_path, {})[method.lower()] = _operation(spec, route, params, schemas)
+        for openapi_path, params, variant in _concrete_paths(uri, spec):
+            for method in sorted(route.methods):
+                if method in ("HEAD", "OPTIONS"):
+                    continue
+                operation = _operation(spec, route, params, schemas)
+                if variant and "operationId" in operation:
+                    operation["operationId"] += "_" + variant
+                paths.setdefault(openapi_path, {})[method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {
@@ -69,6 +68,39 @@ def build_openapi(app: Sanic) -> dict[str, Any]:
     }
 
 
+def _concrete_paths(uri: str, spec: EndpointSpec | None) -> list[tuple[str, list[dict[str, Any]], str]]:
+    """The OpenAPI paths of one route, each with its path parameters and a variant name.
+
+    A parameter that is an alternation (`<action:publish|retire>`) is a fixed word, so the route
+    is one documented path per word; `documented_path` replaces the route's own spelling."""
+    lookups = spec.path if spec else {}
+    kinds = {m.group(1): m.group(2) or "" for m in _PARAM.finditer(uri)}
+    if spec is not None and spec.documented_path:
+        named = _TEMPLATE.findall(spec.documented_path)
+        assert sorted(named) == sorted(kinds), f"{spec.documented_path} does not name the parameters of {uri}"
+        return [(spec.documented_path, [_parameter(name, kinds[name], lookups.get(name)) for name in named], "")]
+    fixed = {name: kind.split("|") for name, kind in kinds.items() if "|" in kind}
+    params = [_parameter(name, kind, lookups.get(name)) for name, kind in kinds.items() if name not in fixed]
+    found = []
+    for words in itertools.product(*fixed.values()):
+        chosen = dict(zip(fixed, words, strict=True))
+
+        def spell(m: re.Match[str], chosen: dict[str, str] = chosen) -> str:
+            return chosen.get(m.group(1)) or "{" + m.group(1) + "}"
+
+        found.append((_PARAM.sub(spell, uri), params, "_".join(words)))
+    return found
+
+
+def _parameter(name: str, kind: str, lookup: Lookup | None) -> dict[str, Any]:
+    schema: dict[str, Any] = dict(_PARAM_TYPES.get(kind, {"type": "string"}))
+    if lookup is not None and schema["type"] == "integer":
+        schema.update(format="int64", minimum=1, maximum=MAX_ID)
+    elif lookup is not None and lookup.max_length is not None:
+        schema["maxLength"] = lookup.max_length
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
 def _operation(
     spec: EndpointSpec | None, route: Any, params: list[dict[str, Any]], schemas: dict[str, Any]
 ) -> dict[str, Any]:
@@ -80,6 +112,16 @@ def _operation(
             "parameters": params,
             "responses": {"200": {"description": "as the real party answers"}},
         }
+    body_ref = None
+    if spec.response is not None:
+        schemas[spec.response.__name__] = _schema(spec.response, schemas)
+        body_ref = {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{spec.response.__name__}"}}}}
+    responses: dict[str, Any] = {}
+    for status in spec.statuses:
+        responses[str(status)] = {"description": HTTPStatus(status).phrase}
+        if body_ref is not None and status not in _NO_BODY:
+            responses[str(status)].update(body_ref)
+    responses["4XX"] = {"description": "Error: " + (", ".join(spec.errors) or "see code"), **error_ref}
     operation: dict[str, Any] = {
         "summary": spec.summary,
         "operationId": route.name.replace(".", "_"),
@@ -87,10 +129,7 @@ def _operation(
         "parameters": list(params),
         "x-auth-policy": spec.auth.name,
         "description": f"Who may call: {spec.auth.description}",
-        "responses": {
-            "200": {"description": "OK"},
-            "4XX": {"description": "Error: " + (", ".join(spec.errors) or "see code"), **error_ref},
-        },
+        "responses": responses,
     }
     if spec.auth.authenticated:
         operation["security"] = [{"bearer": []}]
@@ -109,12 +148,6 @@ def _operation(
         for name, prop in _schema(spec.query, schemas).get("properties", {}).items():
             required = name in spec.query.model_json_schema().get("required", [])
             operation["parameters"].append({"name": name, "in": "query", "required": required, "schema": prop})
-    if spec.response is not None:
-        schemas[spec.response.__name__] = _schema(spec.response, schemas)
-        operation["responses"]["200"] = {
-            "description": "OK",
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{spec.response.__name__}"}}},
-        }
     return operation
 
 

@@ -3,14 +3,15 @@ bulk import and export, and the change log. Edits name the revision they were ma
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 from sanic import Blueprint
 from sanic.response import HTTPResponse
 
 from app.context import Request
-from handlers._endpoint import OPERATOR, endpoint, ok, principal, services
+from app.services.catalogue.errors import BundleNotFound, ServiceItemNotFound, ZoneNotFound
+from handlers._endpoint import OPERATOR, Lookup, endpoint, ok, principal, services
 
 bp = Blueprint("admin_catalogue", url_prefix="/api/v1/admin/catalogue")
 
@@ -18,6 +19,10 @@ _TAGS = ("catalogue admin",)
 _ADMIN_READ_TAGS = ("catalogue admin", "admin")
 _CODE = r"^[0-9A-Za-z]+$"
 _SLUG = r"^[a-z0-9][a-z0-9-]{1,39}$"
+
+ItemCode = Annotated[str, Lookup(ServiceItemNotFound, max_length=40)]
+ZoneId = Annotated[int, Lookup(ZoneNotFound)]
+BundleId = Annotated[int, Lookup(BundleNotFound)]
 
 
 class ItemContent(BaseModel):
@@ -134,7 +139,7 @@ class BundlePatch(BaseModel):
 
 class ImportQuery(BaseModel):
     format: Literal["json", "csv"] = "json"
-    publish: bool = False
+    publish: bool = False  # from the query string: "true", "1", "yes" and the like
 
 
 class ExportQuery(BaseModel):
@@ -170,6 +175,7 @@ async def list_items(request: Request, query: ItemsQuery) -> HTTPResponse:
     body=NewItem,
     summary="Create a service item (as a draft)",
     tags=_TAGS,
+    status=201,
     errors=("already_exists", "unknown_department", "unknown_region"),
 )
 async def create_item(request: Request, body: NewItem) -> HTTPResponse:
@@ -182,7 +188,7 @@ async def create_item(request: Request, body: NewItem) -> HTTPResponse:
 
 @bp.get("/items/<code:str>")
 @endpoint(auth=OPERATOR, summary="Preview an item's working copy and its pending changes", tags=_TAGS)
-async def preview_item(request: Request, code: str) -> HTTPResponse:
+async def preview_item(request: Request, code: ItemCode) -> HTTPResponse:
     return ok(await services(request).catalogue.admin.preview_item(code=code))
 
 
@@ -194,7 +200,7 @@ async def preview_item(request: Request, code: str) -> HTTPResponse:
     tags=_TAGS,
     errors=("revision_conflict", "transition_not_allowed", "unknown_department", "unknown_region"),
 )
-async def update_item(request: Request, code: str, body: ItemPatch) -> HTTPResponse:
+async def update_item(request: Request, code: ItemCode, body: ItemPatch) -> HTTPResponse:
     admin = services(request).catalogue.admin
     return ok(
         await admin.update_item(actor_id=_actor(request), code=code, revision=body.revision, changes=_changes(body))
@@ -209,7 +215,7 @@ async def update_item(request: Request, code: str, body: ItemPatch) -> HTTPRespo
     tags=_TAGS,
     errors=("revision_conflict", "transition_not_allowed"),
 )
-async def publish_item(request: Request, code: str, body: RevisionBody) -> HTTPResponse:
+async def publish_item(request: Request, code: ItemCode, body: RevisionBody) -> HTTPResponse:
     admin = services(request).catalogue.admin
     return ok(await admin.publish_item(actor_id=_actor(request), code=code, revision=body.revision))
 
@@ -222,20 +228,22 @@ async def publish_item(request: Request, code: str, body: RevisionBody) -> HTTPR
     tags=_TAGS,
     errors=("revision_conflict", "transition_not_allowed"),
 )
-async def retire_item(request: Request, code: str, body: RevisionBody) -> HTTPResponse:
+async def retire_item(request: Request, code: ItemCode, body: RevisionBody) -> HTTPResponse:
     admin = services(request).catalogue.admin
     return ok(await admin.retire_item(actor_id=_actor(request), code=code, revision=body.revision))
 
 
 @bp.get("/items/<code:str>/versions")
 @endpoint(auth=OPERATOR, summary="Every published version of an item", tags=_TAGS)
-async def item_versions(request: Request, code: str) -> HTTPResponse:
+async def item_versions(request: Request, code: ItemCode) -> HTTPResponse:
     return ok(await services(request).catalogue.admin.item_versions(code=code))
 
 
 # ---------------------------------------------------------------------- departments
 @bp.post("/departments")
-@endpoint(auth=OPERATOR, body=DepartmentBody, summary="Add a department", tags=_TAGS, errors=("already_exists",))
+@endpoint(
+    auth=OPERATOR, body=DepartmentBody, summary="Add a department", tags=_TAGS, status=201, errors=("already_exists",)
+)
 async def create_department(request: Request, body: DepartmentBody) -> HTTPResponse:
     admin = services(request).catalogue.admin
     return ok(await admin.create_department(actor_id=_actor(request), **body.model_dump()), status=201)
@@ -244,7 +252,12 @@ async def create_department(request: Request, body: DepartmentBody) -> HTTPRespo
 # ---------------------------------------------------------------------- zones
 @bp.post("/zones")
 @endpoint(
-    auth=OPERATOR, body=NewZone, summary="Create a theme zone (as a draft)", tags=_TAGS, errors=("already_exists",)
+    auth=OPERATOR,
+    body=NewZone,
+    summary="Create a theme zone (as a draft)",
+    tags=_TAGS,
+    status=201,
+    errors=("already_exists",),
 )
 async def create_zone(request: Request, body: NewZone) -> HTTPResponse:
     zone = await services(request).catalogue.admin.create_zone(actor_id=_actor(request), fields=body.model_dump())
@@ -271,13 +284,13 @@ async def order_zones(request: Request, body: ZoneOrderBody) -> HTTPResponse:
 
 @bp.get("/zones/<zone_id:int>")
 @endpoint(auth=OPERATOR, summary="A zone as operators see it", tags=_TAGS)
-async def get_zone(request: Request, zone_id: int) -> HTTPResponse:
+async def get_zone(request: Request, zone_id: ZoneId) -> HTTPResponse:
     return ok(await services(request).catalogue.admin.zone_admin_view(zone_id))
 
 
 @bp.patch("/zones/<zone_id:int>")
 @endpoint(auth=OPERATOR, body=ZonePatch, summary="Edit a zone", tags=_TAGS, errors=("revision_conflict",))
-async def update_zone(request: Request, zone_id: int, body: ZonePatch) -> HTTPResponse:
+async def update_zone(request: Request, zone_id: ZoneId, body: ZonePatch) -> HTTPResponse:
     admin = services(request).catalogue.admin
     zone = await admin.update_zone(
         actor_id=_actor(request), zone_id=zone_id, revision=body.revision, fields=_changes(body)
@@ -293,7 +306,7 @@ async def update_zone(request: Request, zone_id: int, body: ZonePatch) -> HTTPRe
     tags=_TAGS,
     errors=("revision_conflict", "invalid_entries"),
 )
-async def set_zone_entries(request: Request, zone_id: int, body: ZoneEntriesBody) -> HTTPResponse:
+async def set_zone_entries(request: Request, zone_id: ZoneId, body: ZoneEntriesBody) -> HTTPResponse:
     admin = services(request).catalogue.admin
     entries = [entry.model_dump() for entry in body.entries]
     return ok(
@@ -309,7 +322,7 @@ async def set_zone_entries(request: Request, zone_id: int, body: ZoneEntriesBody
     tags=_TAGS,
     errors=("revision_conflict", "transition_not_allowed"),
 )
-async def zone_status(request: Request, zone_id: int, action: str, body: RevisionBody) -> HTTPResponse:
+async def zone_status(request: Request, zone_id: ZoneId, action: str, body: RevisionBody) -> HTTPResponse:
     admin = services(request).catalogue.admin
     return ok(
         await admin.set_zone_status(actor_id=_actor(request), zone_id=zone_id, revision=body.revision, action=action)
@@ -323,6 +336,7 @@ async def zone_status(request: Request, zone_id: int, action: str, body: Revisio
     body=NewBundle,
     summary="Create an 一件事 bundle (as a draft)",
     tags=_TAGS,
+    status=201,
     errors=("already_exists", "invalid_entries"),
 )
 async def create_bundle(request: Request, body: NewBundle) -> HTTPResponse:
@@ -344,13 +358,13 @@ async def list_bundles(request: Request, query: ListQuery) -> HTTPResponse:
     tags=_ADMIN_READ_TAGS,
     errors=("bundle_not_found",),
 )
-async def get_bundle(request: Request, bundle_id: int) -> HTTPResponse:
+async def get_bundle(request: Request, bundle_id: BundleId) -> HTTPResponse:
     return ok(await services(request).catalogue.admin.bundle_detail(bundle_id=bundle_id))
 
 
 @bp.patch("/bundles/<bundle_id:int>")
 @endpoint(auth=OPERATOR, body=BundlePatch, summary="Edit a bundle", tags=_TAGS, errors=("revision_conflict",))
-async def update_bundle(request: Request, bundle_id: int, body: BundlePatch) -> HTTPResponse:
+async def update_bundle(request: Request, bundle_id: BundleId, body: BundlePatch) -> HTTPResponse:
     admin = services(request).catalogue.admin
     bundle = await admin.update_bundle(
         actor_id=_actor(request), bundle_id=bundle_id, revision=body.revision, fields=_changes(body)
@@ -366,7 +380,7 @@ async def update_bundle(request: Request, bundle_id: int, body: BundlePatch) -> 
     tags=_TAGS,
     errors=("revision_conflict", "transition_not_allowed"),
 )
-async def bundle_status(request: Request, bundle_id: int, action: str, body: RevisionBody) -> HTTPResponse:
+async def bundle_status(request: Request, bundle_id: BundleId, action: str, body: RevisionBody) -> HTTPResponse:
     admin = services(request).catalogue.admin
     bundle = await admin.set_bundle_status(
         actor_id=_actor(request), bundle_id=bundle_id, revision=body.revision, action=action

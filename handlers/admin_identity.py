@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 from sanic import Blueprint
 from sanic.response import HTTPResponse
 
 from app.context import Request
-from handlers._endpoint import OPERATOR, endpoint, ok, principal, services
+from app.services.identity.service import InspectorNotFound, UserNotFound
+from handlers._endpoint import OPERATOR, Lookup, endpoint, ok, principal, services
 
 bp = Blueprint("admin_identity", url_prefix="/api/v1/admin")
 
@@ -68,7 +71,8 @@ async def list_inspectors(request: Request, query: PageQuery) -> HTTPResponse:
     body=EnterpriseBody,
     summary="Register an enterprise and its legal representative",
     tags=("admin",),
-    errors=("credit_code_invalid", "id_number_invalid", "enterprise_exists"),
+    status=201,
+    errors=("credit_code_invalid", "id_number_invalid", "unknown_region", "enterprise_exists"),
 )
 async def register_enterprise(request: Request, body: EnterpriseBody) -> HTTPResponse:
     result = await services(request).identity.register_enterprise(principal(request), **body.model_dump())
@@ -81,9 +85,9 @@ async def register_enterprise(request: Request, body: EnterpriseBody) -> HTTPRes
     body=InspectorBody,
     summary="Make a user an inspector with a scope",
     tags=("admin",),
-    errors=("user_not_found",),
+    errors=("user_not_found", "unknown_region", "licence_type_not_found"),
 )
-async def grant_inspector(request: Request, user_id: int, body: InspectorBody) -> HTTPResponse:
+async def grant_inspector(request: Request, user_id: Annotated[int, Lookup(UserNotFound)], body: InspectorBody) -> HTTPResponse:
     result = await services(request).identity.grant_inspector(
         principal(request), user_id=user_id, licence_types=body.licence_types, regions=body.regions
     )
@@ -91,8 +95,8 @@ async def grant_inspector(request: Request, user_id: int, body: InspectorBody) -
 
 
 @bp.delete("/inspectors/<user_id:int>")
-@endpoint(auth=OPERATOR, summary="Withdraw a user's inspector role", tags=("admin",))
-async def revoke_inspector(request: Request, user_id: int) -> HTTPResponse:
+@endpoint(auth=OPERATOR, summary="Withdraw a user's inspector role", tags=("admin",), status=204)
+async def revoke_inspector(request: Request, user_id: Annotated[int, Lookup(InspectorNotFound)]) -> HTTPResponse:
     await services(request).identity.revoke_inspector(principal(request), user_id=user_id)
     return ok(status=204)
 

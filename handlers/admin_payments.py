@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 from sanic import Blueprint
 from sanic.response import HTTPResponse
 
 from app.context import Request
-from handlers._endpoint import OPERATOR, endpoint, ok, principal, services
+from app.services.payments.errors import ReconciliationItemNotFound
+from handlers._endpoint import OPERATOR, Lookup, endpoint, ok, principal, services
+from handlers.payments import OrderNo
 
 bp = Blueprint("admin_payments", url_prefix="/api/v1/admin")
 
 TAGS = ("payments-admin",)
+
+# An unknown run answers as the payment service does for one: reconciliation_item_not_found.
+ReconciliationId = Annotated[int, Lookup(ReconciliationItemNotFound)]
 
 
 class RefundBody(BaseModel):
@@ -51,14 +56,15 @@ async def search_payments(request: Request, query: PaymentSearchQuery) -> HTTPRe
 
 @bp.get("/payments/<order_no:str>")
 @endpoint(auth=OPERATOR, summary="Any payment, with its refunds", tags=TAGS, errors=("payment_not_found",))
-async def show_payment(request: Request, order_no: str) -> HTTPResponse:
+async def show_payment(request: Request, order_no: OrderNo) -> HTTPResponse:
     return ok(await services(request).payments.admin_payment(order_no=order_no))
 
 
 @bp.post("/payments/<order_no:str>/refunds")
-@endpoint(auth=OPERATOR, body=RefundBody, summary="Refund part or all of a payment", tags=TAGS,
-          errors=("payment_not_found", "refund_exceeds_paid", "refund_not_allowed"))
-async def refund(request: Request, order_no: str, body: RefundBody) -> HTTPResponse:
+@endpoint(auth=OPERATOR, body=RefundBody,
+          summary="Refund part or all of a payment (a settled one in full, once the agency reversed it)", tags=TAGS,
+          status=201, errors=("payment_not_found", "refund_exceeds_paid", "refund_not_allowed", "partial_refund_not_allowed"))
+async def refund(request: Request, order_no: OrderNo, body: RefundBody) -> HTTPResponse:
     result = await services(request).payments.refund(
         order_no=order_no, amount=body.amount, reason=body.reason, operator_id=principal(request).user_id
     )
@@ -66,14 +72,16 @@ async def refund(request: Request, order_no: str, body: RefundBody) -> HTTPRespo
 
 
 @bp.get("/payment-stats")
-@endpoint(auth=OPERATOR, summary="Orders by status, and settlements overdue for more than an hour", tags=TAGS)
+@endpoint(auth=OPERATOR, summary="Orders by status, and settlements and reversals overdue for more than an hour",
+          tags=TAGS)
 async def stats(request: Request) -> HTTPResponse:
     payments = services(request).payments
-    return ok({"orders": await payments.order_status_counts(), "overdue_settlements": await payments.overdue_settlements()})
+    return ok({"orders": await payments.order_status_counts(), "overdue_settlements": await payments.overdue_settlements(),
+               "overdue_reversals": await payments.overdue_reversals()})
 
 
 @bp.post("/reconciliations")
-@endpoint(auth=OPERATOR, body=ReconcileBody, summary="Reconcile one day now", tags=TAGS)
+@endpoint(auth=OPERATOR, body=ReconcileBody, summary="Reconcile one day now", tags=TAGS, status=201)
 async def reconcile(request: Request, body: ReconcileBody) -> HTTPResponse:
     return ok(await services(request).payments.reconcile(day=body.date), status=201)
 
@@ -87,11 +95,11 @@ async def list_reconciliations(request: Request, query: ReconciliationQuery) -> 
 @bp.get("/reconciliations/<run_id:int>")
 @endpoint(auth=OPERATOR, summary="One run with every mismatch it found", tags=TAGS,
           errors=("reconciliation_item_not_found",))
-async def show_reconciliation(request: Request, run_id: int) -> HTTPResponse:
+async def show_reconciliation(request: Request, run_id: ReconciliationId) -> HTTPResponse:
     return ok(await services(request).payments.show_reconciliation(run_id=run_id))
 
 
 @bp.post("/reconciliation-items/<item_id:int>/resolve")
 @endpoint(auth=OPERATOR, summary="Mark a mismatch as dealt with", tags=TAGS, errors=("reconciliation_item_not_found",))
-async def resolve_item(request: Request, item_id: int) -> HTTPResponse:
+async def resolve_item(request: Request, item_id: ReconciliationId) -> HTTPResponse:
     return ok(await services(request).payments.resolve_reconciliation_item(item_id=item_id))

@@ -69,7 +69,7 @@ async def refresh(request: Request, body: RefreshBody) -> HTTPResponse:
 
 
 @bp.post("/logout")
-@endpoint(auth=RESIDENT, summary="End this session (its refresh and access tokens)", tags=("identity",))
+@endpoint(auth=RESIDENT, summary="End this session (its refresh and access tokens)", tags=("identity",), status=204)
 async def logout(request: Request) -> HTTPResponse:
     await services(request).identity.logout(principal(request))
     return ok(status=204)

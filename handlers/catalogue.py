@@ -5,17 +5,26 @@ Every answer carries an ETag; a request whose If-None-Match names it gets 304 an
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 from sanic import Blueprint
 from sanic.response import HTTPResponse
 
 from app.context import Request
+from app.services.catalogue.errors import BundleNotFound, ServiceItemNotFound, ZoneNotFound
 from app.services.catalogue.reads import Rendered
-from handlers._endpoint import PUBLIC, Response, endpoint, services
+from handlers._endpoint import PUBLIC, Lookup, Response, endpoint, not_modified, services
 
 bp = Blueprint("catalogue", url_prefix="/api/v1")
 
 _TAGS = ("catalogue",)
+# Answered with 304 when If-None-Match names the answer's ETag.
+_READ = (200, 304)
+# Zones and bundles by numeric id or by slug (40 characters at most).
+ZoneRef = Annotated[str, Lookup(ZoneNotFound, max_length=40)]
+BundleRef = Annotated[str, Lookup(BundleNotFound, max_length=40)]
+ServiceCode = Annotated[str, Lookup(ServiceItemNotFound, max_length=40)]
 
 
 class RegionQuery(BaseModel):
@@ -37,16 +46,13 @@ class SearchQuery(BaseModel):
 
 def reply(request: Request, answer: Rendered) -> HTTPResponse:
     headers = {"ETag": answer.etag}
-    condition = request.headers.get("if-none-match")
-    if condition and (
-        condition.strip() == "*" or answer.etag in {tag.strip().removeprefix("W/") for tag in condition.split(",")}
-    ):
+    if not_modified(request, answer.etag):
         return Response(status=304, headers=headers)
     return Response(answer.body, headers=headers, content_type="application/json")
 
 
 @bp.get("/regions")
-@endpoint(auth=PUBLIC, summary="The region tree (province, cities, counties and districts)", tags=_TAGS)
+@endpoint(auth=PUBLIC, summary="The region tree (province, cities, counties and districts)", tags=_TAGS, status=_READ)
 async def region_tree(request: Request) -> HTTPResponse:
     return reply(request, await services(request).catalogue.reader.region_tree())
 
@@ -57,6 +63,7 @@ async def region_tree(request: Request) -> HTTPResponse:
     query=ZonesQuery,
     summary="Theme zones for a region and audience, with their entries",
     tags=_TAGS,
+    status=_READ,
     errors=("unknown_region", "unknown_audience"),
 )
 async def list_zones(request: Request, query: ZonesQuery) -> HTTPResponse:
@@ -65,15 +72,20 @@ async def list_zones(request: Request, query: ZonesQuery) -> HTTPResponse:
 
 
 @bp.get("/zones/<zone_ref:str>")
-@endpoint(auth=PUBLIC, query=RegionQuery, summary="One zone (by id or slug)", tags=_TAGS, errors=("zone_not_found",))
-async def zone_detail(request: Request, zone_ref: str, query: RegionQuery) -> HTTPResponse:
+@endpoint(
+    auth=PUBLIC, query=RegionQuery, summary="One zone (by id or slug)", tags=_TAGS, status=_READ,
+    errors=("zone_not_found", "unknown_region"),
+)
+async def zone_detail(request: Request, zone_ref: ZoneRef, query: RegionQuery) -> HTTPResponse:
     answer = await services(request).catalogue.reader.zone(zone_ref=zone_ref, region=query.region)
     return reply(request, answer)
 
 
 @bp.get("/services/<code:str>")
-@endpoint(auth=PUBLIC, summary="A service item's full guide (办事指南)", tags=_TAGS, errors=("service_not_found",))
-async def service_detail(request: Request, code: str) -> HTTPResponse:
+@endpoint(
+    auth=PUBLIC, summary="A service item's full guide (办事指南)", tags=_TAGS, status=_READ, errors=("service_not_found",)
+)
+async def service_detail(request: Request, code: ServiceCode) -> HTTPResponse:
     return reply(request, await services(request).catalogue.reader.item(code=code))
 
 
@@ -83,9 +95,10 @@ async def service_detail(request: Request, code: str) -> HTTPResponse:
     query=RegionQuery,
     summary="An 一件事 bundle: its items in the region, one materials list and one flow",
     tags=_TAGS,
+    status=_READ,
     errors=("bundle_not_found", "unknown_region"),
 )
-async def bundle_detail(request: Request, bundle_ref: str, query: RegionQuery) -> HTTPResponse:
+async def bundle_detail(request: Request, bundle_ref: BundleRef, query: RegionQuery) -> HTTPResponse:
     answer = await services(request).catalogue.reader.bundle(bundle_ref=bundle_ref, region=query.region)
     return reply(request, answer)
 
@@ -96,6 +109,7 @@ async def bundle_detail(request: Request, bundle_ref: str, query: RegionQuery) -
     query=SearchQuery,
     summary="Search service items: everyday words, pinyin, initials, typos",
     tags=_TAGS,
+    status=_READ,
     errors=(
         "search_query_empty",
         "search_query_too_long",

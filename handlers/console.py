@@ -10,7 +10,7 @@ from sanic.response import HTTPResponse, redirect
 from app.console.assets import CONTENT_SECURITY_POLICY, Asset, load_assets
 from app.context import App, Request
 from app.errors import NotFound
-from handlers._endpoint import PUBLIC, endpoint
+from handlers._endpoint import PUBLIC, endpoint, not_modified
 
 bp = Blueprint("console", url_prefix="/console")
 
@@ -34,24 +34,24 @@ def serve(request: Request, name: str) -> HTTPResponse:
     if asset is None:
         raise NotFound(context={"path": request.path})
     headers = {**SECURITY_HEADERS, "ETag": asset.etag}
-    if request.headers.get("if-none-match") == asset.etag:
+    if not_modified(request, asset.etag):
         return HTTPResponse(status=304, headers=headers)
     return HTTPResponse(asset.body, headers=headers, content_type=asset.content_type)
 
 
 @bp.get("", strict_slashes=True)
-@endpoint(auth=PUBLIC, summary="Redirect to the operator console", tags=("console",))
+@endpoint(auth=PUBLIC, summary="Redirect to the operator console", tags=("console",), status=308)
 async def console_root(request: Request) -> HTTPResponse:
     return redirect("/console/", status=308)
 
 
 @bp.get("/", strict_slashes=True)
-@endpoint(auth=PUBLIC, summary="The operator console (a static single-page app)", tags=("console",))
+@endpoint(auth=PUBLIC, summary="The operator console (a static single-page app)", tags=("console",), status=(200, 304))
 async def console_index(request: Request) -> HTTPResponse:
     return serve(request, "index.html")
 
 
 @bp.get("/<name:path>")
-@endpoint(auth=PUBLIC, summary="A static file of the operator console", tags=("console",))
+@endpoint(auth=PUBLIC, summary="A static file of the operator console", tags=("console",), status=(200, 304))
 async def console_asset(request: Request, name: str) -> HTTPResponse:
     return serve(request, name)

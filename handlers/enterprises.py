@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 from sanic import Blueprint
 from sanic.response import HTTPResponse
 
 from app.context import Request
-from handlers._endpoint import FACE_VERIFIED, RESIDENT, endpoint, ok, principal, services
+from app.services.identity.service import AgentNotFound, EnterpriseNotFound
+from handlers._endpoint import FACE_VERIFIED, RESIDENT, Lookup, endpoint, ok, principal, services
 
 bp = Blueprint("enterprises", url_prefix="/api/v1/enterprises")
+
+CreditCode = Annotated[str, Lookup(EnterpriseNotFound, max_length=18)]
+AgentId = Annotated[int, Lookup(AgentNotFound)]
 
 
 class AgentBody(BaseModel):
@@ -23,7 +28,7 @@ class AgentBody(BaseModel):
 
 @bp.get("/<credit_code:str>/agents")
 @endpoint(auth=RESIDENT, summary="Agents of an enterprise (legal representative only)", tags=("business",))
-async def list_agents(request: Request, credit_code: str) -> HTTPResponse:
+async def list_agents(request: Request, credit_code: CreditCode) -> HTTPResponse:
     return ok(await services(request).identity.list_agents(principal(request), credit_code=credit_code))
 
 
@@ -33,9 +38,10 @@ async def list_agents(request: Request, credit_code: str) -> HTTPResponse:
     body=AgentBody,
     summary="Authorise an agent with scopes and an expiry",
     tags=("business",),
+    status=201,
     errors=("user_not_found", "id_number_invalid", "face_verification_required"),
 )
-async def grant_agent(request: Request, credit_code: str, body: AgentBody) -> HTTPResponse:
+async def grant_agent(request: Request, credit_code: CreditCode, body: AgentBody) -> HTTPResponse:
     grant = await services(request).identity.grant_agent(
         principal(request),
         credit_code=credit_code,
@@ -48,7 +54,7 @@ async def grant_agent(request: Request, credit_code: str, body: AgentBody) -> HT
 
 
 @bp.delete("/<credit_code:str>/agents/<agent_id:int>")
-@endpoint(auth=FACE_VERIFIED, summary="Withdraw an agent's authorisation", tags=("business",))
-async def revoke_agent(request: Request, credit_code: str, agent_id: int) -> HTTPResponse:
+@endpoint(auth=FACE_VERIFIED, summary="Withdraw an agent's authorisation", tags=("business",), status=204)
+async def revoke_agent(request: Request, credit_code: CreditCode, agent_id: AgentId) -> HTTPResponse:
     await services(request).identity.revoke_agent(principal(request), credit_code=credit_code, agent_id=agent_id)
     return ok(status=204)

@@ -8,7 +8,7 @@ from sanic.response import HTTPResponse
 
 from app.context import Request
 from app.lc1.verifier import MAX_PAYLOAD_CHARS
-from handlers._endpoint import INSPECTOR, PUBLIC, endpoint, ok, principal, services
+from handlers._endpoint import INSPECTOR, PUBLIC, endpoint, not_modified, ok, principal, services
 
 inspections_bp = Blueprint("inspections", url_prefix="/api/v1")
 trust_bp = Blueprint("licence_trust_list", url_prefix="/.well-known")
@@ -51,10 +51,10 @@ async def redeem_consent(request: Request, body: RedeemBody) -> HTTPResponse:
 
 @trust_bp.get("/licence-trust-list")
 @endpoint(auth=PUBLIC, summary="Signed issuer keys and revocations for offline verifiers", tags=("inspections",),
-          errors=("signing_key_unavailable",))
+          status=(200, 304), errors=("signing_key_unavailable",))
 async def trust_list(request: Request) -> HTTPResponse:
     signed = await services(request).licences.trust.signed_document()
     headers = {"ETag": signed.etag, "Cache-Control": "public, max-age=60"}
-    if signed.etag in request.headers.get("if-none-match", ""):
+    if not_modified(request, signed.etag):
         return HTTPResponse(status=304, headers=headers)
     return HTTPResponse(signed.document, content_type="application/json", headers=headers)

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import unquote
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from sanic import Blueprint
 from sanic.response import HTTPResponse
 
 from app.context import Request
-from handlers._endpoint import FACE_VERIFIED, OPERATOR, PUBLIC, RESIDENT, endpoint, ok, principal, services
+from app.services.licences.errors import ConsentNotFound, IssuerKeyNotFound, IssuerNotFound, LicenceNotFound
+from handlers._endpoint import (
+    FACE_VERIFIED,
+    OPERATOR,
+    PUBLIC,
+    RESIDENT,
+    Lookup,
+    endpoint,
+    ok,
+    principal,
+    services,
+)
 
 holder_bp = Blueprint("licences", url_prefix="/api/v1/licences")
 admin_bp = Blueprint("admin_licences", url_prefix="/api/v1/admin")
@@ -20,6 +31,11 @@ blueprints = [holder_bp, admin_bp, feed_bp]
 
 TAGS = ("licences",)
 ADMIN_TAGS = ("licences", "admin")
+
+LicenceId = Annotated[int, Lookup(LicenceNotFound)]
+ConsentId = Annotated[int, Lookup(ConsentNotFound)]
+IssuerCode = Annotated[str, Lookup(IssuerNotFound, max_length=18)]
+IssuerKeyId = Annotated[str, Lookup(IssuerKeyNotFound, max_length=16)]
 
 
 # --------------------------------------------------------------------------- holders
@@ -31,29 +47,37 @@ async def wallet(request: Request) -> HTTPResponse:
 
 @holder_bp.get("/<licence_id:int>")
 @endpoint(auth=RESIDENT, summary="One licence of the wallet", tags=TAGS, errors=("licence_not_found",))
-async def get_licence(request: Request, licence_id: int) -> HTTPResponse:
+async def get_licence(request: Request, licence_id: LicenceId) -> HTTPResponse:
     return ok(await services(request).licences.holders.get_for_holder(principal(request), licence_id))
 
 
 @holder_bp.post("/<licence_id:int>/presentations")
-@endpoint(auth=RESIDENT, summary="Mint a signed, short-lived QR payload (LC1)", tags=TAGS,
+@endpoint(auth=RESIDENT, summary="Mint a signed, short-lived QR payload (LC1)", tags=TAGS, status=201,
           errors=("licence_not_found", "licence_not_active", "face_verification_required", "signing_key_unavailable"))
-async def present(request: Request, licence_id: int) -> HTTPResponse:
+async def present(request: Request, licence_id: LicenceId) -> HTTPResponse:
     presentation = await services(request).licences.holders.present(principal(request), licence_id=licence_id)
     return ok(presentation, status=201, headers={"Cache-Control": "no-store"})
 
 
 class RenderQuery(BaseModel):
-    format: Literal["png", "svg"] | None = None
+    format: Literal["png", "svg"] | None = Field(default=None, description="the image format; else the path's suffix")
+
+
+_IMAGE_SUFFIXES = ("png", "svg")
 
 
 @holder_bp.get("/<licence_id:int>/presentations/<payload:path>")
 @endpoint(auth=RESIDENT, query=RenderQuery, summary="Render a presentation payload as PNG (default) or SVG",
-          tags=TAGS, errors=("licence_not_found", "payload_invalid"))
-async def render(request: Request, licence_id: int, payload: str, query: RenderQuery) -> HTTPResponse:
-    image_format = query.format or "png"
-    # Sanic hands the segment over still percent-encoded; base45 has "%", " ", "/", "+" and ":".
-    payload = unquote(payload).removesuffix(f".{image_format}")
+          tags=TAGS, errors=("licence_not_found", "payload_invalid"),
+          documented_path="/api/v1/licences/{licence_id}/presentations/{payload}.png")
+async def render(request: Request, licence_id: LicenceId, payload: str, query: RenderQuery) -> HTTPResponse:
+    # Sanic hands the segment over still percent-encoded; base45 has "%", " ", "/", "+", ":" and
+    # ".", but no lower-case letters, so a ".png" or ".svg" ending is the suffix, never payload.
+    payload = unquote(payload)
+    stem, _, suffix = payload.rpartition(".")
+    if suffix in _IMAGE_SUFFIXES:
+        payload = stem
+    image_format = query.format or (suffix if suffix in _IMAGE_SUFFIXES else "png")
     image, content_type = await services(request).licences.holders.render(
         principal(request), licence_id=licence_id, payload=payload, image_format=image_format
     )
@@ -63,7 +87,7 @@ async def render(request: Request, licence_id: int, payload: str, query: RenderQ
 @holder_bp.get("/<licence_id:int>/usage")
 @endpoint(auth=RESIDENT, summary="Who checked this licence, when, and with what result", tags=TAGS,
           errors=("licence_not_found",))
-async def usage(request: Request, licence_id: int) -> HTTPResponse:
+async def usage(request: Request, licence_id: LicenceId) -> HTTPResponse:
     return ok({"inspections": await services(request).licences.holders.usage(principal(request), licence_id=licence_id)})
 
 
@@ -75,8 +99,8 @@ class ConsentBody(BaseModel):
 
 @holder_bp.post("/<licence_id:int>/consents")
 @endpoint(auth=FACE_VERIFIED, body=ConsentBody, summary="Let a department read this licence once (授权用证)",
-          tags=TAGS, errors=("licence_not_found", "licence_not_active", "face_verification_required"))
-async def grant_consent(request: Request, licence_id: int, body: ConsentBody) -> HTTPResponse:
+          tags=TAGS, status=201, errors=("licence_not_found", "licence_not_active", "face_verification_required"))
+async def grant_consent(request: Request, licence_id: LicenceId, body: ConsentBody) -> HTTPResponse:
     grant = await services(request).licences.holders.grant_consent(
         principal(request), licence_id=licence_id, department=body.department,
         purpose=body.purpose, ttl_minutes=body.ttl_minutes,
@@ -86,14 +110,14 @@ async def grant_consent(request: Request, licence_id: int, body: ConsentBody) ->
 
 @holder_bp.get("/<licence_id:int>/consents")
 @endpoint(auth=RESIDENT, summary="Consents granted for this licence", tags=TAGS, errors=("licence_not_found",))
-async def list_consents(request: Request, licence_id: int) -> HTTPResponse:
+async def list_consents(request: Request, licence_id: LicenceId) -> HTTPResponse:
     return ok({"consents": await services(request).licences.holders.consents(principal(request), licence_id=licence_id)})
 
 
 @holder_bp.delete("/<licence_id:int>/consents/<consent_id:int>")
 @endpoint(auth=RESIDENT, summary="Withdraw a consent not used yet", tags=TAGS,
           errors=("licence_not_found", "consent_not_found"))
-async def revoke_consent(request: Request, licence_id: int, consent_id: int) -> HTTPResponse:
+async def revoke_consent(request: Request, licence_id: LicenceId, consent_id: ConsentId) -> HTTPResponse:
     return ok(await services(request).licences.holders.revoke_consent(
         principal(request), licence_id=licence_id, consent_id=consent_id))
 
@@ -102,7 +126,7 @@ async def revoke_consent(request: Request, licence_id: int, consent_id: int) -> 
 class FieldSpec(BaseModel):
     label: str = Field(min_length=1, max_length=50)
     type: Literal["text", "date"] = "text"
-    required: bool = False
+    required: StrictBool = False
     max_length: int = Field(default=200, ge=1, le=2000)
 
 
@@ -110,7 +134,7 @@ class LicenceTypeBody(BaseModel):
     name: str = Field(min_length=2, max_length=100)
     department: str = Field(min_length=2, max_length=100)
     holder_kind: Literal["person", "enterprise"]
-    identity_class: bool = False
+    identity_class: StrictBool = False
     field_schema: dict[str, FieldSpec] = Field(max_length=50)
     qr_fields: list[str] = Field(default_factory=list, max_length=10)
     visible_fields: dict[str, list[str]] = Field(default_factory=dict)
@@ -118,7 +142,7 @@ class LicenceTypeBody(BaseModel):
 
 @admin_bp.put("/licence-types/<code:str>")
 @endpoint(auth=OPERATOR, body=LicenceTypeBody, summary="Create or update a licence type", tags=ADMIN_TAGS,
-          errors=("licence_invalid",))
+          errors=("licence_type_code_invalid", "licence_invalid"))
 async def put_type(request: Request, code: str, body: LicenceTypeBody) -> HTTPResponse:
     return ok(await services(request).licences.catalogue.upsert_type(
         actor_id=principal(request).user_id, code=code, name=body.name, department=body.department,
@@ -163,7 +187,7 @@ async def search_licences(request: Request, query: AdminLicenceQuery) -> HTTPRes
 @admin_bp.get("/licences/<licence_id:int>")
 @endpoint(auth=OPERATOR, summary="One licence with its history (persons masked)", tags=ADMIN_TAGS,
           errors=("licence_not_found",))
-async def show_licence(request: Request, licence_id: int) -> HTTPResponse:
+async def show_licence(request: Request, licence_id: LicenceId) -> HTTPResponse:
     return ok(await services(request).licences.holders.admin_licence(licence_id=licence_id))
 
 
@@ -175,7 +199,7 @@ class IssuerBody(BaseModel):
 
 @admin_bp.put("/licence-issuers/<credit_code:str>")
 @endpoint(auth=OPERATOR, body=IssuerBody, summary="Create or update a licence issuer", tags=ADMIN_TAGS,
-          errors=("licence_invalid", "licence_type_not_found"))
+          errors=("credit_code_invalid", "licence_invalid", "licence_type_not_found"))
 async def put_issuer(request: Request, credit_code: str, body: IssuerBody) -> HTTPResponse:
     return ok(await services(request).licences.catalogue.upsert_issuer(
         actor_id=principal(request).user_id, credit_code=credit_code, name=body.name,
@@ -190,8 +214,8 @@ class IssuerKeyBody(BaseModel):
 
 @admin_bp.post("/licence-issuers/<credit_code:str>/keys")
 @endpoint(auth=OPERATOR, body=IssuerKeyBody, summary="Register an issuer certificate (key rotation)",
-          tags=ADMIN_TAGS, errors=("issuer_not_found", "certificate_invalid"))
-async def add_key(request: Request, credit_code: str, body: IssuerKeyBody) -> HTTPResponse:
+          tags=ADMIN_TAGS, status=201, errors=("issuer_not_found", "certificate_invalid"))
+async def add_key(request: Request, credit_code: IssuerCode, body: IssuerKeyBody) -> HTTPResponse:
     key = await services(request).licences.catalogue.add_key(
         actor_id=principal(request).user_id, credit_code=credit_code,
         certificate_pem=body.certificate_pem, signs_from=body.signs_from,
@@ -202,8 +226,8 @@ async def add_key(request: Request, credit_code: str, body: IssuerKeyBody) -> HT
 
 @admin_bp.post("/licence-issuers/<credit_code:str>/keys/<kid:str>/retire")
 @endpoint(auth=OPERATOR, summary="Retire an issuer key: it leaves the trust list", tags=ADMIN_TAGS,
-          errors=("certificate_invalid",))
-async def retire_key(request: Request, credit_code: str, kid: str) -> HTTPResponse:
+          errors=("issuer_not_found", "issuer_key_not_found"))
+async def retire_key(request: Request, credit_code: IssuerCode, kid: IssuerKeyId) -> HTTPResponse:
     key = await services(request).licences.catalogue.retire_key(
         actor_id=principal(request).user_id, credit_code=credit_code, kid=kid)
     await services(request).licences.trust.invalidate()
@@ -235,7 +259,7 @@ class IssueBody(FeedRecord):
 
 @admin_bp.post("/licences")
 @endpoint(auth=OPERATOR, body=IssueBody, summary="Issue a licence (idempotent by identifier)", tags=ADMIN_TAGS,
-          errors=("licence_invalid", "identifier_invalid", "licence_conflict", "issuer_not_allowed",
+          status=(201, 200), errors=("licence_invalid", "identifier_invalid", "licence_conflict", "issuer_not_allowed",
                   "licence_type_not_found", "issuer_not_found"))
 async def issue(request: Request, body: IssueBody) -> HTTPResponse:
     licence, created = await services(request).licences.holders.issue(
@@ -256,7 +280,7 @@ class StatusBody(BaseModel):
 @admin_bp.post("/licences/<licence_id:int>/status")
 @endpoint(auth=OPERATOR, body=StatusBody, summary="Suspend, reinstate, revoke or expire a licence",
           tags=ADMIN_TAGS, errors=("licence_not_found", "transition_not_allowed"))
-async def change_status(request: Request, licence_id: int, body: StatusBody) -> HTTPResponse:
+async def change_status(request: Request, licence_id: LicenceId, body: StatusBody) -> HTTPResponse:
     return ok(await services(request).licences.holders.change_status(
         actor_id=principal(request).user_id, licence_id=licence_id, action=body.action, reason=body.reason))
 
@@ -264,7 +288,7 @@ async def change_status(request: Request, licence_id: int, body: StatusBody) -> 
 @admin_bp.get("/licences/<licence_id:int>/history")
 @endpoint(auth=OPERATOR, summary="Issuance and status history of a licence", tags=ADMIN_TAGS,
           errors=("licence_not_found",))
-async def history(request: Request, licence_id: int) -> HTTPResponse:
+async def history(request: Request, licence_id: LicenceId) -> HTTPResponse:
     return ok({"events": await services(request).licences.holders.history(licence_id=licence_id)})
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from sanic import Blueprint
 from sanic.response import HTTPResponse
 
@@ -22,7 +22,7 @@ class PhoneBody(BaseModel):
 
 
 class PreferencesBody(BaseModel):
-    notify_on_licence_check: bool
+    notify_on_licence_check: StrictBool
 
 
 @bp.get("")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sanic import Blueprint
@@ -10,11 +10,14 @@ from sanic.response import HTTPResponse
 
 from app.context import Request
 from app.services.payments import PaymentRequest
-from handlers._endpoint import RESIDENT, endpoint, ok, principal, services
+from app.services.payments.errors import OrderNotFound
+from handlers._endpoint import RESIDENT, Lookup, endpoint, ok, principal, services
 
 bp = Blueprint("payments", url_prefix="/api/v1")
 
 TAGS = ("payments",)
+
+OrderNo = Annotated[str, Lookup(OrderNotFound, max_length=32)]
 
 
 class FineQuery(BaseModel):
@@ -63,7 +66,7 @@ async def find_notice(request: Request, notice_code: str) -> HTTPResponse:
 
 @bp.post("/payments")
 @endpoint(auth=RESIDENT, body=PaymentBody, summary="Open a payment for a bill (needs an Idempotency-Key header)",
-          tags=TAGS, errors=("idempotency_key_required", "idempotency_key_reused", "idempotency_key_in_progress",
+          tags=TAGS, status=(201, 200), errors=("idempotency_key_required", "idempotency_key_reused", "idempotency_key_in_progress",
                              "unknown_channel", "invalid_bill_ref", "bill_not_found", "bill_not_payable",
                              "bill_being_paid", "channel_unavailable", "channel_refused"))
 async def create_payment(request: Request, body: PaymentBody) -> HTTPResponse:
@@ -84,5 +87,5 @@ async def list_payments(request: Request) -> HTTPResponse:
 @bp.get("/payments/<order_no:str>")
 @endpoint(auth=RESIDENT, summary="A payment's status and, once settled, its receipt", tags=TAGS,
           errors=("payment_not_found",))
-async def get_payment(request: Request, order_no: str) -> HTTPResponse:
+async def get_payment(request: Request, order_no: OrderNo) -> HTTPResponse:
     return ok(await services(request).payments.get_payment(user_id=principal(request).user_id, order_no=order_no))

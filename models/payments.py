@@ -116,6 +116,35 @@ class SettlementOutbox(Model):
         table = "payment_settlement_outbox"
 
 
+class SettlementReversal(Model):
+    """The request to the agency to reverse (冲正) a settlement before a settled payment is refunded."""
+
+    # One per order, written with the order change that needs it and delivered by the payment
+    # worker like a settlement: the agency deduplicates by reversal_id. A refusal ends the job
+    # (status refused), and a later refund request asks again under the same id.
+
+    id = fields.BigIntField(primary_key=True)
+    order: fields.OneToOneRelation[PaymentOrder] = fields.OneToOneField(
+        "payments.PaymentOrder", related_name="reversal", on_delete=fields.CASCADE
+    )
+    order_id: int
+    reversal_id = fields.CharField(max_length=40, unique=True)
+    settlement_id = fields.CharField(max_length=40)
+    amount = fields.BigIntField()  # fen, the whole settled amount
+    reason = fields.CharField(max_length=80)
+    status = fields.CharField(max_length=16, db_index=True)  # pending, confirmed, refused
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(db_index=True)
+    last_error = fields.CharField(max_length=255, null=True)
+    requested_by = fields.BigIntField(null=True)
+    requested_at = fields.DatetimeField()
+    answered_at = fields.DatetimeField(null=True)
+    voided_receipt_no = fields.CharField(max_length=40, null=True)
+
+    class Meta:
+        table = "payment_settlement_reversals"
+
+
 class PaymentReceipt(Model):
     """The electronic receipt (财政电子票据) the agency issued for a settled order."""
 
@@ -130,6 +159,8 @@ class PaymentReceipt(Model):
     issued_at = fields.DatetimeField(auto_now_add=True)
     # Set once the payer's subscribe message went out; NULL means it is still owed.
     message_sent_at = fields.DatetimeField(null=True)
+    # Set when the agency cancelled the receipt (冲红) because it reversed the settlement.
+    voided_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "payment_receipts"
@@ -145,7 +176,10 @@ class PaymentRefund(Model):
     amount = fields.BigIntField()
     reason = fields.CharField(max_length=80)
     kind = fields.CharField(max_length=24)  # operator, double_payment, settlement_refused
-    status = fields.CharField(max_length=16, db_index=True)  # processing, succeeded, failed
+    # awaiting_reversal (the agency must reverse the settlement first), processing, succeeded, failed
+    status = fields.CharField(max_length=24, db_index=True)
+    # Why a failed refund failed, when we know: reversal_refused (the agency kept the settlement).
+    failure_code = fields.CharField(max_length=40, null=True)
     channel_refund_id = fields.CharField(max_length=64, null=True)
     requested_by = fields.BigIntField(null=True)
     next_poll_at = fields.DatetimeField(null=True, db_index=True)

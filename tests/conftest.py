@@ -28,6 +28,8 @@ Sanic.test_mode = True
 
 ON_POSTGRES = bool(os.environ.get("APP_DATABASE_URL", "").startswith(("postgres", "asyncpg")))
 OPERATOR_PASSWORD = "operator-test-password-1"
+# A licence type for tests that grant inspectors but issue nothing (a grant names existing types only).
+INSPECTED_TYPE = "11100000MB0143000Y099"
 
 
 def free_port() -> int:
@@ -203,6 +205,29 @@ async def verified_resident(api: httpx.AsyncClient) -> Session:
 @pytest.fixture
 async def operator(api: httpx.AsyncClient, live: LiveServer) -> Session:
     return await make_operator(api, live)
+
+
+async def seed_guangdong_regions() -> None:
+    """The catalogue's region tree as seed-demo stores it, without the rest of the demo catalogue."""
+    from app.services.catalogue.guangdong import regions
+    from models.catalogue import Region
+
+    have = set(await Region.all().values_list("code", flat=True))
+    await Region.bulk_create(
+        [Region(code=r.code, name=r.name, level=r.level, parent_code=r.parent_code, phone_area_code=r.phone_area_code)
+         for r in regions() if r.code not in have]
+    )
+
+
+async def ensure_licence_type(api: httpx.AsyncClient, operator: Session, code: str = INSPECTED_TYPE) -> str:
+    response = await api.put(
+        f"/api/v1/admin/licence-types/{code}",
+        json={"name": "测试用证照", "department": "测试局", "holder_kind": "enterprise",
+              "field_schema": {"licence_no": {"label": "编号", "required": True}}},
+        headers=operator.headers,
+    )
+    assert response.status_code == 200, response.text
+    return code
 
 
 async def make_inspector(

@@ -11,25 +11,36 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from models.payments import SettlementOutbox
+from tests.conftest import LiveServer, Session
+
 
 def random_plate() -> str:
     return "粤B" + "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(5))
 
 
+def days_ago(days: int) -> str:
+    # Agencies count days in Beijing time, which is a day ahead of UTC from 16:00 UTC on.
+    today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).date()
+    return (today - timedelta(days=days)).isoformat()
+
+
 async def make_fine(api: httpx.AsyncClient, *, fine: int = 20_000, overdue_days: int = 0, party_name: str = "李四") -> dict[str, Any]:
     body: dict[str, Any] = {"plate": random_plate(), "party_name": party_name, "fine": fine}
     if overdue_days:
-        # Agencies count days in Beijing time, which is a day ahead of UTC from 16:00 UTC on.
-        today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).date()
-        body["due_date"] = (today - timedelta(days=overdue_days)).isoformat()
+        body["due_date"] = days_ago(overdue_days)
     response = await api.post("/sandbox/traffic/fines", json=body)
     assert response.status_code == 201, response.text
     return response.json() | {"plate": body["plate"]}
 
 
-async def make_notice(api: httpx.AsyncClient, *, kind: str = "fee", amounts: tuple[int, ...] = (5_000,)) -> dict[str, Any]:
+async def make_notice(api: httpx.AsyncClient, *, kind: str = "fee", amounts: tuple[int, ...] = (5_000,),
+                      overdue_days: int = 0) -> dict[str, Any]:
     items = [{"name": f"项目{i}", "amount": a} for i, a in enumerate(amounts, start=1)]
-    response = await api.post("/sandbox/tax/notices", json={"kind": kind, "payer_name": "某某有限公司", "items": items})
+    body: dict[str, Any] = {"kind": kind, "payer_name": "某某有限公司", "items": items}
+    if overdue_days:
+        body["due_date"] = days_ago(overdue_days)
+    response = await api.post("/sandbox/tax/notices", json=body)
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -60,3 +71,29 @@ async def wait_for_status(api: httpx.AsyncClient, headers: dict[str, str], order
             return last
         await asyncio.sleep(0.2)
     raise AssertionError(f"order {order_no} stayed {last.get('status')}, wanted {wanted_set}")
+
+
+async def settled_order(api: httpx.AsyncClient, resident: Session, *, fine: int = 10_000, channel: str = "wechatpay",
+                        overdue_days: int = 0) -> dict[str, Any]:
+    """A fine paid and booked by the traffic police (status `settled`)."""
+    bill = await make_fine(api, fine=fine, overdue_days=overdue_days)
+    order = (await open_payment(api, resident.headers, bill, channel=channel)).json()
+    await pay_in_sandbox(api, order["order_no"], channel=channel)
+    return await wait_for_status(api, resident.headers, order["order_no"], "settled") | {"fine": bill}
+
+
+async def paid_unsettled_order(api: httpx.AsyncClient, live: LiveServer, resident: Session, *, fine: int = 10_000,
+                               channel: str = "wechatpay") -> dict[str, Any]:
+    """A payment the agency would not book: the fine changed after the order was opened, so the
+    settlement is refused for its amount and the money stays ours alone (status `paid`)."""
+    bill = await make_fine(api, fine=fine)
+    order = (await open_payment(api, resident.headers, bill, channel=channel)).json()
+    live.sandbox("traffic").fines[bill["decision_no"]].fine = fine + 100
+    await pay_in_sandbox(api, order["order_no"], channel=channel)
+    for _ in range(100):
+        outbox = await SettlementOutbox.get_or_none(order__order_no=order["order_no"])
+        if outbox is not None and outbox.status == "refused":
+            break
+        await asyncio.sleep(0.1)
+    assert outbox is not None and outbox.last_error == "settlement_amount_mismatch"
+    return await wait_for_status(api, resident.headers, order["order_no"], "paid")

@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as redis
@@ -25,11 +26,25 @@ def open_cache(url: str, *, prefix: str = "") -> RedisCache | MemoryCache:
     return RedisCache.from_url(url, prefix=prefix) if url else MemoryCache()
 
 
+def is_cache_outage(error: BaseException) -> bool:
+    """Redis was unreachable or did not answer in time (not a command it refused)."""
+    return isinstance(error, (redis.ConnectionError, redis.TimeoutError))
+
+
 # INCR and PEXPIRE NX as one command, so it can share a pipeline with other callers' commands
 # and stay atomic per key (a script runs alone on the server); MULTI/EXEC inside a shared
 # pipeline would need QUEUED replies parsed and would tie other callers' commands to its outcome.
 _INCR_SCRIPT = "local n = redis.call('INCR', KEYS[1]) redis.call('PEXPIRE', KEYS[1], ARGV[1], 'NX') return n"
 _INCR_SHA = hashlib.sha1(_INCR_SCRIPT.encode(), usedforsecurity=False).hexdigest()
+
+# A group's claims as one command: N SET NX cost redis-py N packings and N parsed replies.
+_CLAIM_SCRIPT = (
+    "local created = {} "
+    "for i, key in ipairs(KEYS) do "
+    "created[i] = redis.call('SET', key, '1', 'PX', ARGV[i], 'NX') and 1 or 0 "
+    "end return created"
+)
+_CLAIM_SHA = hashlib.sha1(_CLAIM_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 _Queued = tuple[tuple[Any, ...], asyncio.Future[Any]]
 
@@ -79,17 +94,29 @@ class RedisCache:
             args += ("NX",)
         return await self._command(*args) is not None
 
+    async def claim_many(self, claims: Sequence[tuple[str, float]]) -> list[bool]:
+        if not claims:
+            return []
+        args = (
+            len(claims),
+            *(self.key(key) for key, _ in claims),
+            *(max(int(ttl * 1000), 1) for _, ttl in claims),
+        )
+        return [bool(created) for created in await self._script(_CLAIM_SHA, _CLAIM_SCRIPT, args)]
+
     async def delete(self, *keys: str) -> int:
         if not keys:
             return 0
         return int(await self._command("DEL", *(self.key(k) for k in keys)))
 
     async def incr(self, key: str, *, ttl: float) -> int:
-        args = (1, self.key(key), int(ttl * 1000))
+        return int(await self._script(_INCR_SHA, _INCR_SCRIPT, (1, self.key(key), int(ttl * 1000))))
+
+    async def _script(self, sha: str, script: str, args: tuple[Any, ...]) -> Any:
         try:
-            return int(await self._command("EVALSHA", _INCR_SHA, *args))
+            return await self._command("EVALSHA", sha, *args)
         except NoScriptError:  # a fresh or flushed server: EVAL runs it and caches it for next time
-            return int(await self._command("EVAL", _INCR_SCRIPT, *args))
+            return await self._command("EVAL", script, *args)
 
     async def ttl(self, key: str) -> float:
         ms = int(await self._command("PTTL", self.key(key)))
@@ -242,6 +269,9 @@ class MemoryCache:
         data = value.encode() if isinstance(value, str) else bytes(value)
         self._store(key, data, time.monotonic() + ttl if ttl else None)
         return True
+
+    async def claim_many(self, claims: Sequence[tuple[str, float]]) -> list[bool]:
+        return [await self.set(key, b"1", ttl=max(ttl, 0.001), only_if_absent=True) for key, ttl in claims]
 
     async def delete(self, *keys: str) -> int:
         removed = 0

@@ -7,6 +7,9 @@ The agency rejects stale timestamps and reused nonces, and signs each answer the
 STATUS\\nTIMESTAMP\\nNONCE\\nBODY\\n in ``Agency-Timestamp/Agency-Nonce/Agency-Signature`` headers.
 Receipts (财政电子票据) are signed separately with the finance platform's RSA key, which the
 client fetches from ``/api/v1/certificates`` over the signed channel.
+Settlements (``POST /api/v1/settlements``) are idempotent by our settlement id; reversals
+(冲正, ``POST /api/v1/reversals``) undo a whole settlement, idempotent by our reversal id, and
+make the bill owed again.
 """
 
 from __future__ import annotations
@@ -27,14 +30,19 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from app.adapters.http import URL, HttpClient, HttpFailure, HttpResponse, HttpTimeout
 from app.config import Settings
-from app.ports import AgencyBill, AgencyError, AgencyReceipt, AgencySettlementRecord
+from app.ports import AgencyBill, AgencyError, AgencyReceipt, AgencyReversal, AgencySettlementRecord
 
 AUTH_SCHEME = "AGENCY-HMAC-SHA256"
 RESPONSE_TIMESTAMP = "Agency-Timestamp"
 RESPONSE_NONCE = "Agency-Nonce"
 RESPONSE_SIGNATURE = "Agency-Signature"
 # Settlement answers that will not change on a retry.
-FINAL_SETTLEMENT_REFUSALS = frozenset({"bill_already_settled", "settlement_amount_mismatch"})
+FINAL_SETTLEMENT_REFUSALS = frozenset({"bill_already_settled", "settlement_amount_mismatch", "settlement_reversed"})
+# Reversal answers that will not change on a retry (under the same reversal id and request).
+FINAL_REVERSAL_REFUSALS = frozenset({
+    "reversal_not_allowed", "settlement_not_found", "settlement_already_reversed", "reversal_amount_mismatch",
+    "reversal_id_reused", "invalid_reversal",
+})
 
 
 def request_message(method: str, target: str, timestamp: str, nonce: str, body: bytes) -> bytes:
@@ -190,6 +198,27 @@ class SignedAgencyClient:
             retryable=code not in FINAL_SETTLEMENT_REFUSALS,
         )
 
+    async def reverse_at(self, path: str, payload: Mapping[str, Any]) -> AgencyReversal:
+        status, data = await self.call("POST", path, payload=payload)
+        if status in (200, 201):
+            if (data.get("reversal_id"), data.get("settlement_id")) != (payload["reversal_id"], payload["settlement_id"]):
+                # A signed answer about something else: the outcome of our request stays unknown.
+                raise AgencyError("the agency answered about another reversal", code="agency_bad_response")
+            voided = data.get("voided_receipt") or {}
+            return AgencyReversal(
+                reversal_id=str(data["reversal_id"]),
+                settlement_id=str(data["settlement_id"]),
+                amount=int(data["amount"]),
+                reversed_at=datetime.fromisoformat(str(data["reversed_at"])),
+                voided_receipt_no=f"{voided['bill_code']}-{voided['bill_no']}" if voided else None,
+            )
+        error = data.get("error", {}) if isinstance(data, dict) else {}
+        code = str(error.get("code", "reversal_refused"))
+        raise AgencyError(
+            str(error.get("message", f"the agency refused the reversal (HTTP {status})")),
+            code=code,
+            retryable=code not in FINAL_REVERSAL_REFUSALS,
+        )
 
     async def settlements_on(self, day: date) -> list[AgencySettlementRecord]:
         status, data = await self.call("GET", "/api/v1/settlements", params={"date": day.isoformat()})
@@ -203,6 +232,7 @@ class SignedAgencyClient:
                 paid_at=datetime.fromisoformat(entry["paid_at"]),
                 channel=str(entry["channel"]),
                 channel_txn_id=str(entry["channel_txn_id"]),
+                reversal_id=str(entry["reversal_id"]) if entry.get("reversal_id") else None,
             )
             for entry in data.get("settlements", [])
         ]
@@ -255,6 +285,14 @@ class TaxBureauAgency:
             },
         )
 
+    async def reverse_settlement(
+        self, *, reversal_id: str, settlement_id: str, bill_ref: str, amount: int, reason: str
+    ) -> AgencyReversal:
+        return await self._client.reverse_at(
+            "/api/v1/reversals",
+            {"reversal_id": reversal_id, "settlement_id": settlement_id, "notice_code": bill_ref,
+             "amount": amount, "reason": reason},
+        )
 
     async def settlements_on(self, day: date) -> list[AgencySettlementRecord]:
         return await self._client.settlements_on(day)

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from app.adapters.http import HttpClient
 from app.adapters.tax_bureau import SignedAgencyClient, parse_day
 from app.config import Settings
-from app.ports import AgencyBill, AgencyError, AgencyReceipt, AgencySettlementRecord
+from app.ports import AgencyBill, AgencyError, AgencyReceipt, AgencyReversal, AgencySettlementRecord
 
 
 class TrafficPoliceAgency:
@@ -61,6 +61,14 @@ class TrafficPoliceAgency:
             },
         )
 
+    async def reverse_settlement(
+        self, *, reversal_id: str, settlement_id: str, bill_ref: str, amount: int, reason: str
+    ) -> AgencyReversal:
+        return await self._client.reverse_at(
+            "/api/v1/reversals",
+            {"reversal_id": reversal_id, "settlement_id": settlement_id, "decision_no": bill_ref,
+             "amount": amount, "reason": reason},
+        )
 
     async def settlements_on(self, day: date) -> list[AgencySettlementRecord]:
         return await self._client.settlements_on(day)

@@ -93,8 +93,14 @@ def _count(value: Any, name: str) -> int | None:
     return value
 
 
+def _objects(value: Any, name: str) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+        raise FaultSpecError(f"{name} must be a list of objects")
+    return value
+
+
 def _probability(value: Any) -> float:
-    if not isinstance(value, (int, float)) or not 0 < value <= 1:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
         raise FaultSpecError("probability must be in (0, 1]")
     return float(value)
 
@@ -122,8 +128,8 @@ class FaultBook:
         unknown = set(spec) - {"calls", "notifies", "bill"}
         if unknown:
             raise FaultSpecError(f"unknown fault groups: {sorted(unknown)}")
-        calls = [self._call(item) for item in spec.get("calls", [])]
-        notifies = [self._notify(item) for item in spec.get("notifies", [])]
+        calls = [self._call(item) for item in _objects(spec.get("calls", []), "calls")]
+        notifies = [self._notify(item) for item in _objects(spec.get("notifies", []), "notifies")]
         bill = self._bill(spec["bill"]) if "bill" in spec else None
         self.calls.extend(calls)
         self.notifies.extend(notifies)
@@ -137,8 +143,8 @@ class FaultBook:
         if fault not in CALL_FAULTS:
             raise FaultSpecError(f"fault must be one of {list(CALL_FAULTS)}")
         hang = item.get("hang_seconds", 30.0)
-        if not isinstance(hang, (int, float)) or hang < 0:
-            raise FaultSpecError("hang_seconds must be a non-negative number")
+        if isinstance(hang, bool) or not isinstance(hang, (int, float)) or not 0 <= hang <= 3600:
+            raise FaultSpecError("hang_seconds must be a number from 0 to 3600")
         return CallFault(
             operation=operation, fault=fault, remaining=_count(item.get("count", 1), "count"),
             probability=_probability(item.get("probability", 1.0)), hang_seconds=float(hang),
@@ -154,8 +160,8 @@ class FaultBook:
         copies, seconds = item.get("copies", 1), item.get("seconds", 60.0)
         if isinstance(copies, bool) or not isinstance(copies, int) or not 1 <= copies <= 20:
             raise FaultSpecError("copies must be between 1 and 20")
-        if not isinstance(seconds, (int, float)) or seconds < 0:
-            raise FaultSpecError("seconds must be a non-negative number")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 86_400:
+            raise FaultSpecError("seconds must be a number from 0 to 86400")
         order_no = item.get("order_no")
         if order_no is not None and not isinstance(order_no, str):
             raise FaultSpecError("order_no must be a string")
@@ -174,7 +180,9 @@ class FaultBook:
             raise FaultSpecError(f"unknown bill faults: {sorted(unknown)}")
         missing, duplicate = item.get("missing", []), item.get("duplicate", [])
         amount_diff, extra = item.get("amount_diff", {}), item.get("extra", 0)
-        if not all(isinstance(v, str) for v in [*missing, *duplicate]):
+        if not isinstance(missing, list) or not isinstance(duplicate, list) or not all(
+            isinstance(v, str) for v in [*missing, *duplicate]
+        ):
             raise FaultSpecError("missing and duplicate are lists of order numbers")
         if not isinstance(amount_diff, Mapping) or not all(
             isinstance(v, int) and not isinstance(v, bool) and v != 0 for v in amount_diff.values()
@@ -182,6 +190,8 @@ class FaultBook:
             raise FaultSpecError("amount_diff maps order numbers to a non-zero fen difference")
         if isinstance(extra, bool) or not isinstance(extra, int) or not 0 <= extra <= 1000:
             raise FaultSpecError("extra must be between 0 and 1000")
+        if not isinstance(item.get("corrupt_hash", False), bool):
+            raise FaultSpecError("corrupt_hash must be true or false")
         return BillFaults(
             missing=set(missing), amount_diff=dict(amount_diff), duplicate=set(duplicate),
             extra=extra, corrupt_hash=bool(item.get("corrupt_hash", False)),

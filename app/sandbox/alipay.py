@@ -39,6 +39,7 @@ from app.adapters._paycrypto import (
     yuan_to_fen,
 )
 from app.config import Settings
+from app.sandbox._helpers import Fields, HelperError, answer_errors_in_envelope, conflict, not_found, read_object
 from app.sandbox._paychannel import (
     SHANGHAI,
     FaultBook,
@@ -365,6 +366,7 @@ def create_blueprint(settings: Settings | AlipaySandboxConfig | None = None) -> 
     bp = Blueprint("sandbox_alipay", url_prefix="/sandbox/alipay")
     state = AlipaySandbox(config)
     bp.ctx.state = state
+    answer_errors_in_envelope(bp)
 
     @bp.listener("after_server_stop")
     async def close_dispatcher(app: Any) -> None:
@@ -383,7 +385,7 @@ def create_blueprint(settings: Settings | AlipaySandboxConfig | None = None) -> 
             return state.failure(method, *problem, code="40002")
         try:
             biz = json.loads(params["biz_content"])
-        except ValueError:
+        except (ValueError, RecursionError):
             biz = None
         if not isinstance(biz, dict):
             return state.failure(method, "isv.invalid-biz-content", "biz_content 不是合法的JSON", code="40002")
@@ -417,23 +419,19 @@ def create_blueprint(settings: Settings | AlipaySandboxConfig | None = None) -> 
     @bp.post("/confirm")
     async def confirm(request: Request) -> HTTPResponse:
         """The payer confirming (or cancelling) my.tradePay in the Alipay mini-program."""
-        try:
-            data = json.loads(request.body or b"{}")
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            return json_response({"code": "invalid_json", "message": "send a JSON object"}, status=400)
-        order_no = data.get("order_no") or state.by_trade_no.get(str(data.get("trade_no", "")))
-        trade = state.trades.get(order_no or "")
+        fields = Fields(read_object(request), code="invalid_confirmation")
+        order_no, trade_no = fields.optional_text("order_no"), fields.optional_text("trade_no")
+        outcome = fields.choice("outcome", ("pay", "decline"))
+        if order_no is None and trade_no is None:
+            raise fields.invalid("order_no", "order_no or trade_no is required")
+        trade = state.trades.get(order_no or state.by_trade_no.get(trade_no or "", ""))
         if trade is None:
-            return json_response({"code": "order_not_found", "message": "no such trade"}, status=404)
-        if data.get("outcome") not in ("pay", "decline"):
-            return json_response({"code": "invalid_outcome", "message": "outcome is pay or decline"}, status=400)
+            raise not_found("order_not_found", "No such trade.")
         if trade.trade_status != "WAIT_BUYER_PAY":
-            return json_response({"code": "order_not_payable", "message": trade.trade_status}, status=409)
+            raise conflict("order_not_payable", "The trade cannot be paid now.", trade_status=trade.trade_status)
         if trade.time_expire and trade.time_expire < now_utc():
-            return json_response({"code": "order_expired", "message": "the trade has expired"}, status=409)
-        if data["outcome"] == "pay":
+            raise conflict("order_expired", "The trade has expired.")
+        if outcome == "pay":
             state.pay(trade)
         # A cancelled my.tradePay leaves the trade waiting, as on Alipay (resultCode 6001).
         return json_response({"order_no": trade.out_trade_no, "trade_no": trade.trade_no,
@@ -443,7 +441,7 @@ def create_blueprint(settings: Settings | AlipaySandboxConfig | None = None) -> 
     async def show_order(request: Request, order_no: str) -> HTTPResponse:
         trade = state.trades.get(order_no)
         if trade is None:
-            return json_response({"code": "order_not_found", "message": "no such trade"}, status=404)
+            raise not_found("order_not_found", "No such trade.")
         refunds = [
             {**asdict(r), "refunded_at": r.refunded_at.isoformat()}
             for r in state.refunds.values() if r.out_trade_no == order_no
@@ -463,9 +461,9 @@ def create_blueprint(settings: Settings | AlipaySandboxConfig | None = None) -> 
     @bp.post("/faults")
     async def set_faults(request: Request) -> HTTPResponse:
         try:
-            state.faults.configure(json.loads(request.body or b"{}"))
-        except (ValueError, FaultSpecError) as exc:
-            return json_response({"code": "invalid_fault", "message": str(exc)}, status=400)
+            state.faults.configure(read_object(request))
+        except FaultSpecError as exc:
+            raise HelperError(422, "invalid_fault", str(exc), context={"problem": str(exc)}) from None
         return json_response(state.faults.describe())
 
     @bp.delete("/faults")

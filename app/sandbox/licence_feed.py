@@ -25,9 +25,10 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
-from app.adapters.http import HttpClient
+from app.adapters.http import HttpClient, HttpError
 from app.config import SANDBOX_CERTS, Settings
 from app.lc1.codec import kid_for_certificate
+from app.sandbox._helpers import Fields, HelperError, answer_errors_in_envelope, read_object
 
 SIGNATURE_HEADER = "X-Licence-Feed-Signature"
 
@@ -76,6 +77,7 @@ def create_blueprint(settings: Settings) -> Blueprint:
     bp = Blueprint("sandbox_licence-feed", url_prefix="/sandbox/licence-feed")
     state = FeedState(keys=load_agency_keys(SANDBOX_CERTS / "licences"))
     bp.ctx.state = state
+    answer_errors_in_envelope(bp)
     # base_url: the service's public address, so a standalone sandbox (python -m app sandbox)
     # still pushes to the service and not to itself.
     intake_url = f"{settings.service.base_url}/api/v1/licence-feed"
@@ -87,18 +89,24 @@ def create_blueprint(settings: Settings) -> Blueprint:
 
     @bp.post("/publish")
     async def publish(request: Request) -> HTTPResponse:
-        body = request.json or {}
-        issuer = str(body.get("issuer", ""))
+        fields = Fields(read_object(request), code="invalid_batch")
+        issuer = fields.text("issuer", max_length=18)
+        records = [record.body for record in fields.objects("records")]
         key = state.keys.get(issuer)
         if key is None:
-            return json_response({"error": f"no sandbox key for issuer {issuer!r}"}, status=422)
-        batch = {"batch_id": secrets.token_hex(8), "issuer": issuer, "records": body.get("records") or []}
+            raise fields.invalid("issuer", "no sandbox key for this issuer")
+        batch = {"batch_id": secrets.token_hex(8), "issuer": issuer, "records": records}
         raw = json.dumps(batch, ensure_ascii=False).encode()
-        answer = await http.request(
-            "POST", intake_url, content=raw, timeout=10,
-            headers={"content-type": "application/json", SIGNATURE_HEADER: sign_batch(raw, key)},
-        )
-        result = {"batch_id": batch["batch_id"], "status": answer.status, "answer": answer.json()}
+        try:
+            answer = await http.request(
+                "POST", intake_url, content=raw, timeout=10,
+                headers={"content-type": "application/json", SIGNATURE_HEADER: sign_batch(raw, key)},
+            )
+            answered = answer.json()
+        except (HttpError, ValueError):
+            raise HelperError(502, "intake_unreachable", "The service's licence feed did not answer in JSON.",
+                              context={"url": intake_url}) from None
+        result = {"batch_id": batch["batch_id"], "status": answer.status, "answer": answered}
         state.batches.append(result)
         return json_response(result)
 

@@ -2,8 +2,8 @@
 
 The agency API (``/sandbox/tax/api/v1/...``) speaks the signed protocol described in
 app/adapters/tax_bureau.py. Helper routes play the bureau's back office for tests and demos:
-create notices, read settlement counters, and turn fault knobs (time out, answer 5xx, or accept a
-settlement and then time out) per operation.
+create notices, read settlement and reversal counters, and turn fault knobs (time out, answer
+5xx, accept a settlement or reversal and then time out, refuse a reversal) per operation.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives import serialization
@@ -38,9 +38,13 @@ from app.adapters.tax_bureau import (
     sign_receipt,
 )
 from app.config import Settings
+from app.sandbox._helpers import Fields, HelperError, answer_errors_in_envelope, not_found, read_object
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+FAULT_OPERATIONS = ("lookup", "settle", "reverse")
 FAULT_MODES = ("timeout", "error", "accept_then_timeout")
+# Operations with modes of their own: a reversal can also be refused as the agency would.
+EXTRA_FAULT_MODES = {"reverse": ("refuse",)}
 
 
 def local_day(moment: datetime) -> date:
@@ -69,23 +73,18 @@ class FaultKnobs:
         self.injected: dict[str, int] = {}
 
     def configure(self, spec: Mapping[str, Any]) -> None:
-        if "seed" in spec:
-            self._random.seed(int(spec["seed"]))
-        for operation, rule in spec.items():
-            if operation == "seed":
-                continue
-            if rule is None:
+        """Set (or, with null, drop) each named operation's rule; checks everything before changing anything."""
+        seed = spec.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError("seed must be an integer")
+        rules = {operation: _fault_rule(operation, rule) for operation, rule in spec.items() if operation != "seed"}
+        if seed is not None:
+            self._random.seed(seed)
+        for operation, new_rule in rules.items():
+            if new_rule is None:
                 self.rules.pop(operation, None)
-                continue
-            if rule.get("mode") not in FAULT_MODES:
-                raise ValueError(f"unknown fault mode for {operation}")
-            times = rule.get("times")
-            self.rules[operation] = FaultRule(
-                mode=rule["mode"],
-                times=None if times is None else int(times),
-                rate=float(rule.get("rate", 1.0)),
-                delay=float(rule.get("delay", 10.0)),
-            )
+            else:
+                self.rules[operation] = new_rule
 
     def clear(self) -> None:
         self.rules.clear()
@@ -100,6 +99,24 @@ class FaultKnobs:
                 del self.rules[operation]
         self.injected[f"{operation}:{rule.mode}"] = self.injected.get(f"{operation}:{rule.mode}", 0) + 1
         return rule
+
+
+def _fault_rule(operation: str, spec: Any) -> FaultRule | None:
+    if operation not in FAULT_OPERATIONS:
+        raise ValueError(f"operations are {', '.join(FAULT_OPERATIONS)} (and seed)")
+    if spec is None:
+        return None
+    modes = FAULT_MODES + EXTRA_FAULT_MODES.get(operation, ())
+    if not isinstance(spec, Mapping) or spec.get("mode") not in modes:
+        raise ValueError(f"{operation}.mode must be one of {', '.join(modes)}")
+    times, rate, delay = spec.get("times"), spec.get("rate", 1.0), spec.get("delay", 10.0)
+    if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
+        raise ValueError(f"{operation}.times must be a positive integer or null")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1:
+        raise ValueError(f"{operation}.rate must be in (0, 1]")
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 3600:
+        raise ValueError(f"{operation}.delay must be 0 to 3600 seconds")
+    return FaultRule(mode=spec["mode"], times=times, rate=float(rate), delay=float(delay))
 
 
 # --------------------------------------------------------------------------- signed gateway
@@ -215,7 +232,7 @@ class FiscalReceiptIssuer:
 # --------------------------------------------------------------------------- settlement book
 @dataclass
 class SettlementBook:
-    """The agency's own record of settlements; the counters tests use for "exactly once"."""
+    """The agency's own record of settlements and their reversals; the counters tests use for "exactly once"."""
 
     by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
     accepted_by_bill: dict[str, int] = field(default_factory=dict)
@@ -223,6 +240,12 @@ class SettlementBook:
     replays: int = 0
     conflicts: int = 0
     rejected: int = 0
+    reversals: dict[str, dict[str, Any]] = field(default_factory=dict)  # reversal id -> the answer given
+    reversed_by_bill: dict[str, int] = field(default_factory=dict)
+    reversal_attempts: int = 0
+    reversal_replays: int = 0
+    reversal_refused: int = 0
+    reversal_rejected: int = 0
 
     def counters(self) -> dict[str, Any]:
         return {
@@ -232,6 +255,14 @@ class SettlementBook:
             "conflicts": self.conflicts,
             "rejected": self.rejected,
             "by_bill": dict(self.accepted_by_bill),
+            "reversals": {
+                "attempts": self.reversal_attempts,
+                "accepted": sum(self.reversed_by_bill.values()),
+                "replays": self.reversal_replays,
+                "refused": self.reversal_refused,
+                "rejected": self.reversal_rejected,
+                "by_bill": dict(self.reversed_by_bill),
+            },
         }
 
     def on_day(self, day: date) -> list[dict[str, Any]]:
@@ -259,6 +290,91 @@ async def settle_with_faults(
     if fault is not None:
         await asyncio.sleep(fault.delay)
     return response
+
+
+async def reverse_with_faults(
+    knobs: FaultKnobs, gateway_secret: str | None, accept: Callable[[bool], HTTPResponse]
+) -> HTTPResponse:
+    """Runs a reversal under the fault knobs; `accept(refuse)` answers a replay even when told to refuse."""
+    fault = knobs.draw("reverse")
+    if fault is not None and fault.mode in ("timeout", "error"):
+        if fault.mode == "timeout":
+            await asyncio.sleep(fault.delay)
+        return AgencyGateway.error(gateway_secret, 503, "unavailable", "the agency is unavailable")
+    response = accept(fault is not None and fault.mode == "refuse")
+    if fault is not None and fault.mode == "accept_then_timeout":
+        await asyncio.sleep(fault.delay)
+    return response
+
+
+class ReversibleBill(Protocol):
+    """A fine or a notice, as a reversal sees it."""
+
+    status: str
+    settlement_id: str | None
+    reversible: bool
+
+
+def accept_reversal(
+    book: SettlementBook, gateway: AgencyGateway, secret: str | None, payload: Mapping[str, Any], *,
+    bills: Mapping[str, ReversibleBill], ref_field: str, refuse: bool = False,
+) -> HTTPResponse:
+    """冲正: undo one settlement as a whole, once per reversal id; the bill is owed again."""
+    book.reversal_attempts += 1
+    reversal_id = str(payload.get("reversal_id") or "")
+    settlement_id = str(payload.get("settlement_id") or "")
+    if reversal_id in book.reversals:
+        answer = book.reversals[reversal_id]
+        if answer["settlement_id"] != settlement_id:
+            book.reversal_rejected += 1
+            return gateway.error(secret, 409, "reversal_id_reused", "this reversal id was used for another settlement")
+        book.reversal_replays += 1
+        return gateway.answer(secret, 200, answer)
+    entry = book.by_id.get(settlement_id)
+    amount = payload.get("amount")
+    if not reversal_id or entry is None:
+        book.reversal_rejected += 1
+        if not reversal_id:
+            return gateway.error(secret, 400, "invalid_reversal", "a reversal id is required")
+        return gateway.error(secret, 404, "settlement_not_found", "no such settlement")
+    if str(payload.get(ref_field) or "") != entry["bill_ref"] or not isinstance(amount, int):
+        book.reversal_rejected += 1
+        return gateway.error(secret, 400, "invalid_reversal", "the bill or the amount is missing or wrong")
+    if entry["reversal_id"] is not None:
+        book.reversal_rejected += 1
+        return gateway.error(secret, 409, "settlement_already_reversed", "the settlement was reversed already")
+    if amount != entry["amount"]:
+        book.reversal_rejected += 1
+        return gateway.error(secret, 409, "reversal_amount_mismatch", "a settlement is reversed as a whole")
+    bill = bills[entry["bill_ref"]]
+    if refuse or not bill.reversible:
+        book.reversal_refused += 1
+        return gateway.error(secret, 409, "reversal_not_allowed", "the agency no longer allows this settlement to be reversed")
+    reversed_at = datetime.now(UTC)
+    bill.status, bill.settlement_id = "unpaid", None
+    entry["reversal_id"], entry["reversed_at"] = reversal_id, reversed_at.isoformat()
+    receipt = entry["receipt"]
+    answer = {
+        "reversal_id": reversal_id,
+        "settlement_id": settlement_id,
+        "bill_ref": entry["bill_ref"],
+        "amount": amount,
+        "reason": str(payload.get("reason", ""))[:80],
+        "reversed_at": reversed_at.isoformat(),
+        "voided_receipt": {"bill_code": receipt["bill_code"], "bill_no": receipt["bill_no"]},
+    }
+    book.reversals[reversal_id] = answer
+    book.reversed_by_bill[entry["bill_ref"]] = book.reversed_by_bill.get(entry["bill_ref"], 0) + 1
+    return gateway.answer(secret, 201, answer)
+
+
+def settlement_replay(book: SettlementBook, gateway: AgencyGateway, secret: str | None, settlement_id: str) -> HTTPResponse:
+    """The answer to a settlement id seen before: its receipt, unless it has been reversed since."""
+    book.replays += 1
+    entry = book.by_id[settlement_id]
+    if entry["reversal_id"] is not None:
+        return gateway.error(secret, 409, "settlement_reversed", "this settlement was reversed")
+    return gateway.answer(secret, 200, {"settlement_id": settlement_id, "receipt": entry["receipt"]})
 
 
 async def lookup_with_faults(knobs: FaultKnobs, gateway_secret: str | None) -> HTTPResponse | None:
@@ -313,6 +429,7 @@ class Notice:
     due_date: date | None
     status: str = "unpaid"
     settlement_id: str | None = None
+    reversible: bool = True  # False: the bureau refuses to reverse its settlement
 
     @property
     def principal(self) -> int:
@@ -323,6 +440,11 @@ class Notice:
 
     def due_on(self, day: date) -> int:
         return self.principal + self.late_fee_on(day)
+
+    def receipt_items(self, amount: int) -> list[dict[str, Any]]:
+        """The notice's items, then the 滞纳金 the paid amount carries, so the lines add up to it."""
+        late_fee = amount - self.principal
+        return self.items + ([{"name": "滞纳金", "amount": late_fee}] if late_fee else [])
 
     def public_view(self, today: date, issuer: str = "") -> dict[str, Any]:
         return {
@@ -355,6 +477,7 @@ def create_blueprint(settings: Settings | TaxSandboxConfig) -> Blueprint:
         clients={settings.payments.tax_client_id: settings.payments.tax_secret.reveal()}
     )
     bp = Blueprint("sandbox_tax", url_prefix="/sandbox/tax")
+    answer_errors_in_envelope(bp)
     state = TaxSandboxState(
         config=config,
         gateway=AgencyGateway(config.clients, max_clock_skew=config.max_clock_skew),
@@ -387,6 +510,15 @@ def create_blueprint(settings: Settings | TaxSandboxConfig) -> Blueprint:
         payload = request.json or {}
         return await settle_with_faults(state.knobs, secret, lambda: accept_settlement(state, secret, payload))
 
+    @bp.post("/api/v1/reversals")
+    async def agency_reverse(request: Request) -> HTTPResponse:
+        secret, problem = state.gateway.authenticate(request)
+        if problem:
+            return state.gateway.error(secret, 401, problem, "request authentication failed")
+        payload = request.json or {}
+        return await reverse_with_faults(state.knobs, secret, lambda refuse: accept_reversal(
+            state.book, state.gateway, secret, payload, bills=state.notices, ref_field="notice_code", refuse=refuse))
+
     @bp.get("/api/v1/settlements")
     async def agency_settlements_of_day(request: Request) -> HTTPResponse:
         secret, problem = state.gateway.authenticate(request)
@@ -404,30 +536,31 @@ def create_blueprint(settings: Settings | TaxSandboxConfig) -> Blueprint:
 
     @bp.post("/notices")
     async def helper_create_notice(request: Request) -> HTTPResponse:
-        body = request.json or {}
-        items = body.get("items") or []
-        if body.get("kind") not in ("tax", "fee") or not items or not body.get("payer_name"):
-            return json_response({"error": {"code": "invalid_notice"}}, status=400)
-        if any(not isinstance(i.get("amount"), int) or i["amount"] <= 0 for i in items):
-            return json_response({"error": {"code": "invalid_amount"}}, status=400)
-        code = str(body.get("notice_code") or random_digits(config.notice_code_length))
-        due = body.get("due_date")
+        body = Fields(read_object(request), code="invalid_notice")
+        kind = body.choice("kind", ("tax", "fee"))
+        items = [
+            {"name": item.optional_text("name") or "", "amount": item.integer("amount", minimum=1, maximum=100_000_000)}
+            for item in body.objects("items", max_items=50)
+        ]
+        if not items:
+            raise body.invalid("items", "at least one item")
         notice = Notice(
-            notice_code=code,
-            kind=body["kind"],
-            payer_name=str(body["payer_name"]),
-            description=str(body.get("description") or ("税款" if body["kind"] == "tax" else "非税收入")),
-            items=[{"name": str(i.get("name", "")), "amount": int(i["amount"])} for i in items],
-            due_date=date.fromisoformat(due) if due else None,
+            notice_code=body.optional_text("notice_code", max_length=64) or random_digits(config.notice_code_length),
+            kind=kind,
+            payer_name=body.text("payer_name", max_length=100),
+            description=body.optional_text("description") or ("税款" if kind == "tax" else "非税收入"),
+            items=items,
+            due_date=body.optional_day("due_date"),
+            reversible=body.flag("reversible", default=True),
         )
-        state.notices[code] = notice
+        state.notices[notice.notice_code] = notice
         return json_response(notice.public_view(local_day(datetime.now(UTC)), config.issuer), status=201)
 
     @bp.get("/notices/<notice_code:str>")
     async def helper_show_notice(request: Request, notice_code: str) -> HTTPResponse:
         notice = state.notices.get(notice_code)
         if notice is None:
-            return json_response({"error": {"code": "notice_not_found"}}, status=404)
+            raise not_found("notice_not_found", "No such notice.")
         view = notice.public_view(local_day(datetime.now(UTC)), config.issuer)
         view["settlement_id"] = notice.settlement_id
         return json_response(view)
@@ -446,9 +579,9 @@ def add_counter_and_fault_routes(bp: Blueprint, state: Any) -> None:
     @bp.post("/faults")
     async def helper_set_faults(request: Request) -> HTTPResponse:
         try:
-            state.knobs.configure(request.json or {})
-        except (ValueError, TypeError, AttributeError):
-            return json_response({"error": {"code": "invalid_fault"}}, status=400)
+            state.knobs.configure(read_object(request))
+        except ValueError as exc:
+            raise HelperError(422, "invalid_fault", str(exc), context={"problem": str(exc)}) from None
         return json_response({"faults": {op: vars(rule) for op, rule in state.knobs.rules.items()}})
 
     @bp.delete("/faults")
@@ -462,9 +595,7 @@ def accept_settlement(state: TaxSandboxState, secret: str | None, payload: Mappi
     book.attempts += 1
     settlement_id = str(payload.get("settlement_id") or "")
     if settlement_id in book.by_id:
-        book.replays += 1
-        entry = book.by_id[settlement_id]
-        return gateway.answer(secret, 200, {"settlement_id": settlement_id, "receipt": entry["receipt"]})
+        return settlement_replay(book, gateway, secret, settlement_id)
     notice = state.notices.get(str(payload.get("notice_code") or ""))
     paid_at = parse_paid_at(payload.get("paid_at"))
     amount = payload.get("amount")
@@ -480,7 +611,7 @@ def accept_settlement(state: TaxSandboxState, secret: str | None, payload: Mappi
     receipt = state.receipts.issue(
         category="01", kind="01" if notice.kind == "fee" else "02",
         bill_name="非税收入统一票据（电子）" if notice.kind == "fee" else "税收缴款电子凭证",
-        payer=mask_name(notice.payer_name), items=notice.items, amount=amount, paid_at=paid_at,
+        payer=mask_name(notice.payer_name), items=notice.receipt_items(amount), amount=amount, paid_at=paid_at,
     )
     notice.status, notice.settlement_id = "paid", settlement_id
     book.by_id[settlement_id] = {
@@ -491,6 +622,8 @@ def accept_settlement(state: TaxSandboxState, secret: str | None, payload: Mappi
         "channel": str(payload.get("channel", "")),
         "channel_txn_id": str(payload.get("channel_txn_id", "")),
         "receipt": receipt,
+        "reversal_id": None,
+        "reversed_at": None,
     }
     book.accepted_by_bill[notice.notice_code] = book.accepted_by_bill.get(notice.notice_code, 0) + 1
     return gateway.answer(secret, 201, {"settlement_id": settlement_id, "receipt": receipt})

@@ -2,8 +2,9 @@
 
 Agency API under ``/sandbox/traffic/api/v1`` (signed, see app/adapters/tax_bureau.py): a fine is
 found by its decision number (决定书编号) plus the plate or the party's name; a wrong second
-factor answers exactly like an unknown number. Settlement is idempotent by our settlement id.
-Helper routes create fines, read the settlement counters and turn the fault knobs.
+factor answers exactly like an unknown number. Settlement is idempotent by our settlement id,
+and so is its reversal (冲正) by our reversal id. Helper routes create fines, read the
+settlement and reversal counters and turn the fault knobs.
 """
 
 from __future__ import annotations
@@ -18,19 +19,23 @@ from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
 from app.config import Settings
+from app.sandbox._helpers import Fields, answer_errors_in_envelope, not_found, read_object
 from app.sandbox.tax import (
     AgencyGateway,
     FaultKnobs,
     FiscalReceiptIssuer,
     SettlementBook,
+    accept_reversal,
     add_counter_and_fault_routes,
     local_day,
     lookup_with_faults,
     mask_name,
     parse_paid_at,
     random_digits,
+    reverse_with_faults,
     settle_with_faults,
     settlement_amount_ok,
+    settlement_replay,
 )
 
 
@@ -70,6 +75,7 @@ class Fine:
     due_date: date | None
     status: str = "unpaid"
     settlement_id: str | None = None
+    reversible: bool = True  # False: the traffic police refuse to reverse its settlement
 
     def matches(self, party: str) -> bool:
         return bool(party) and (normalise_plate(party) == self.plate or party.strip() == self.party_name)
@@ -118,6 +124,7 @@ def create_blueprint(settings: Settings | TrafficSandboxConfig) -> Blueprint:
         knobs=FaultKnobs(config.seed),
     )
     bp.ctx.state = state
+    answer_errors_in_envelope(bp)
 
     @bp.get("/api/v1/fines/<decision_no:str>")
     async def agency_lookup(request: Request, decision_no: str) -> HTTPResponse:
@@ -140,6 +147,15 @@ def create_blueprint(settings: Settings | TrafficSandboxConfig) -> Blueprint:
         payload = request.json or {}
         return await settle_with_faults(state.knobs, secret, lambda: accept_settlement(state, secret, payload))
 
+    @bp.post("/api/v1/reversals")
+    async def agency_reverse(request: Request) -> HTTPResponse:
+        secret, problem = state.gateway.authenticate(request)
+        if problem:
+            return state.gateway.error(secret, 401, problem, "request authentication failed")
+        payload = request.json or {}
+        return await reverse_with_faults(state.knobs, secret, lambda refuse: accept_reversal(
+            state.book, state.gateway, secret, payload, bills=state.fines, ref_field="decision_no", refuse=refuse))
+
     @bp.get("/api/v1/settlements")
     async def agency_settlements_of_day(request: Request) -> HTTPResponse:
         secret, problem = state.gateway.authenticate(request)
@@ -157,28 +173,24 @@ def create_blueprint(settings: Settings | TrafficSandboxConfig) -> Blueprint:
 
     @bp.post("/fines")
     async def helper_create_fine(request: Request) -> HTTPResponse:
-        body = request.json or {}
-        amount = body.get("fine")
-        if not isinstance(amount, int) or amount <= 0 or not body.get("plate") or not body.get("party_name"):
-            return json_response({"error": {"code": "invalid_fine"}}, status=400)
-        decision_no = str(body.get("decision_no") or random_digits(config.decision_no_length))
-        due = body.get("due_date")
+        body = Fields(read_object(request), code="invalid_fine")
         fine = Fine(
-            decision_no=decision_no,
-            plate=normalise_plate(str(body["plate"])),
-            party_name=str(body["party_name"]).strip(),
-            violation=str(body.get("violation") or "机动车违反禁令标志指示"),
-            fine=amount,
-            due_date=date.fromisoformat(due) if due else None,
+            decision_no=body.optional_text("decision_no", max_length=64) or random_digits(config.decision_no_length),
+            plate=normalise_plate(body.text("plate", max_length=16)),
+            party_name=body.text("party_name", max_length=50).strip(),
+            violation=body.optional_text("violation") or "机动车违反禁令标志指示",
+            fine=body.integer("fine", minimum=1, maximum=100_000_000),
+            due_date=body.optional_day("due_date"),
+            reversible=body.flag("reversible", default=True),
         )
-        state.fines[decision_no] = fine
+        state.fines[fine.decision_no] = fine
         return json_response(fine.public_view(local_day(datetime.now(UTC)), config.issuer), status=201)
 
     @bp.get("/fines/<decision_no:str>")
     async def helper_show_fine(request: Request, decision_no: str) -> HTTPResponse:
         fine = state.fines.get(decision_no)
         if fine is None:
-            return json_response({"error": {"code": "fine_not_found"}}, status=404)
+            raise not_found("fine_not_found", "No such fine.")
         view = fine.public_view(local_day(datetime.now(UTC)), config.issuer)
         view["settlement_id"] = fine.settlement_id
         return json_response(view)
@@ -194,10 +206,7 @@ def accept_settlement(
     book.attempts += 1
     settlement_id = str(payload.get("settlement_id") or "")
     if settlement_id in book.by_id:
-        book.replays += 1
-        return gateway.answer(
-            secret, 200, {"settlement_id": settlement_id, "receipt": book.by_id[settlement_id]["receipt"]}
-        )
+        return settlement_replay(book, gateway, secret, settlement_id)
     fine = state.fines.get(str(payload.get("decision_no") or ""))
     paid_at = parse_paid_at(payload.get("paid_at"))
     amount = payload.get("amount")
@@ -225,6 +234,8 @@ def accept_settlement(
         "channel": str(payload.get("channel", "")),
         "channel_txn_id": str(payload.get("channel_txn_id", "")),
         "receipt": receipt,
+        "reversal_id": None,
+        "reversed_at": None,
     }
     book.accepted_by_bill[fine.decision_no] = book.accepted_by_bill.get(fine.decision_no, 0) + 1
     return gateway.answer(secret, 201, {"settlement_id": settlement_id, "receipt": receipt})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json as json_module
 import re
 import secrets
 import time
@@ -21,6 +22,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
 from app.config import Settings
+from app.sandbox._helpers import Fields, answer_errors_in_envelope, not_found, read_object
 
 CODE_TTL = 300
 TOKEN_TTL = 7200
@@ -28,6 +30,10 @@ OLD_TOKEN_GRACE = 300
 FACE_NOT_FINISHED = 90199
 FACE_OUTCOMES = {"pass": 10000, "fail": 10004, "cancel": 90100}
 _OUT_SEQ = re.compile(r"^[0-9A-Za-z_-]{5,32}$")
+_OPENID = re.compile(r"[A-Za-z0-9_-]{6,64}")
+_PHONE = re.compile(r"1\d{10}")
+# The APIs whose next answers POST /faults can replace with errcodes.
+FAULT_APIS = ("jscode2session", "getuserphonenumber", "getverifyid")
 
 # Subscribe templates registered for the sandbox app: keyword -> value rule.
 TEMPLATES: dict[str, dict[str, str]] = {
@@ -79,6 +85,15 @@ def _err(errcode: int, errmsg: str) -> HTTPResponse:
     return json({"errcode": errcode, "errmsg": errmsg})
 
 
+def _protocol_body(request: Request) -> dict[str, Any] | None:
+    """A protocol call's JSON object body; None when it is anything else (WeChat answers 47001)."""
+    try:
+        body = json_module.loads(request.body or b"{}")
+    except (ValueError, RecursionError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
 def cert_hash(cert_type: str, cert_name: str, cert_no: str) -> str:
     def b64(value: str) -> str:
         return base64.b64encode(value.encode()).decode()
@@ -92,6 +107,7 @@ def create_blueprint(settings: Settings) -> Blueprint:
     bp = Blueprint("sandbox_wechat", url_prefix="/sandbox/wechat")
     state = SandboxWeChatState(appid=settings.wechat.appid, secret=settings.wechat.secret.reveal())
     bp.ctx.state = state
+    answer_errors_in_envelope(bp)
 
     def fault(api: str) -> HTTPResponse | None:
         state.calls[api] = state.calls.get(api, 0) + 1
@@ -164,8 +180,8 @@ def create_blueprint(settings: Settings) -> Blueprint:
 
     @bp.post("/cgi-bin/stable_token")
     async def stable_token(request: Request) -> HTTPResponse:
-        body = request.json if request.body else None
-        if not isinstance(body, dict):
+        body = _protocol_body(request) if request.body else None
+        if body is None:
             return _err(47001, "data format error")
         if body.get("grant_type") != "client_credential":
             return _err(40002, "invalid grant_type")
@@ -193,7 +209,10 @@ def create_blueprint(settings: Settings) -> Blueprint:
             return bad
         if (injected := fault("getuserphonenumber")) is not None:
             return injected
-        code = (request.json or {}).get("code", "")
+        body = _protocol_body(request)
+        if body is None:
+            return _err(47001, "data format error")
+        code = str(body.get("code", ""))
         entry = state.phone_codes.pop(code, None)
         if entry is None or time.time() - entry[1] > CODE_TTL:
             return _err(40029, "invalid code")
@@ -217,12 +236,18 @@ def create_blueprint(settings: Settings) -> Blueprint:
             return bad
         if (injected := fault("getverifyid")) is not None:
             return injected
-        body = request.json or {}
+        body = _protocol_body(request)
+        if body is None:
+            return _err(47001, "data format error")
         out_seq_no = str(body.get("out_seq_no", ""))
-        cert = body.get("cert_info") or {}
+        cert = body.get("cert_info")
         if not _OUT_SEQ.match(out_seq_no) or out_seq_no in state.out_seq_nos:
             return _err(47001, "invalid out_seq_no")
-        if cert.get("cert_type") != "IDENTITY_CARD" or not cert.get("cert_name") or not cert.get("cert_no"):
+        if (
+            not isinstance(cert, dict)
+            or cert.get("cert_type") != "IDENTITY_CARD"
+            or not all(isinstance(cert.get(k), str) and cert[k] for k in ("cert_name", "cert_no"))
+        ):
             return _err(47001, "invalid cert_info")
         state.out_seq_nos.add(out_seq_no)
         verify_id = "vf_" + secrets.token_urlsafe(32)
@@ -239,7 +264,9 @@ def create_blueprint(settings: Settings) -> Blueprint:
     async def query_verify_info(request: Request) -> HTTPResponse:
         if (bad := token_error(request)) is not None:
             return bad
-        body = request.json or {}
+        body = _protocol_body(request)
+        if body is None:
+            return _err(47001, "data format error")
         record = state.verify_ids.get(str(body.get("verify_id", "")))
         if record is None or record["expires"] < time.time():
             return _err(47001, "invalid verify_id")
@@ -255,7 +282,9 @@ def create_blueprint(settings: Settings) -> Blueprint:
     async def subscribe_send(request: Request) -> HTTPResponse:
         if (bad := token_error(request)) is not None:
             return bad
-        body = request.json or {}
+        body = _protocol_body(request)
+        if body is None:
+            return _err(47001, "data format error")
         openid, template_id = str(body.get("touser", "")), str(body.get("template_id", ""))
         if openid not in state.session_keys:
             return _err(40003, "invalid openid")
@@ -264,7 +293,8 @@ def create_blueprint(settings: Settings) -> Blueprint:
             return _err(40037, "invalid template_id")
         data = body.get("data") or {}
         for keyword, rule in template.items():
-            value = str((data.get(keyword) or {}).get("value", ""))
+            entry = data.get(keyword) if isinstance(data, dict) else None
+            value = str(entry.get("value", "")) if isinstance(entry, dict) else ""
             if not _RULES[rule](value):
                 return _err(47003, f"argument invalid! data.{keyword}.value invalid")
         page = body.get("page")
@@ -282,10 +312,9 @@ def create_blueprint(settings: Settings) -> Blueprint:
     # ----------------------------------------------------------------- helper routes (the phone)
     @bp.post("/login-code")
     async def login_code(request: Request) -> HTTPResponse:
-        body = request.json if request.body else {}
-        openid = str((body or {}).get("openid") or "o" + secrets.token_urlsafe(20))
-        if not re.fullmatch(r"[A-Za-z0-9_-]{6,64}", openid):
-            return json({"error": "openid must be 6-64 of [A-Za-z0-9_-]"}, status=422)
+        fields = Fields(read_object(request), code="invalid_openid")
+        openid = fields.optional_text("openid", pattern=_OPENID, problem="6-64 of [A-Za-z0-9_-]")
+        openid = openid or "o" + secrets.token_urlsafe(20)
         state.session_keys.setdefault(openid, base64.b64encode(secrets.token_bytes(16)).decode())
         state.unionids.setdefault(openid, "u" + hashlib.sha256(openid.encode()).hexdigest()[:27])
         code = secrets.token_urlsafe(24)
@@ -294,29 +323,30 @@ def create_blueprint(settings: Settings) -> Blueprint:
 
     @bp.post("/phone-code")
     async def phone_code(request: Request) -> HTTPResponse:
-        phone = str((request.json or {}).get("phone", ""))
-        if not re.fullmatch(r"1\d{10}", phone):
-            return json({"error": "phone must be an 11-digit mainland number"}, status=422)
+        fields = Fields(read_object(request), code="invalid_phone")
+        phone = fields.text("phone", pattern=_PHONE, problem="an 11-digit mainland number")
         code = secrets.token_urlsafe(24)
         state.phone_codes[code] = (phone, time.time())
         return json({"code": code})
 
     @bp.post("/face")
     async def face(request: Request) -> HTTPResponse:
-        body = request.json or {}
-        record = state.verify_ids.get(str(body.get("verify_id", "")))
-        outcome = body.get("outcome")
-        if record is None or outcome not in FACE_OUTCOMES:
-            return json({"error": "unknown verify_id or outcome (pass, fail, cancel)"}, status=422)
+        fields = Fields(read_object(request), code="invalid_face_result")
+        verify_id = fields.text("verify_id")
+        outcome = fields.choice("outcome", tuple(FACE_OUTCOMES))
+        record = state.verify_ids.get(verify_id)
+        if record is None:
+            raise not_found("verify_id_not_found", "No face verification with this verify_id.")
         record["verify_ret"] = FACE_OUTCOMES[outcome]
         return json({"verify_ret": record["verify_ret"]})
 
     @bp.post("/subscribe")
     async def subscribe(request: Request) -> HTTPResponse:
         """The user accepting wx.requestSubscribeMessage: one message credit per call."""
-        body = request.json or {}
-        key = (str(body.get("openid", "")), str(body.get("template_id", "")))
-        state.subscriptions[key] = state.subscriptions.get(key, 0) + int(body.get("count", 1))
+        fields = Fields(read_object(request), code="invalid_subscription")
+        key = (fields.text("openid", max_length=64), fields.text("template_id", max_length=128))
+        count = fields.integer("count", default=1, minimum=1, maximum=1000)
+        state.subscriptions[key] = state.subscriptions.get(key, 0) + count
         return json({"credits": state.subscriptions[key]})
 
     @bp.get("/messages")
@@ -327,8 +357,16 @@ def create_blueprint(settings: Settings) -> Blueprint:
     @bp.post("/faults")
     async def faults(request: Request) -> HTTPResponse:
         """Queue errcodes for an API's next calls, e.g. {"api": "jscode2session", "errcodes": [-1]}."""
-        body = request.json or {}
-        state.faults.setdefault(str(body.get("api", "")), []).extend(int(c) for c in body.get("errcodes", []))
+        fields = Fields(read_object(request), code="invalid_fault")
+        api = fields.choice("api", FAULT_APIS)
+        errcodes = fields.body.get("errcodes")
+        if (
+            not isinstance(errcodes, list)
+            or not 1 <= len(errcodes) <= 100
+            or any(isinstance(c, bool) or not isinstance(c, int) or c == 0 for c in errcodes)
+        ):
+            raise fields.invalid("errcodes", "a list of 1 to 100 non-zero integer errcodes")
+        state.faults.setdefault(api, []).extend(errcodes)
         return json({"faults": state.faults})
 
     @bp.post("/expire-token")

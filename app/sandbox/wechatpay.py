@@ -52,6 +52,7 @@ from app.adapters._paycrypto import (
     wechatpay_response_message,
 )
 from app.config import Settings
+from app.sandbox._helpers import Fields, HelperError, answer_errors_in_envelope, conflict, not_found, read_object
 from app.sandbox._paychannel import (
     SHANGHAI,
     FaultBook,
@@ -524,7 +525,7 @@ def _parse_time(value: Any) -> datetime | None:
 def _json_body(request: Request) -> dict[str, Any] | None:
     try:
         data = json.loads(request.body or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -551,6 +552,7 @@ def create_blueprint(settings: Settings | WeChatPaySandboxConfig | None = None) 
     bp = Blueprint("sandbox_wechatpay", url_prefix="/sandbox/wechatpay")
     state = WeChatPaySandbox(config)
     bp.ctx.state = state
+    answer_errors_in_envelope(bp)
 
     @bp.listener("after_server_stop")
     async def close_dispatcher(app: Any) -> None:
@@ -775,25 +777,23 @@ def create_blueprint(settings: Settings | WeChatPaySandboxConfig | None = None) 
     @bp.post("/confirm")
     async def confirm(request: Request) -> HTTPResponse:
         """The payer confirming (or declining) in the WeChat Pay sheet."""
-        data = _json_body(request)
-        if data is None:
-            return json_response({"code": "invalid_json", "message": "send a JSON object"}, status=400)
-        order_no = data.get("order_no") or state.prepay_index.get(str(data.get("prepay_id", "")))
-        order = state.orders.get(order_no or "")
+        fields = Fields(read_object(request), code="invalid_confirmation")
+        order_no, prepay_id = fields.optional_text("order_no"), fields.optional_text("prepay_id")
+        outcome = fields.choice("outcome", ("pay", "decline"))
+        if order_no is None and prepay_id is None:
+            raise fields.invalid("order_no", "order_no or prepay_id is required")
+        order = state.orders.get(order_no or state.prepay_index.get(prepay_id or "", ""))
         if order is None:
-            return json_response({"code": "order_not_found", "message": "no such order"}, status=404)
-        outcome = data.get("outcome")
-        if outcome not in ("pay", "decline"):
-            return json_response({"code": "invalid_outcome", "message": "outcome is pay or decline"}, status=400)
-        params = data.get("pay_params")
+            raise not_found("order_not_found", "No such order.")
+        params = fields.body.get("pay_params")
         if params is not None:
             problem = _check_pay_params(state, order, params)
             if problem:
-                return json_response({"code": "pay_sign_invalid", "message": problem}, status=400)
+                raise HelperError(422, "pay_sign_invalid", problem, context={"field": "pay_params"})
         if order.trade_state not in ("NOTPAY", "PAYERROR"):
-            return json_response({"code": "order_not_payable", "message": order.trade_state}, status=409)
+            raise conflict("order_not_payable", "The order cannot be paid now.", trade_state=order.trade_state)
         if order.time_expire and order.time_expire < now_utc():
-            return json_response({"code": "order_expired", "message": "the order has expired"}, status=409)
+            raise conflict("order_expired", "The order has expired.")
         if outcome == "pay":
             state.pay(order)
         else:
@@ -805,7 +805,7 @@ def create_blueprint(settings: Settings | WeChatPaySandboxConfig | None = None) 
     async def show_order(request: Request, order_no: str) -> HTTPResponse:
         order = state.orders.get(order_no)
         if order is None:
-            return json_response({"code": "order_not_found", "message": "no such order"}, status=404)
+            raise not_found("order_not_found", "No such order.")
         refunds = [asdict(r) for r in state.refunds.values() if r.out_trade_no == order_no]
         for r in refunds:
             r["created_at"] = r["created_at"].isoformat()
@@ -825,23 +825,19 @@ def create_blueprint(settings: Settings | WeChatPaySandboxConfig | None = None) 
 
     @bp.post("/faults")
     async def set_faults(request: Request) -> HTTPResponse:
-        data = _json_body(request)
-        if data is None:
-            return json_response({"code": "invalid_json", "message": "send a JSON object"}, status=400)
-        settings = {
-            k: data.pop(k) for k in ("refund_outcome", "notify_signing", "rotate_platform_certificate") if k in data
-        }
-        if settings.get("refund_outcome", "SUCCESS") not in ("SUCCESS", "CLOSED", "ABNORMAL"):
-            return json_response({"code": "invalid_fault", "message": "refund_outcome"}, status=400)
-        if settings.get("notify_signing", "certificate") not in ("certificate", "public_key"):
-            return json_response({"code": "invalid_fault", "message": "notify_signing"}, status=400)
+        data = read_object(request)
+        fields = Fields(data, code="invalid_fault")
+        refund_outcome = fields.choice("refund_outcome", ("SUCCESS", "CLOSED", "ABNORMAL"), default=state.refund_outcome)
+        notify_signing = fields.choice("notify_signing", ("certificate", "public_key"), default=state.notify_signing)
+        rotate = fields.flag("rotate_platform_certificate", default=False)
+        knobs = {k: v for k, v in data.items()
+                 if k not in ("refund_outcome", "notify_signing", "rotate_platform_certificate")}
         try:
-            state.faults.configure(data)
+            state.faults.configure(knobs)
         except FaultSpecError as exc:
-            return json_response({"code": "invalid_fault", "message": str(exc)}, status=400)
-        state.refund_outcome = settings.get("refund_outcome", state.refund_outcome)
-        state.notify_signing = settings.get("notify_signing", state.notify_signing)
-        if settings.get("rotate_platform_certificate"):
+            raise HelperError(422, "invalid_fault", str(exc), context={"problem": str(exc)}) from None
+        state.refund_outcome, state.notify_signing = refund_outcome, notify_signing
+        if rotate:
             await state.rotate_platform_certificate()
         return json_response({**state.faults.describe(), "platform_serial": state.platform_serial})
 

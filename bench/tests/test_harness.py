@@ -145,3 +145,31 @@ def test_bodies_reach_the_server_byte_for_byte_and_single_use_lines_are_split_pe
     assert result.requests > 0 and result.status_errors == 0
     assert set(server.bodies) == {tricky.encode(), '{"中":"文\\t"}'.encode()}
     assert set(server.paths) == {"/echo", "/second"}
+
+
+@pytest.mark.skipif(shutil.which("perf") is None, reason="perf (Debian linux-perf) is not installed")
+def test_instruction_counts_come_apart_for_a_process_and_its_helpers():
+    import subprocess
+    import sys
+    import time
+
+    from bench import counters
+
+    busy = "import subprocess, sys; c = subprocess.Popen([sys.executable, '-c', 'while True: sum(range(1000))']);"
+    parent = subprocess.Popen([sys.executable, "-c", busy + " import time; time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 10
+        while not counters.children(parent.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        counting = counters.start(parent.pid)
+        time.sleep(0.5)
+        counts = counting.stop()
+    finally:
+        for child in counters.children(parent.pid):
+            subprocess.run(["kill", str(child)], check=False)
+        parent.kill()
+        parent.wait()
+    if not counts:
+        pytest.skip("perf cannot count instructions on this machine")
+    assert counts["helpers"] > 50 * counts["service"]  # the busy child, not the sleeping parent
+    assert counts["helpers"] > 10_000_000

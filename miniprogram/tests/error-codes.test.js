@@ -62,10 +62,12 @@ test('every verifier reason and licence refusal has a Chinese explanation', (t) 
   const enumBody = fs.readFileSync(verifier, 'utf8').split('class Reason')[1].split('\n\n\n')[0];
   for (const match of enumBody.matchAll(/=\s*"([a-z_]+)"/g)) reasons.add(match[1]);
   if (fs.existsSync(inspection)) {
-    for (const match of fs.readFileSync(inspection, 'utf8').matchAll(/return "([a-z_]+)"/g)) reasons.add(match[1]);
+    const source = fs.readFileSync(inspection, 'utf8');
+    for (const match of source.matchAll(/return "([a-z_]+)"/g)) reasons.add(match[1]);
+    for (const match of source.matchAll(/^[A-Z_]+ = "([a-z_]+)"/gm)) reasons.add(match[1]);
   }
-  // Refusals by licence status use the status names.
-  ['suspended', 'revoked', 'expired'].forEach((status) => reasons.add(status));
+  // Refusals by licence status use the status names (an expired licence: licence_expired).
+  ['suspended', 'revoked', 'licence_expired'].forEach((status) => reasons.add(status));
   assert.ok(reasons.size >= 15, `found only ${reasons.size} reasons`);
   const missing = [...reasons].filter((reason) => !INSPECTION_REASONS[reason]);
   assert.deepEqual(missing, [], `add these to INSPECTION_REASONS in utils/licences.js: ${missing.join(', ')}`);

@@ -27,6 +27,7 @@ const INSPECTION_REASONS = {
   key_usage: '签发密钥不可用于签发此类证照',
   not_yet_valid: '亮证码尚未生效，请检查手机时间',
   expired: '亮证码已过期，请持证人刷新后重新出示',
+  licence_expired: '证照已超过有效期',
   replayed: '该亮证码已被核验过，请持证人刷新后重新出示',
   revoked: '证照已被吊销',
   suspended: '证照已被暂停使用',

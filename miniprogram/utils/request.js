@@ -15,6 +15,7 @@ const ERROR_MESSAGES = {
   invalid_json: '请求格式有误，请更新小程序后重试',
   unsupported_media_type: '请求类型有误，请更新小程序后重试',
   body_too_large: '提交的内容过大，请精简后重试',
+  request_head_too_large: '请求地址或请求头过长，请精简后重试',
   method_not_allowed: '暂不支持此操作',
   not_found: '未找到相关内容',
   conflict: '数据已被他人修改，请刷新后重试',
@@ -65,8 +66,10 @@ const ERROR_MESSAGES = {
   licence_invalid: '证照信息有误',
   licence_conflict: '该证照编号已存在且内容不同',
   licence_type_not_found: '未找到该证照类型',
+  licence_type_code_invalid: '证照类型代码有误（应为21位数字或大写字母）',
   identifier_invalid: '证照标识有误',
   issuer_not_found: '未找到发证机构',
+  issuer_key_not_found: '未找到该发证机构密钥',
   issuer_not_allowed: '该机构无权签发此类证照',
   certificate_invalid: '发证机构证书无效',
   signing_key_unavailable: '亮证服务暂时不可用，请稍后再试',
@@ -88,6 +91,7 @@ const ERROR_MESSAGES = {
   payment_not_found: '未找到该支付订单',
   refund_exceeds_paid: '退款金额超过已支付金额',
   refund_not_allowed: '该订单当前不能退款',
+  partial_refund_not_allowed: '已入账的缴费只能全额退款（需先由缴费单位冲正）',
   reconciliation_item_not_found: '未找到该对账差异',
   agency_unavailable: '缴费单位系统暂时不可用，请稍后再试',
   channel_unavailable: '支付渠道暂时不可用，请稍后再试',
@@ -97,6 +101,7 @@ const ERROR_MESSAGES = {
   upstream_unavailable: '合作方系统暂时不可用，请稍后再试',
   upstream_error: '合作方系统返回错误，请稍后再试',
   service_unavailable: '系统维护中，请稍后再试',
+  store_unavailable: '系统繁忙，请稍后重试',
   internal_error: '系统繁忙，请稍后再试',
   // Raised on the phone, not by the backend.
   network_error: '网络连接失败，请检查网络后重试',
@@ -108,7 +113,9 @@ const ERROR_MESSAGES = {
 
 const FALLBACK_MESSAGE = '操作失败，请稍后再试';
 // Codes whose message is worth a request id, so the help desk can find the log line.
-const SHOW_REQUEST_ID = new Set(['internal_error', 'service_unavailable', 'upstream_error', 'upstream_unavailable']);
+const SHOW_REQUEST_ID = new Set([
+  'internal_error', 'service_unavailable', 'store_unavailable', 'upstream_error', 'upstream_unavailable',
+]);
 
 function messageFor(code, { requestId, retryAfter } = {}) {
   if (code === 'rate_limited' && retryAfter) return `操作过于频繁，请 ${retryAfter} 秒后再试`;

@@ -55,6 +55,23 @@ async def test_only_if_absent_and_delete(cache):
     assert await cache.set("cti", "3", only_if_absent=True)
 
 
+async def test_claim_many_creates_only_absent_keys_each_with_its_own_ttl(cache):
+    assert await cache.claim_many([]) == []
+    await cache.set("held", "x", ttl=10)
+    assert await cache.claim_many([("a", 0.05), ("held", 10), ("b", 10), ("a", 10)]) == [True, False, True, False]
+    assert await cache.get("held") == b"x"  # an existing key is left as it was
+    assert 0 < await cache.ttl("a") <= 0.05
+    assert 9 < await cache.ttl("b") <= 10
+    await asyncio.sleep(0.06)
+    assert await cache.claim_many([("a", 10), ("b", 10)]) == [True, False]
+
+
+async def test_concurrent_claims_of_one_key_have_one_winner(cache):
+    results = await asyncio.gather(*(cache.claim_many([("cti", 10), (f"own{n}", 10)]) for n in range(20)))
+    assert sum(first for first, _ in results) == 1
+    assert all(own for _, own in results)
+
+
 async def test_counter_window_starts_with_the_counter(cache):
     assert [await cache.incr("rl", ttl=0.05) for _ in range(3)] == [1, 2, 3]
     assert 0 < await cache.ttl("rl") <= 0.05

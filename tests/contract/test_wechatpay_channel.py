@@ -135,7 +135,7 @@ async def test_pay_params_carry_a_pay_sign_the_sandbox_accepts(wx: Harness):
     forged = {**params, "nonceStr": params["nonceStr"] + "0"}
     response = await wx.helper("POST", "/confirm", json={"order_no": order.order_no, "outcome": "pay",
                                                          "pay_params": forged})
-    assert response.status_code == 400 and response.json()["code"] == "pay_sign_invalid"
+    assert response.status_code == 422 and response.json()["error"]["code"] == "pay_sign_invalid"
     prepay_id = params["package"].removeprefix("prepay_id=")
     response = await wx.helper("POST", "/confirm", json={"prepay_id": prepay_id, "outcome": "pay",
                                                          "pay_params": params})
@@ -409,7 +409,7 @@ async def test_sandbox_fault_knobs_validate_their_input(wx_cert: Harness):
                  {"notifies": [{"kind": "forge", "variant": "nonsense"}]},
                  {"bill": {"extra": -1}}, {"surprise": []}):
         response = await wx_cert.helper("POST", "/faults", json=spec)
-        assert response.status_code == 400 and response.json()["code"] == "invalid_fault"
+        assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_fault"
 
 
 async def test_the_sandbox_refuses_a_stale_authorization(wx_cert: Harness):

@@ -8,7 +8,11 @@ lookups that time out or fail, settlements that time out (before or after the ag
 them); bills settled elsewhere first (double payments, refunded); and a channel bill with
 missing, changed, doubled and foreign rows. The end state must show every
 paid order settled exactly once, nothing settled without a payment, nobody charged twice, and a
-reconciliation reporting exactly what was injected. Prints its figures.
+reconciliation reporting exactly what was injected. Then operators refund some settled payments
+while the agencies' reversals time out (before or after reversing) or are refused, channel
+refunds time out after the channel took them, and a worker is killed again: each refunded payment
+must be reversed once and refunded once, each refused one left settled with no money moved.
+Prints its figures.
 """
 
 from __future__ import annotations
@@ -30,13 +34,14 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from models.payments import PaymentOrder, PaymentRefund, SettlementOutbox
-from tests.conftest import ON_POSTGRES, LiveServer, Session, login
+from models.payments import PaymentOrder, PaymentRefund, SettlementOutbox, SettlementReversal
+from tests.conftest import ON_POSTGRES, LiveServer, Session, login, make_operator
 from tests.test_payment_support import random_plate
 
 pytestmark = pytest.mark.skipif(not ON_POSTGRES, reason="the fault campaign needs PostgreSQL (APP_DATABASE_URL)")
 
 PAYMENTS = int(os.environ.get("FAULT_CAMPAIGN_PAYMENTS", "1000"))
+REVERSALS = max(PAYMENTS // 25, 4)  # settled payments refunded by operators after the campaign
 CONCURRENCY = 24
 ROOT = Path(__file__).resolve().parents[2]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -91,6 +96,7 @@ class Campaign:
         self.done = 0
         self.injected_before: dict[str, dict[str, int]] = {}
         self.well_under_way = asyncio.Event()
+        self.reversal_orders: list[str] = []
 
     async def make_bill(self, n: int) -> dict[str, Any]:
         if n % 3:
@@ -191,6 +197,50 @@ class Campaign:
                 if count > self.injected_before[agency].get(name, 0):
                     self.figures[f"{agency}_{name.replace(':', '_')}"] = count - self.injected_before[agency].get(name, 0)
 
+    async def refund_settled(self, statuses: dict[str, str], workers: list[asyncio.subprocess.Process]) -> set[str]:
+        """Operators refund settled payments in full (a reversal at the agency first) under faults;
+        the agency refuses every tenth. Returns the bills' order numbers it was told to refuse."""
+        chosen = sorted(n for n, s in statuses.items() if s == "settled")[:REVERSALS]
+        refused = set(chosen[::10])
+        for number in refused:
+            bill = self.orders[number]["bill"]
+            sandbox = self.live.sandbox(bill["agency"])
+            (sandbox.fines if bill["agency"] == "traffic" else sandbox.notices)[bill["bill_ref"]].reversible = False
+        await self.api.post("/sandbox/traffic/faults", json={
+            "reverse": {"mode": "accept_then_timeout", "rate": 0.3, "delay": 1.5}})
+        await self.api.post("/sandbox/tax/faults", json={"reverse": {"mode": "timeout", "rate": 0.3, "delay": 1.5}})
+        for channel in self.channels:
+            await self.api.post(f"/sandbox/{channel}/faults", json={"calls": [
+                {"operation": "refund", "fault": "timeout_after_commit", "probability": 0.3, "count": None,
+                 "hang_seconds": 3}]})
+        operator = await make_operator(self.api, self.live)
+        answers = await asyncio.gather(*(
+            self.api.post(f"/api/v1/admin/payments/{n}/refunds", json={"amount": self.orders[n]["amount"], "reason": "撤销"},
+                          headers=operator.headers)
+            for n in chosen))
+        assert all(a.status_code == 201 and a.json()["status"] == "awaiting_reversal" for a in answers)
+        # A worker dies while reversals are under way; its claims come back when the lease runs out.
+        await asyncio.sleep(0.5)
+        workers[1].send_signal(signal.SIGKILL)
+        await workers[1].wait()
+        self.figures["workers_killed"] += 1
+        workers[1] = await start_worker(self.live)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            rows = dict(await PaymentOrder.filter(order_no__in=chosen).values_list("order_no", "status"))
+            if all(rows[n] == ("settled" if n in refused else "refunded") for n in chosen):
+                break
+            await asyncio.sleep(1)
+        for channel in self.channels:
+            await self.api.delete(f"/sandbox/{channel}/faults")
+        for agency in ("traffic", "tax"):
+            injected = (await self.api.delete(f"/sandbox/{agency}/faults")).json()["injected"]
+            for name, count in injected.items():
+                if name.startswith("reverse:"):
+                    self.figures[f"{agency}_{name.replace(':', '_')}"] = count
+        self.reversal_orders = chosen
+        return refused
+
     async def wait_until_final(self, *, within: float) -> dict[str, str]:
         deadline = time.monotonic() + within
         numbers = list(self.orders)
@@ -227,6 +277,7 @@ async def test_fault_campaign(api: httpx.AsyncClient, live: LiveServer, capsys: 
         await asyncio.gather(*tasks)
         await campaign.clear_faults()
         statuses = await campaign.wait_until_final(within=150)
+        refused = await campaign.refund_settled(statuses, workers)
     finally:
         for worker in workers:
             if worker.returncode is None:
@@ -266,8 +317,8 @@ async def test_fault_campaign(api: httpx.AsyncClient, live: LiveServer, capsys: 
         if (order.paid_amount or 0) - order.refunded_amount > 0:
             held[order.bill_key] += 1
     assert all(count == 1 for count in held.values())
-    refunds = await PaymentRefund.filter(order__order_no__in=list(campaign.orders))
-    assert all(r.status == "succeeded" and r.kind == "double_payment" for r in refunds)
+    refunds = await PaymentRefund.filter(order__order_no__in=list(campaign.orders), kind="double_payment")
+    assert all(r.status == "succeeded" for r in refunds)
     assert len(refunds) == len(campaign.bills_settled_elsewhere & paid_at_channel)
     for refund in refunds:  # each refunded once at its channel, whatever the timeouts
         order = await PaymentOrder.get(id=refund.order_id)
@@ -276,8 +327,26 @@ async def test_fault_campaign(api: httpx.AsyncClient, live: LiveServer, capsys: 
         assert order.refunded_amount == order.paid_amount == refund.amount
     outbox = Counter(await SettlementOutbox.filter(order__order_no__in=list(campaign.orders)).values_list("status", flat=True))
 
+    # Refunds of settled payments: reversed once and refunded once, or refused with no money moved.
+    now_status = dict(await PaymentOrder.filter(order_no__in=campaign.reversal_orders).values_list("order_no", "status"))
+    for number in campaign.reversal_orders:
+        record = campaign.orders[number]
+        book = traffic.book if record["bill"]["agency"] == "traffic" else tax.book
+        channel_book = wechat.refunds if record["channel"] == "wechatpay" else alipay.refunds
+        refunded_at_channel = sum(1 for r in channel_book.values() if r.out_trade_no == number)
+        reversal = await SettlementReversal.get(order__order_no=number)
+        if number in refused:
+            assert (now_status[number], reversal.status, reversal.last_error) == ("settled", "refused", "reversal_not_allowed")
+            assert book.reversed_by_bill.get(record["bill"]["bill_ref"], 0) == 0 and refunded_at_channel == 0
+        else:
+            assert (now_status[number], reversal.status) == ("refunded", "confirmed"), (number, now_status[number])
+            assert book.reversed_by_bill[record["bill"]["bill_ref"]] == 1 and refunded_at_channel == 1
+    reversal_attempts = await SettlementReversal.filter(order__order_no__in=campaign.reversal_orders).values_list(
+        "attempts", flat=True)
+
     # Reconciliation sees exactly the mismatches injected into today's WeChat Pay bill.
-    settled = sorted(n for n in paid_at_channel if statuses[n] == "settled" and campaign.orders[n]["channel"] == "wechatpay")
+    settled = sorted(n for n in paid_at_channel if statuses[n] == "settled" and campaign.orders[n]["channel"] == "wechatpay"
+                     and n not in campaign.reversal_orders)
     missing, changed, doubled = settled[:3], settled[3:6], settled[6:9]
     await api.post("/sandbox/wechatpay/faults", json={"bill": {
         "missing": missing, "amount_diff": {n: 5 for n in changed}, "duplicate": doubled, "extra": 2}})
@@ -317,6 +386,10 @@ async def test_fault_campaign(api: httpx.AsyncClient, live: LiveServer, capsys: 
         "agency_replays_deduplicated": traffic.book.replays + tax.book.replays,
         "agency_conflicts": traffic.book.conflicts + tax.book.conflicts,
         "settlement_outbox": dict(outbox),
+        "settled_refunded_after_reversal": sum(1 for n in campaign.reversal_orders if n not in refused),
+        "reversals_refused": len(refused),
+        "reversal_attempts": sum(reversal_attempts),
+        "agency_reversal_replays_deduplicated": traffic.book.reversal_replays + tax.book.reversal_replays,
         "reconciliation_items_for_campaign": len(found) + len(ghosts),
         "seconds": round(time.monotonic() - started, 1),
     }

@@ -89,6 +89,24 @@ async def test_body_over_the_limit(api, live):
     assert response.json()["error"]["code"] == "body_too_large"
 
 
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/api/v1/search?q=" + "a" * 20_000, {}),
+        ("/api/v1/me", {"Authorization": "Bearer " + "a" * 20_000}),
+        ("/healthz", {"X-Padding": "a" * 9_000}),
+    ],
+    ids=["url", "authorization", "any-header"],
+)
+async def test_request_head_over_the_limit(api, path, headers):
+    """An over-long URL or header is not a body problem: 431 with its own code."""
+    response = await api.get(path, headers=headers)
+    assert response.status_code == 431
+    error = response.json()["error"]
+    assert error["code"] == "request_head_too_large"
+    assert "URL" in error["message"] and "headers" in error["message"]
+
+
 async def test_refresh_rotates_and_reuse_revokes_the_family(api):
     session = await login(api)
     first = await api.post("/api/v1/auth/refresh", json={"refresh_token": session.refresh_token})
@@ -165,10 +183,11 @@ async def test_logins_arriving_together_are_written_together_and_each_is_complet
     user, session, roles and audit record, and a repeated openid stays one user."""
     from app.services.identity.audit import verify_chain
     from models.identity import AuditEvent
-    from tests.conftest import make_inspector
+    from tests.conftest import ensure_licence_type, make_inspector
     from tests.factories import random_ip
 
-    inspector = await make_inspector(api, operator, licence_types=["x"], regions=["44"])
+    inspector = await make_inspector(api, operator, licence_types=[await ensure_licence_type(api, operator)],
+                                     regions=["44"])
     openids = [f"o_together_{n}" for n in range(20)] + ["o_together_twice", "o_together_twice", inspector.openid]
     codes = [await code_for(api, openid) for openid in openids]
     logins_before = await AuditEvent.filter(kind="login").count()

@@ -198,3 +198,5 @@ async def test_every_read_answers_304_to_its_etag(api: httpx.AsyncClient, demo: 
     assert again.status_code == 304 and again.headers["etag"] == first.headers["etag"]
     other = await api.get(path, headers={"If-None-Match": '"something-else"'})
     assert other.status_code == 200 and other.content == first.content
+    star = await api.get(path, headers={"If-None-Match": "*"})
+    assert star.status_code == 304 and star.content == b""

@@ -75,6 +75,8 @@ async def test_an_unchanged_file_answers_304(api: httpx.AsyncClient) -> None:
     assert again.content == b""
     other = await api.get("/console/main.js", headers={"If-None-Match": '"stale"'})
     assert other.status_code == 200
+    assert (await api.get("/console/main.js", headers={"If-None-Match": "*"})).status_code == 304
+    assert (await api.get("/console/main.js", headers={"If-None-Match": f'"stale", {etag}'})).status_code == 304
 
 
 async def test_the_bare_path_redirects_to_the_app(api: httpx.AsyncClient) -> None:

@@ -2,7 +2,15 @@
 
 from datetime import UTC, datetime, timedelta
 
-from tests.conftest import bind_realname, login, make_inspector, pass_face
+from tests.conftest import (
+    INSPECTED_TYPE,
+    bind_realname,
+    ensure_licence_type,
+    login,
+    make_inspector,
+    pass_face,
+    seed_guangdong_regions,
+)
 from tests.factories import make_credit_code, make_id_number
 
 
@@ -114,10 +122,11 @@ async def test_agent_grant_needs_a_known_person_and_valid_scope(api, operator):
 
 
 async def test_inspector_grant_appears_in_profile_and_can_be_withdrawn(api, operator):
-    inspector = await make_inspector(api, operator, licence_types=["FOOD_BUSINESS"], regions=["4401"])
+    inspector = await make_inspector(api, operator, licence_types=[await ensure_licence_type(api, operator)],
+                                     regions=["4401"])
     me = (await api.get("/api/v1/me", headers=inspector.headers)).json()
     assert "inspector" in me["roles"]
-    assert me["inspector_scope"] == {"licence_types": ["FOOD_BUSINESS"], "regions": ["4401"]}
+    assert me["inspector_scope"] == {"licence_types": [INSPECTED_TYPE], "regions": ["4401"]}
     assert (
         await api.delete(f"/api/v1/admin/inspectors/{inspector.user_id}", headers=operator.headers)
     ).status_code == 204
@@ -158,11 +167,12 @@ async def _all_pages(api, path, operator, **params):
 
 
 async def test_operators_list_inspectors_with_scope_and_masked_names(api, operator, resident):
-    inspector = await make_inspector(api, operator, licence_types=["11100000MB0143000Y001"], regions=["4401"])
+    inspector = await make_inspector(api, operator, licence_types=[await ensure_licence_type(api, operator)],
+                                     regions=["4401"])
     items, total = await _all_pages(api, "/api/v1/admin/inspectors", operator)
     mine = [i for i in items if i["user_id"] == inspector.user_id]
     assert mine == [
-        {"user_id": inspector.user_id, "name_masked": "*四", "licence_types": ["11100000MB0143000Y001"], "regions": ["4401"]}
+        {"user_id": inspector.user_id, "name_masked": "*四", "licence_types": [INSPECTED_TYPE], "regions": ["4401"]}
     ]
     assert len(items) == total and all(i["user_id"] != resident.user_id for i in items)
     assert "李四" not in str(items) and inspector.id_number not in str(items)
@@ -234,5 +244,63 @@ async def test_business_role_comes_with_a_representation_or_a_live_agency_at_log
     revoke = await api.delete(f"/api/v1/enterprises/{code}/agents/{grant.json()['id']}", headers=rep.headers)
     assert revoke.status_code == 204
     assert await roles_at_login(agent) == ["resident"]
-    inspector = await make_inspector(api, operator, licence_types=["x"], regions=["44"])
+    inspector = await make_inspector(api, operator, licence_types=[await ensure_licence_type(api, operator)],
+                                     regions=["44"])
     assert await roles_at_login(inspector) == ["inspector", "resident"]
+
+
+async def test_inspector_grants_name_known_licence_types_and_regions(api, operator):
+    from models.identity import InspectorScope
+
+    licence_type = await ensure_licence_type(api, operator)
+    user = await login(api)
+    path = f"/api/v1/admin/inspectors/{user.user_id}"
+    for types, status, code, context in (
+        (["x"], 404, "licence_type_not_found", {"codes": ["x"]}),
+        ([""], 404, "licence_type_not_found", {"codes": [""]}),
+        ([licence_type, "ZZZZZZZZZZZZZZZZZZZZZ"], 404, "licence_type_not_found", {"codes": ["ZZZZZZZZZZZZZZZZZZZZZ"]}),
+    ):
+        refused = await api.put(path, json={"licence_types": types, "regions": ["440000"]}, headers=operator.headers)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (status, code), refused.text
+        assert refused.json()["error"]["context"] == context
+    for regions in (["abc"], [""], ["999999"], ["99"], ["000000"], ["440006"], ["44010"], ["4401", "440106x"]):
+        refused = await api.put(path, json={"licence_types": [licence_type], "regions": regions}, headers=operator.headers)
+        assert refused.status_code == 422, (regions, refused.text)
+        assert refused.json()["error"]["code"] == "unknown_region"
+        assert refused.json()["error"]["context"]["regions"] == [r for r in regions if r != "4401"]
+    assert not await InspectorScope.exists(user_id=user.user_id)
+
+    granted = await api.put(
+        path, headers=operator.headers,
+        json={"licence_types": [licence_type, licence_type], "regions": ["4401", "440000", "4401", "44"]},
+    )
+    assert granted.status_code == 200, granted.text
+    assert granted.json() == {"user_id": user.user_id, "licence_types": [licence_type], "regions": ["4401", "440000", "44"]}
+    scope = await InspectorScope.get(user_id=user.user_id)
+    assert (scope.licence_types, scope.regions) == ([licence_type], ["4401", "440000", "44"])
+
+    await seed_guangdong_regions()  # with a region tree, a region must be one of it
+    beijing = await api.put(path, json={"licence_types": [licence_type], "regions": ["110105"]}, headers=operator.headers)
+    assert beijing.status_code == 422 and beijing.json()["error"]["context"] == {"regions": ["110105"]}
+    assert (await InspectorScope.get(user_id=user.user_id)).regions == ["4401", "440000", "44"]
+
+
+async def test_enterprises_are_registered_in_known_regions(api, operator):
+    async def attempt(region_code):
+        return await api.post(
+            "/api/v1/admin/enterprises",
+            json={"credit_code": make_credit_code(), "name": "某某有限公司", "region_code": region_code,
+                  "legal_rep_name": "张三", "legal_rep_id_number": make_id_number()},
+            headers=operator.headers,
+        )
+
+    for region_code in ("999999", "000000", "440006"):
+        refused = await attempt(region_code)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"] == {
+            "code": "unknown_region", "message": "A region code is not a known region.",
+            "context": {"regions": [region_code]},
+        }
+    await seed_guangdong_regions()
+    assert (await attempt("110105")).status_code == 422  # Beijing: not in the catalogue's tree
+    assert (await attempt("440106")).status_code == 201

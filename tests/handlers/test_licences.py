@@ -26,7 +26,7 @@ from app.lc1.trust_list import load_trust_list, revocation_hash
 from app.lc1.verifier import verify
 from app.services.licences.inspection import REPLAY_KEY
 from app.services.licences.keys import certificate_kid
-from models.licences import Inspection, Licence
+from models.licences import Inspection, Licence, LicenceIssuer
 from tests.conftest import (
     LiveServer,
     Session,
@@ -35,6 +35,7 @@ from tests.conftest import (
     make_inspector,
     make_operator,
     pass_face,
+    seed_guangdong_regions,
 )
 from tests.factories import make_credit_code, make_id_number, random_ip
 
@@ -209,12 +210,30 @@ async def test_concurrent_issuance_creates_one_licence(api, world):
         ({"holder": {"name": "x", "credit_code": "91440101MA5CXX0100"}}, 422, "licence_invalid"),
         ({"valid_until": "2020-01-01"}, 422, "licence_invalid"),
         ({"region_code": "4401"}, 422, "validation_failed"),
+        ({"region_code": "999999"}, 422, "licence_invalid"),
+        ({"region_code": "440006"}, 422, "licence_invalid"),
+        ({"region_code": "000000"}, 422, "licence_invalid"),
+        ({"region_code": "44010a"}, 422, "licence_invalid"),
     ],
 )
 async def test_issuance_bad_input(api, world, overrides, status, code):
     response = await issue_food(api, world, make_credit_code(), **overrides)
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
+
+
+async def test_issuers_and_licences_name_known_regions(api, world):
+    """A region is one of the catalogue's regions (or, before it has any, a GB/T 2260 code)."""
+    issuer = await api.put(f"/api/v1/admin/licence-issuers/{SAMR}", headers=world.operator.headers,
+                           json={"name": "广东省市场监督管理局", "region_code": "999999", "licence_types": [FOOD]})
+    assert issuer.status_code == 422 and issuer.json()["error"]["code"] == "licence_invalid"
+    assert issuer.json()["error"]["context"]["fields"] == [{"field": "region_code", "problem": "not a known region"}]
+    assert (await LicenceIssuer.get(credit_code=SAMR)).region_code == "440000"
+    await seed_guangdong_regions()
+    elsewhere = await issue_food(api, world, make_credit_code(), region_code="110105")  # Beijing: not in the tree
+    assert elsewhere.status_code == 422, elsewhere.text
+    assert {"field": "region_code", "problem": "not a known region"} in elsewhere.json()["error"]["context"]["fields"]
+    assert (await issue_food(api, world, make_credit_code(), region_code="440104")).status_code == 201
 
 
 async def test_only_operators_issue(api, world):
@@ -269,6 +288,9 @@ async def test_png_and_svg_rendering(api, world):
     assert [r.text for r in decoded] == [payload]
     svg = await api.get(url.removesuffix(".png") + "?format=svg", headers=business.owner.headers)
     assert svg.status_code == 200 and svg.text.startswith("<svg")
+    # The documented path (API.md, /openapi.json) with the query asking for SVG.
+    documented = await api.get(url, params={"format": "svg"}, headers=business.owner.headers)
+    assert documented.status_code == 200 and documented.text == svg.text
     stranger = await login(api)
     assert (await api.get(url, headers=stranger.headers)).status_code == 404
     bad = await api.get(f"/api/v1/licences/{business.licence_id}/presentations/LC1%3AABC.png", headers=business.owner.headers)
@@ -442,6 +464,28 @@ async def test_wrong_inspector_scope_does_not_use_up_the_code(api, world):
     assert (await inspect(api, world.inspector, payload))["valid"] is True
 
 
+async def test_a_revoked_inspector_is_stopped_at_once(api, world):
+    inspector = await make_inspector(api, world.operator, licence_types=[FOOD], regions=["440000"])
+    business = await make_business(api, world)
+    assert (await inspect(api, inspector, await present(api, business.owner, business.licence_id)))["valid"] is True
+    withdrawn = await api.delete(f"/api/v1/admin/inspectors/{inspector.user_id}", headers=world.operator.headers)
+    assert withdrawn.status_code == 204
+    payload = await present(api, business.owner, business.licence_id)
+    # The token still says "inspector": it is cut, not believed until it expires.
+    cut = await api.post("/api/v1/inspections", json={"payload": payload}, headers=inspector.headers)
+    assert cut.status_code == 401 and cut.json()["error"]["code"] == "token_expired"
+    refreshed = await api.post("/api/v1/auth/refresh", json={"refresh_token": inspector.refresh_token})
+    assert refreshed.status_code == 200
+    headers = {"Authorization": f"Bearer {refreshed.json()['access_token']}"}
+    refused = await api.post("/api/v1/inspections", json={"payload": payload}, headers=headers)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    me = await api.get("/api/v1/me", headers=headers)
+    assert me.status_code == 200 and "inspector" not in me.json()["roles"]
+    assert await Inspection.filter(licence_id=business.licence_id).count() == 1
+    # The code was never used up: the holder can still show it to an inspector who may check it.
+    assert (await inspect(api, world.inspector, payload))["valid"] is True
+
+
 async def test_revoked_after_minting(api, world):
     business = await make_business(api, world)
     payload = await present(api, business.owner, business.licence_id)
@@ -450,6 +494,17 @@ async def test_revoked_after_minting(api, world):
     assert revoke.status_code == 200
     result = await inspect(api, world.inspector, payload)
     assert result == {"valid": False, "reason": "revoked", "checked_at": result["checked_at"]}
+
+
+async def test_a_licence_past_its_validity_is_told_apart_from_an_expired_code(api, world):
+    business = await make_business(api, world)
+    payload = await present(api, business.owner, business.licence_id)
+    # The licence ran out after the code was minted (no expiry job has marked it yet).
+    await Licence.filter(id=business.licence_id).update(valid_until=datetime(2025, 6, 30).date())
+    result = await inspect(api, world.inspector, payload)
+    assert result == {"valid": False, "reason": "licence_expired", "checked_at": result["checked_at"]}
+    stale = mint("gd-samr-2026", identifier=business.identifier, iat=int(time.time()) - 300)
+    assert (await inspect(api, world.inspector, stale))["reason"] == "expired"  # the code, not the licence
 
 
 async def test_suspended_and_reinstated(api, world):
@@ -633,6 +688,39 @@ async def test_bad_certificates_are_refused(api, world):
     other_org = (KEYS / "gz-psb-2026.cert.pem").read_text()
     wrong = await api.post(url, json={"certificate_pem": other_org}, headers=world.operator.headers)
     assert wrong.status_code == 422 and wrong.json()["error"]["code"] == "certificate_invalid"
+
+
+async def test_codes_in_admin_paths_get_errors_that_name_them(api, world):
+    headers = world.operator.headers
+    unknown_kid = await api.post(f"/api/v1/admin/licence-issuers/{SAMR}/keys/{'0' * 16}/retire", headers=headers)
+    assert unknown_kid.status_code == 404 and unknown_kid.json()["error"]["code"] == "issuer_key_not_found"
+    stranger = make_credit_code()
+    unknown_issuer = await api.post(f"/api/v1/admin/licence-issuers/{stranger}/keys/{'0' * 16}/retire", headers=headers)
+    assert unknown_issuer.status_code == 404 and unknown_issuer.json()["error"]["code"] == "issuer_not_found"
+    issuer = {"name": "某某市场监督管理局", "region_code": "440000", "licence_types": [FOOD]}
+    bad_issuer = await api.put("/api/v1/admin/licence-issuers/NOT-A-CREDIT-CODE", json=issuer, headers=headers)
+    assert bad_issuer.status_code == 422 and bad_issuer.json()["error"]["code"] == "credit_code_invalid"
+    licence_type = {"name": "测试证照", "department": "测试局", "holder_kind": "enterprise", "field_schema": {}}
+    for code in ("lower-case-code", "1110000" + "0" * 20):
+        bad_type = await api.put(f"/api/v1/admin/licence-types/{code}", json=licence_type, headers=headers)
+        assert bad_type.status_code == 422, bad_type.text
+        assert bad_type.json()["error"]["code"] == "licence_type_code_invalid"
+    loose = await api.put(f"/api/v1/admin/licence-types/{FOOD}", headers=headers,
+                          json={**licence_type, "field_schema": {"licence_no": {"label": "编号", "required": "yes"}}})
+    assert loose.status_code == 422 and loose.json()["error"]["code"] == "validation_failed"
+
+
+async def test_trust_list_answers_304_to_any_etag(api, world):
+    """RFC 9110: If-None-Match: * matches any current representation, and W/ tags compare weakly."""
+    response = await api.get("/.well-known/licence-trust-list")
+    assert response.status_code == 200
+    star = await api.get("/.well-known/licence-trust-list", headers={"If-None-Match": "*"})
+    assert star.status_code == 304 and star.content == b"" and star.headers["etag"] == response.headers["etag"]
+    weak = await api.get("/.well-known/licence-trust-list", headers={"If-None-Match": f'"x", W/{response.headers["etag"]}'})
+    assert weak.status_code == 304
+    # Not a substring match: a tag that merely contains the ETag's text is another tag.
+    inside = '"' + response.headers["etag"].strip('"') + 'x"'
+    assert (await api.get("/.well-known/licence-trust-list", headers={"If-None-Match": inside})).status_code == 200
 
 
 # --------------------------------------------------------------------------- consent

@@ -8,10 +8,17 @@ import uuid
 import httpx
 
 from app.services.payments.states import LIVE_STATES
-from models.payments import ChannelNotification, PaymentOrder, PaymentOrderEvent, PaymentRefund, SettlementOutbox
-from tests.conftest import LiveServer, Session, login
+from models.payments import (
+    ChannelNotification,
+    PaymentOrder,
+    PaymentOrderEvent,
+    PaymentRefund,
+    SettlementOutbox,
+    SettlementReversal,
+)
+from tests.conftest import LiveServer, Session, login, make_operator
 from tests.handlers.test_payments import signed_wechat_notify
-from tests.test_payment_support import make_fine, open_payment, pay_in_sandbox, wait_for_status
+from tests.test_payment_support import make_fine, open_payment, paid_unsettled_order, pay_in_sandbox, wait_for_status
 
 
 async def test_five_payers_racing_for_one_bill_make_one_live_order(api: httpx.AsyncClient) -> None:
@@ -62,16 +69,37 @@ async def test_concurrent_duplicate_notifies_make_one_transition(api: httpx.Asyn
     assert live.sandbox("traffic").book.counters()["by_bill"][fine["decision_no"]] == 1
 
 
-async def test_concurrent_refunds_never_exceed_the_payment(api: httpx.AsyncClient, resident: Session,
-                                                           operator: Session) -> None:
-    fine = await make_fine(api, fine=10_000)
-    order = (await open_payment(api, resident.headers, fine)).json()
-    await pay_in_sandbox(api, order["order_no"])
-    await wait_for_status(api, resident.headers, order["order_no"], "settled")
+async def test_concurrent_refunds_never_exceed_the_payment(api: httpx.AsyncClient, live: LiveServer,
+                                                           resident: Session, operator: Session) -> None:
+    order = await paid_unsettled_order(api, live, resident, fine=10_000)
     path = f"/api/v1/admin/payments/{order['order_no']}/refunds"
     answers = await asyncio.gather(*(api.post(path, json={"amount": 6_000, "reason": "并发"}, headers=operator.headers)
                                      for _ in range(5)))
     assert sorted(a.status_code for a in answers) == [201, 409, 409, 409, 409]
-    await wait_for_status(api, resident.headers, order["order_no"], "settled")
+    await wait_for_status(api, resident.headers, order["order_no"], "paid")
     refunds = await PaymentRefund.filter(order__order_no=order["order_no"])
     assert sum(r.amount for r in refunds) == 6_000
+
+
+async def test_operators_racing_to_refund_a_settled_payment_make_one_reversal(
+    api: httpx.AsyncClient, live: LiveServer, resident: Session
+) -> None:
+    fine = await make_fine(api, fine=8_000)
+    order = (await open_payment(api, resident.headers, fine)).json()
+    await pay_in_sandbox(api, order["order_no"])
+    await wait_for_status(api, resident.headers, order["order_no"], "settled")
+    operators = [await make_operator(api, live) for _ in range(2)]
+    path = f"/api/v1/admin/payments/{order['order_no']}/refunds"
+    answers = await asyncio.gather(*(api.post(path, json={"amount": 8_000, "reason": "撤销处罚"}, headers=o.headers)
+                                     for o in operators * 2))
+    assert sorted(a.status_code for a in answers) == [201, 409, 409, 409], [a.text for a in answers]
+    assert {a.json()["error"]["code"] for a in answers if a.status_code == 409} == {"refund_not_allowed"}
+    await wait_for_status(api, resident.headers, order["order_no"], "refunded")
+    db_order = await PaymentOrder.get(order_no=order["order_no"])
+    assert await SettlementReversal.filter(order_id=db_order.id).count() == 1
+    assert await PaymentOrderEvent.filter(order_id=db_order.id, event="reversal_requested").count() == 1
+    assert [r.status for r in await PaymentRefund.filter(order_id=db_order.id)] == ["succeeded"]
+    reversals = live.sandbox("traffic").book.counters()["reversals"]
+    assert reversals["by_bill"][fine["decision_no"]] == 1
+    channel_refunds = [r for r in live.sandbox("wechatpay").refunds.values() if r.out_trade_no == order["order_no"]]
+    assert len(channel_refunds) == 1 and channel_refunds[0].refund == 8_000

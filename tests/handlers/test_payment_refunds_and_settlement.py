@@ -1,4 +1,7 @@
-"""Refunds, settlement retries and double payments, over HTTP against the sandboxes."""
+"""Refunds, settlement retries and double payments, over HTTP against the sandboxes.
+
+Refunds of settled payments (which go through a reversal at the agency) are in test_payment_reversals.py.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +10,28 @@ from datetime import UTC, datetime
 
 import httpx
 
-from models.payments import PaymentRefund, SettlementOutbox
+from models.payments import PaymentOrder, PaymentRefund, SettlementOutbox
 from tests.conftest import LiveServer, Session
-from tests.test_payment_support import make_fine, open_payment, pay_in_sandbox, wait_for_status
+from tests.test_payment_support import (
+    make_fine,
+    open_payment,
+    paid_unsettled_order,
+    pay_in_sandbox,
+    settled_order,
+    wait_for_status,
+)
 
 
-async def settled_order(api: httpx.AsyncClient, resident: Session, *, fine: int = 10_000) -> dict:
-    bill = await make_fine(api, fine=fine)
-    order = (await open_payment(api, resident.headers, bill)).json()
-    await pay_in_sandbox(api, order["order_no"])
-    return await wait_for_status(api, resident.headers, order["order_no"], "settled")
-
-
-async def test_operator_refunds_part_then_the_rest(api: httpx.AsyncClient, resident: Session, operator: Session) -> None:
-    order = await settled_order(api, resident, fine=10_000)
+async def test_operator_refunds_part_then_the_rest(api: httpx.AsyncClient, live: LiveServer, resident: Session,
+                                                   operator: Session) -> None:
+    order = await paid_unsettled_order(api, live, resident, fine=10_000)
     path = f"/api/v1/admin/payments/{order['order_no']}/refunds"
     too_much = await api.post(path, json={"amount": 10_001, "reason": "错收"}, headers=operator.headers)
     assert too_much.status_code == 409 and too_much.json()["error"]["code"] == "refund_exceeds_paid"
     assert too_much.json()["error"]["context"]["refundable"] == 10_000
     part = await api.post(path, json={"amount": 4_000, "reason": "部分退款"}, headers=operator.headers)
     assert part.status_code == 201, part.text
-    back = await wait_for_status(api, resident.headers, order["order_no"], "settled")
+    back = await wait_for_status(api, resident.headers, order["order_no"], "paid")
     assert back["refunded_amount"] == 4_000
     rest_too_much = await api.post(path, json={"amount": 6_001, "reason": "x"}, headers=operator.headers)
     assert rest_too_much.status_code == 409
@@ -39,6 +43,27 @@ async def test_operator_refunds_part_then_the_rest(api: httpx.AsyncClient, resid
     assert [r.status for r in refunds] == ["succeeded", "succeeded"]
     again = await api.post(path, json={"amount": 1, "reason": "x"}, headers=operator.headers)
     assert again.status_code == 409 and again.json()["error"]["code"] in ("refund_exceeds_paid", "refund_not_allowed")
+    # The agency never booked it, so it was never asked to reverse anything.
+    shown = (await api.get(f"/api/v1/admin/payments/{order['order_no']}", headers=operator.headers)).json()
+    assert shown["reversal"] is None and shown["settlement"]["status"] == "refused"
+
+
+async def test_a_settled_payment_is_refunded_in_full_only(api: httpx.AsyncClient, resident: Session,
+                                                          operator: Session) -> None:
+    order = await settled_order(api, resident, fine=10_000)
+    path = f"/api/v1/admin/payments/{order['order_no']}/refunds"
+    part = await api.post(path, json={"amount": 4_000, "reason": "部分退款"}, headers=operator.headers)
+    assert part.status_code == 409, part.text
+    assert part.json()["error"]["code"] == "partial_refund_not_allowed"
+    assert part.json()["error"]["context"] == {"refundable": 10_000}
+    too_much = await api.post(path, json={"amount": 10_001, "reason": "错收"}, headers=operator.headers)
+    assert too_much.json()["error"]["code"] == "refund_exceeds_paid"
+    # Nothing was written, nothing moved: still settled, no refund, no reversal asked.
+    db_order = await PaymentOrder.get(order_no=order["order_no"])
+    assert db_order.status == "settled"
+    assert not await PaymentRefund.filter(order_id=db_order.id).exists()
+    shown = (await api.get(f"/api/v1/admin/payments/{order['order_no']}", headers=operator.headers)).json()
+    assert shown["reversal"] is None and shown["refunds"] == []
 
 
 async def test_refund_of_an_unpaid_order_is_refused(api: httpx.AsyncClient, resident: Session, operator: Session) -> None:
@@ -105,20 +130,20 @@ async def test_alipay_payment_refund(api: httpx.AsyncClient, resident: Session, 
     await wait_for_status(api, resident.headers, order["order_no"], "refunded")
     shown = (await api.get(f"/api/v1/admin/payments/{order['order_no']}", headers=operator.headers)).json()
     assert [r["status"] for r in shown["refunds"]] == ["succeeded"]
-    assert [h["to"] for h in shown["history"]] == ["paying", "paid", "settled", "refunding", "refunded"]
+    assert [(h["event"], h["to"]) for h in shown["history"]] == [
+        ("channel_opened", "paying"), ("payment_confirmed", "paid"), ("settlement_accepted", "settled"),
+        ("reversal_requested", "refunding"), ("settlement_reversed", "refunding"), ("refund_completed", "refunded")]
+    assert shown["reversal"]["status"] == "confirmed"
 
 
-async def test_alipay_second_partial_refund_notify_is_accepted(api: httpx.AsyncClient, resident: Session,
-                                                               operator: Session) -> None:
-    bill = await make_fine(api, fine=9_000)
-    order = (await open_payment(api, resident.headers, bill, channel="alipay")).json()
-    await pay_in_sandbox(api, order["order_no"], channel="alipay")
-    await wait_for_status(api, resident.headers, order["order_no"], "settled")
+async def test_alipay_second_partial_refund_notify_is_accepted(api: httpx.AsyncClient, live: LiveServer,
+                                                               resident: Session, operator: Session) -> None:
+    order = await paid_unsettled_order(api, live, resident, fine=9_000, channel="alipay")
     path = f"/api/v1/admin/payments/{order['order_no']}/refunds"
     for amount in (2_000, 3_000):
         response = await api.post(path, json={"amount": amount, "reason": "部分退款"}, headers=operator.headers)
         assert response.status_code == 201, response.text
-        await wait_for_status(api, resident.headers, order["order_no"], "settled")
+        await wait_for_status(api, resident.headers, order["order_no"], "paid")
     # Alipay states the cumulative refund (2,000 then 5,000): both notifies are genuine and accepted.
     for _ in range(50):
         deliveries = (await api.get("/sandbox/alipay/notifies", params={"order_no": order["order_no"]})).json()

@@ -37,6 +37,7 @@ async def test_fine_is_paid_settled_once_and_receipted(api: httpx.AsyncClient, l
     receipt = settled["receipt"]
     assert len(receipt["bill_code"]) == 8 and len(receipt["bill_no"]) == 10 and len(receipt["check_code"]) == 6
     assert receipt["amount"] == 21_200
+    assert receipt["items"] == [{"name": "罚款", "amount": 20_000}, {"name": "加处罚款", "amount": 1_200}]
     counters = live.sandbox("traffic").book.counters()
     assert counters["by_bill"][fine["decision_no"]] == 1
 

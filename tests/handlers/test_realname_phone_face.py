@@ -1,6 +1,9 @@
 """Real-name binding, phone binding and face verification 2.0."""
 
+import typing
+
 import pytest
+from pydantic import BaseModel
 
 from app.services.identity.idnumbers import id_check_char
 from models.identity import FaceVerification, User
@@ -211,3 +214,41 @@ def test_guard_window_uses_the_face_time_in_the_token():
     for stale in (None, int(now) - 601):
         with pytest.raises(FaceVerificationRequired):
             service.require_recent_face(Principal(1, frozenset(), "s", face_verified_at=stale))
+
+
+async def test_preferences_take_only_real_booleans(api):
+    session = await login(api)
+    for loose in ("yes", "true", 1, 0, None):
+        refused = await api.put(
+            "/api/v1/me/preferences", json={"notify_on_licence_check": loose}, headers=session.headers
+        )
+        assert refused.status_code == 422, (loose, refused.text)
+        assert refused.json()["error"]["context"]["fields"][0]["field"] == "notify_on_licence_check"
+    for value in (True, False):
+        saved = await api.put(
+            "/api/v1/me/preferences", json={"notify_on_licence_check": value}, headers=session.headers
+        )
+        assert saved.status_code == 200, saved.text
+    assert (await User.get(id=session.user_id)).notify_on_licence_check is False
+
+
+def test_every_boolean_in_a_request_body_is_strict(live):
+    """JSON has true and false; "yes", 1 or "0" in a body is a client bug, not a boolean."""
+
+    def models(annotation):
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield annotation
+            for field in annotation.model_fields.values():
+                yield from models(field.annotation)
+        for arg in typing.get_args(annotation):
+            yield from models(arg)
+
+    loose = []
+    for route in live.app.router.routes:
+        spec = getattr(route.handler, "__endpoint__", None)
+        for model in models(spec.body if spec else None):
+            for name, field in model.model_fields.items():
+                bools = field.annotation is bool or bool in typing.get_args(field.annotation)
+                if bools and not any(getattr(mark, "strict", False) for mark in field.metadata):
+                    loose.append(f"{model.__name__}.{name}")
+    assert loose == []

@@ -1,7 +1,9 @@
 """Health, OpenAPI, docs, request ids, and what logs never contain."""
 
+import inspect
 import io
 import logging
+import re
 
 import httpx
 
@@ -93,3 +95,76 @@ async def test_logs_hold_no_personal_data_or_secrets(api, live):
         live.settings.wechat.secret.reveal(),
     ):
         assert secret not in logged
+
+
+async def test_every_error_carries_the_whole_envelope(api):
+    """`context` is always there, `{}` when the code needs no details (STYLE.md's envelope)."""
+    resident = await login(api)
+    answers = [
+        await api.get("/api/v1/nothing-here"),  # Sanic's own 404
+        await api.get("/api/v1/me"),  # 401 from the policy
+        await api.delete("/api/v1/me", headers=resident.headers),  # Sanic's own 405
+        await api.get("/api/v1/licences/999999999", headers=resident.headers),  # a service's 404
+    ]
+    for answer in answers:
+        body = answer.json()
+        assert set(body) == {"error", "request_id"}, answer.text
+        assert body["error"] == {"code": body["error"]["code"], "message": body["error"]["message"], "context": {}}
+    document = (await api.get("/openapi.json")).json()
+    assert document["components"]["schemas"]["Error"]["properties"]["error"]["required"] == [
+        "code", "message", "context"
+    ]
+
+
+async def test_a_query_problem_is_reported_as_the_query(api):
+    resident = await login(api)
+    response = await api.get("/api/v1/fines", params={"decision_no": "440100000000000001"}, headers=resident.headers)
+    assert response.status_code == 422
+    [problem] = response.json()["error"]["context"]["fields"]
+    assert problem["field"] == "(query)" and "plate or name" in problem["problem"]
+
+
+async def test_openapi_paths_are_openapi_paths(api):
+    """No Sanic syntax leaks into the document, and each path names exactly its parameters."""
+    document = (await api.get("/openapi.json")).json()
+    for path, operations in document["paths"].items():
+        assert "<" not in path and ">" not in path, path
+        named = set(re.findall(r"{(\w+)}", path))
+        for method, operation in operations.items():
+            in_path = {p["name"] for p in operation["parameters"] if p["in"] == "path"}
+            assert in_path == named, (method, path)
+    for kind, param in (("zones", "zone_id"), ("bundles", "bundle_id")):
+        for action in ("publish", "retire"):
+            operation = document["paths"][f"/api/v1/admin/catalogue/{kind}/{{{param}}}/{action}"]["post"]
+            assert operation["operationId"].endswith("_" + action)
+    ids = [op["operationId"] for ops in document["paths"].values() for op in ops.values() if "operationId" in op]
+    assert len(ids) == len(set(ids))
+
+
+async def test_openapi_documents_success_statuses_and_the_render_path(api):
+    document = (await api.get("/openapi.json")).json()
+    paths = document["paths"]
+    created = paths["/api/v1/payments"]["post"]["responses"]
+    assert {"201", "200"} <= set(created) and created["201"]["description"] == "Created"
+    assert set(paths["/api/v1/admin/inspectors/{user_id}"]["delete"]["responses"]) >= {"204"}
+    assert "200" not in paths["/api/v1/admin/inspectors/{user_id}"]["delete"]["responses"]
+    # API.md: GET /api/v1/licences/{id}/presentations/{payload}.png, or ?format=svg.
+    render = paths["/api/v1/licences/{licence_id}/presentations/{payload}.png"]["get"]
+    assert any(p["name"] == "format" and p["in"] == "query" for p in render["parameters"])
+    assert "/api/v1/licences/{licence_id}/presentations/{payload}" not in paths
+    licence_id = next(p for p in render["parameters"] if p["name"] == "licence_id")
+    assert licence_id["schema"] == {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
+    order_no = paths["/api/v1/payments/{order_no}"]["get"]["parameters"][0]
+    assert order_no["schema"] == {"type": "string", "maxLength": 32}
+
+
+def test_documented_success_statuses_cover_what_handlers_answer(live):
+    """A handler's literal `status=` (2xx or 3xx) is among the statuses its @endpoint documents."""
+    for route in live.app.router.routes:
+        spec = getattr(route.handler, "__endpoint__", None)
+        if spec is None:
+            continue
+        source = inspect.getsource(inspect.unwrap(route.handler))
+        answered = {int(s) for s in re.findall(r"status=(?:\d{3} if \w+ else )?(\d{3})", source)}
+        answered |= {int(s) for s in re.findall(r"status=(\d{3}) if", source)}
+        assert {s for s in answered if s < 400} <= set(spec.statuses), (route.path, answered, spec.statuses)

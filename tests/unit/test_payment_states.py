@@ -37,6 +37,10 @@ def test_happy_path_goes_created_paying_paid_settled() -> None:
     ("closed", "settlement_accepted"),
     ("refunded", "refund_requested"),
     ("paying", "refund_requested"),
+    ("settled", "refund_requested"),  # a settled payment is refunded only behind a reversal at the agency
+    ("paid", "reversal_requested"),  # nothing at the agency to reverse
+    ("settled", "settlement_reversed"),
+    ("refunded", "reversal_refused"),
 ])
 def test_forbidden_transitions_raise(state: str, event: str) -> None:
     with pytest.raises(InvalidTransition):
@@ -47,6 +51,34 @@ def test_every_event_leads_to_one_state() -> None:
     for event in {ev for (_, ev) in TRANSITIONS}:
         targets = {TRANSITIONS[(src, event)] for src in sources_of(event)}
         assert len(targets) == 1, event
+
+
+def test_a_settled_refund_goes_through_the_agency_first() -> None:
+    assert next_status("settled", "reversal_requested") == OrderStatus.REFUNDING
+    assert next_status("refunding", "settlement_reversed") == OrderStatus.REFUNDING
+    assert next_status("refunding", "refund_completed") == OrderStatus.REFUNDED
+    # the agency said no: nothing moved, still settled
+    assert next_status("refunding", "reversal_refused") == OrderStatus.SETTLED
+    # reversed, then the channel refused the refund: the money is ours alone again
+    assert next_status("refunding", "refund_failed_paid") == OrderStatus.PAID
+
+
+def test_reversal_ids_are_ours_and_stable() -> None:
+    from app.services.payments.ledger import reversal_id_for
+
+    assert reversal_id_for("P20261122000000ABCDEF0123") == "V20261122000000ABCDEF0123"
+
+
+def test_only_a_reversal_can_be_refused_by_fault() -> None:
+    from app.sandbox.tax import FaultKnobs
+
+    knobs = FaultKnobs()
+    knobs.configure({"reverse": {"mode": "refuse", "times": 1}})
+    with pytest.raises(ValueError):
+        knobs.configure({"settle": {"mode": "refuse"}})
+    rule = knobs.draw("reverse")
+    assert rule is not None and rule.mode == "refuse"
+    assert knobs.draw("reverse") is None  # `times` used up
 
 
 def test_late_payment_after_close_is_still_recorded() -> None:

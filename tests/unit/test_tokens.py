@@ -46,6 +46,9 @@ def test_round_trip(tokens):
     token = tokens.issue(CLAIMS, now=NOW)
     assert jwt.get_unverified_header(token)["kid"] == "k1"
     assert tokens.verify(token, now=NOW) == CLAIMS
+    # To the millisecond, so a role revocation can tell tokens signed just before it from after.
+    later = NOW + timedelta(milliseconds=250)
+    assert tokens.verify(tokens.issue(CLAIMS, now=later), now=later).issued_at == round(later.timestamp(), 3)
 
 
 def test_tampered_payload_rejected(tokens):

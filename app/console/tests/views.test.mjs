@@ -189,8 +189,8 @@ test('payments: an order is shown with its refunds and a refund is sent in fen',
 test('reconciliation, audit and grants render and call their routes', async () => {
   const root = document.createElement('main');
   script({
-    'GET /api/v1/admin/reconciliations': () => [200, { runs: [{ id: 1, date: '2026-11-20', status: 'finished' }] }],
-    'GET /api/v1/admin/reconciliations/1': () => [200, { id: 1, date: '2026-11-20', status: 'finished', items: [{ id: 9, kind: 'double_payment', order_no: 'P2' }] }],
+    'GET /api/v1/admin/reconciliations': () => [200, { runs: [{ id: 1, day: '2026-11-20', status: 'finished', summary: { mismatches: { paid_twice: 1 } } }] }],
+    'GET /api/v1/admin/reconciliations/1': () => [200, { id: 1, day: '2026-11-20', status: 'finished', items: [{ id: 9, kind: 'paid_twice', order_no: 'P2', expected_amount: 20000, actual_amount: 20000, proposed_refund_amount: 20000, detail: {} }] }],
     'POST /api/v1/admin/reconciliation-items/9/resolve': () => [200, {}],
     'GET /api/v1/admin/audit': (c) => [200, { events: c.query.before_seq ? [] : [{ seq: 2, at: '2026-11-21T06:00:00+00:00', kind: 'face_pass', actor_id: 1, subject: 'user:1', data: {} }] }],
     'PUT /api/v1/admin/inspectors/7': () => [200, {}],
@@ -200,6 +200,7 @@ test('reconciliation, audit and grants render and call their routes', async () =
   byText(root, 'button', '查看').click();
   await settle();
   assert.ok(root.textContent.includes('重复支付'));
+  assert.ok(root.textContent.includes('建议退款 ¥200.00'));
   byText(root, 'button', '标记已处理').click();
   await settle();
   assert.ok(calls.some((c) => c.path.endsWith('/resolve')));

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from app.db import MAX_ID
 from app.ports import Cache, Clock
 from app.search import MAX_QUERY_CHARS
 from app.search import UnknownAudience as IndexUnknownAudience
@@ -384,7 +385,7 @@ def _check_audience(audience: str | None) -> None:
 
 async def _find_by_ref(model: Any, ref: str, **filters: Any) -> Any:
     """Zones and bundles are addressed by numeric id or by slug."""
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit() and len(ref) <= len(str(MAX_ID)) and int(ref) <= MAX_ID:
         found = await model.get_or_none(id=int(ref), **filters)
         if found is not None:
             return found

@@ -1,14 +1,52 @@
-"""The region tree, held in memory per worker (about 150 rows) and reloaded with the catalogue."""
+"""The region tree, held in memory per worker (about 150 rows) and reloaded with the catalogue,
+and the check other features make of the region codes operators give them."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from app.services.catalogue.errors import UnknownRegion
+from app.services.identity.idnumbers import PROVINCE_CODES
 from models.catalogue import Region
+
+
+def is_division_code(code: str) -> bool:
+    """Whether `code` has the shape of a GB/T 2260 division code: six digits, a province-level
+    prefix, and a county part only below a city part (440000, 440100, 440106; not 999999, 440006)."""
+    return (
+        len(code) == 6
+        and code.isascii()
+        and code.isdigit()
+        and code[:2] in PROVINCE_CODES
+        and (code[2:4] != "00" or code[4:] == "00")
+    )
+
+
+async def unknown_regions(codes: Iterable[str]) -> list[str]:
+    """The codes among `codes` that name no region, each once, in the order given.
+
+    The catalogue's region tree decides when it has any region. A catalogue without a single
+    region (a fresh install that has not seeded or imported its tree) cannot tell, so then a code
+    need only have the shape of a GB/T 2260 code: operators can register enterprises, issuers and
+    licences before the catalogue is filled in, and still cannot store junk such as 999999.
+    """
+    wanted = list(dict.fromkeys(codes))
+    shaped = [code for code in wanted if len(code) == 6 and code.isascii() and code.isdigit()]
+    known = {str(code) for code in await Region.filter(code__in=shaped).values_list("code", flat=True)} if shaped else set()
+    if len(known) == len(wanted):
+        return []
+    tree_is_empty = not known and not await Region.exists()
+    return unknown_among(wanted, known=known, tree_is_empty=tree_is_empty)
+
+
+def unknown_among(codes: list[str], *, known: set[str], tree_is_empty: bool) -> list[str]:
+    """unknown_regions' rule, given the codes the tree knows and whether it has any region at all."""
+    if tree_is_empty:
+        return [code for code in codes if not is_division_code(code)]
+    return [code for code in codes if code not in known]
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from app.errors import (
     ValidationFailed,
 )
 from app.ports import Cache, Clock, WeChatError, WeChatMiniProgram
+from app.services.catalogue.regions import unknown_regions
 from app.services.identity.audit import AuditLog
 from app.services.identity.idnumbers import InvalidIdNumber, validate_credit_code, validate_id_number
 from app.services.identity.logins import LoggedIn, LoginRecord, RoleSubject, roles_of_users, write_logins
@@ -50,6 +51,7 @@ from models.identity import (
     User,
     UserRole,
 )
+from models.licences import LicenceType
 
 
 # --------------------------------------------------------------------------- errors
@@ -125,12 +127,34 @@ class UserNotFound(NotFound):
     code, message = "user_not_found", "No such user."
 
 
+class EnterpriseNotFound(NotFound):
+    message = "No such enterprise among yours."
+
+
+class AgentNotFound(NotFound):
+    message = "No such active agent."
+
+
+class InspectorNotFound(NotFound):
+    message = "This user is not an inspector."
+
+
+class RegionNotKnown(ValidationFailed):
+    code, message = "unknown_region", "A region code is not a known region."
+
+
+class LicenceTypeNotKnown(NotFound):
+    code, message = "licence_type_not_found", "No such licence type."
+
+
 # WeChat verify_ret while the user has not finished the check on the phone.
 FACE_NOT_FINISHED = 90199
 # How long a computed profile is served from the cache at most; writes drop it at once.
 PROFILE_CACHE_SECONDS = 30.0
 AGENT_SCOPES = frozenset({"licences", "payments", "services"})
 _NAME = re.compile(r"^[\u3400-\u9fff\u00b7A-Za-z ]{2,30}$")
+# An inspector's region: a GB/T 2260 code, or its province (2) or city (4) prefix for the area below.
+_SCOPE_REGION = re.compile(r"\d{2}(\d{2}(\d{2})?)?")
 
 
 def cert_hash(cert_type: str, cert_name: str, cert_no: str) -> str:
@@ -275,11 +299,15 @@ class IdentityService:
 
     async def authenticate(self, token: str) -> Principal:
         claims = self.tokens.verify(token, now=self.clock.now())
-        revoked, profile = await self.cache.get_many(
-            f"session_revoked:{claims.session_id}", _profile_key(claims.user_id)
+        revoked, profile, roles_cut = await self.cache.get_many(
+            f"session_revoked:{claims.session_id}", _profile_key(claims.user_id), _roles_cut_key(claims.user_id)
         )
         if revoked is not None:
             raise TokenInvalid("This session has ended.")
+        if roles_cut is not None and claims.issued_at < float(roles_cut):
+            # A role was taken away after this token was signed: its roles claim is out of date.
+            # token_expired makes the app refresh, and the new token carries the current roles.
+            raise TokenExpired("Your roles have changed; refresh the token.")
         return Principal(
             user_id=claims.user_id,
             roles=claims.roles,
@@ -522,6 +550,8 @@ class IdentityService:
             number, _ = validate_id_number(legal_rep_id_number, today=self.clock.now().date())
         except InvalidIdNumber as exc:
             raise IdNumberInvalid(context={"reason": exc.reason}) from None
+        if await unknown_regions([region_code]):
+            raise RegionNotKnown(context={"regions": [region_code[:20]]})
         try:
             async with in_transaction() as conn:
                 await Enterprise.create(
@@ -572,7 +602,7 @@ class IdentityService:
         user = await self._user(who.user_id)
         ent = await Enterprise.get_or_none(credit_code=credit_code.strip().upper())
         if ent is None or not user.id_number_index or ent.legal_rep_index != user.id_number_index:
-            raise NotFound("No such enterprise among yours.")
+            raise EnterpriseNotFound()
         return ent
 
     async def grant_agent(
@@ -631,7 +661,7 @@ class IdentityService:
                 .update(revoked_at=self.clock.now())
             )
             if not revoked:
-                raise NotFound("No such active agent.")
+                raise AgentNotFound()
             await self.audit.record(
                 "role_revoke",
                 actor_id=who.user_id,
@@ -645,8 +675,17 @@ class IdentityService:
     async def grant_inspector(
         self, who: Principal, *, user_id: int, licence_types: list[str], regions: list[str]
     ) -> dict[str, Any]:
+        """Make the user an inspector of these licence types in these regions (repeats collapsed)."""
+        licence_types, regions = list(dict.fromkeys(licence_types)), list(dict.fromkeys(regions))
         if not await User.exists(id=user_id):
             raise UserNotFound()
+        as_codes = {region: region.ljust(6, "0") for region in regions if _SCOPE_REGION.fullmatch(region)}
+        unknown = set(await unknown_regions(as_codes.values()))
+        if bad := [region for region in regions if region not in as_codes or as_codes[region] in unknown]:
+            raise RegionNotKnown(context={"regions": [region[:20] for region in bad[:20]]})
+        known = {str(code) for code in await LicenceType.filter(code__in=licence_types).values_list("code", flat=True)}
+        if missing := [code for code in licence_types if code not in known]:
+            raise LicenceTypeNotKnown(context={"codes": [code[:30] for code in missing[:20]]})
         async with in_transaction() as conn:
             await UserRole.get_or_create(
                 user_id=user_id, role="inspector", defaults={"granted_by_id": who.user_id}, using_db=conn
@@ -674,7 +713,7 @@ class IdentityService:
         async with in_transaction() as conn:
             removed = await UserRole.filter(user_id=user_id, role="inspector").using_db(conn).delete()
             if not removed:
-                raise NotFound("This user is not an inspector.")
+                raise InspectorNotFound()
             await InspectorScope.filter(user_id=user_id).using_db(conn).delete()
             await self.audit.record(
                 "role_revoke",
@@ -683,7 +722,14 @@ class IdentityService:
                 data={"role": "inspector"},
                 connection=conn,
             )
+        await self._cut_roles(user_id)
         await self.forget_profile(user_id)
+
+    async def _cut_roles(self, user_id: int) -> None:
+        """After a role is revoked: the user's access tokens signed until now stop working (on
+        every worker), so the role goes at once rather than when those tokens expire."""
+        cut = round(self.clock.now().timestamp(), 3)
+        await self.cache.set(_roles_cut_key(user_id), repr(cut), ttl=self.tokens.ttl + 60)
 
     async def inspector_scope(self, user_id: int) -> InspectorScope | None:
         if not await UserRole.exists(user_id=user_id, role="inspector"):
@@ -807,6 +853,10 @@ def _agent_view(grant: EnterpriseAgent, credit_code: str) -> dict[str, Any]:
 
 def _profile_key(user_id: int) -> str:
     return f"profile:{user_id}"
+
+
+def _roles_cut_key(user_id: int) -> str:
+    return f"roles_cut:{user_id}"
 
 
 def _epoch(moment: datetime | None) -> int | None:

@@ -8,7 +8,7 @@ Keys come from a directory: each `<kid>.pem` private key signs and verifies, eac
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,8 @@ class AccessClaims:
     roles: frozenset[str]
     session_id: str
     face_verified_at: int | None
+    # iat of a verified token (ignored when issuing, where the clock decides; not part of equality)
+    issued_at: float = field(default=0.0, compare=False)
 
 
 class TokenKeys:
@@ -81,7 +83,9 @@ class AccessTokens:
             "iss": self._settings.jwt_issuer,
             "aud": self._settings.jwt_audience,
             "sub": str(claims.user_id),
-            "iat": issued,
+            # To the millisecond (RFC 7519 allows fractions): a role revocation cuts the tokens
+            # signed before it, and the one refreshed a moment later must not be taken for one.
+            "iat": round(now.timestamp(), 3),
             "nbf": issued,
             "exp": issued + self._settings.access_token_ttl,
             "jti": secrets.token_hex(8),
@@ -143,6 +147,7 @@ class AccessTokens:
                 roles=frozenset(str(r) for r in payload.get("roles", [])),
                 session_id=str(payload["sid"]),
                 face_verified_at=int(fva) if fva is not None else None,
+                issued_at=float(payload["iat"]),
             )
             return claims, float(payload["exp"]), float(payload.get("nbf", payload["iat"]))
         except (TypeError, ValueError):

@@ -14,11 +14,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from app.lc1.identifier import is_valid_credit_code
 from app.lc1.trust_list import IssuerKey
 from app.ports import Clock
+from app.services.catalogue.regions import unknown_regions
 from app.services.identity.audit import AuditLog
+from app.services.identity.service import CreditCodeInvalid
 from app.services.licences.errors import (
     CertificateInvalid,
+    IssuerKeyNotFound,
     IssuerNotFound,
     LicenceInvalid,
+    LicenceTypeCodeInvalid,
     LicenceTypeNotFound,
 )
 from app.services.licences.keys import KeyRing, certificate_credit_code, certificate_kid
@@ -95,7 +99,7 @@ class LicenceCatalogue:
         visible_fields: dict[str, list[str]],
     ) -> dict[str, Any]:
         if not TYPE_CODE.fullmatch(code):
-            raise LicenceInvalid(context={"fields": [{"field": "code", "problem": "21 characters 0-9A-Z"}]})
+            raise LicenceTypeCodeInvalid(context={"fields": [{"field": "code", "problem": "21 characters 0-9A-Z"}]})
         _check_field_lists(field_schema, qr_fields, visible_fields)
         values = dict(
             name=name, department=department, holder_kind=holder_kind,
@@ -121,9 +125,11 @@ class LicenceCatalogue:
         self, *, actor_id: int, credit_code: str, name: str, region_code: str, licence_types: list[str]
     ) -> dict[str, Any]:
         if not is_valid_credit_code(credit_code):
-            raise LicenceInvalid(context={"fields": [{"field": "credit_code", "problem": "not a valid credit code"}]})
+            raise CreditCodeInvalid(context={"fields": [{"field": "credit_code", "problem": "not a valid credit code"}]})
         if not REGION_CODE.fullmatch(region_code):
             raise LicenceInvalid(context={"fields": [{"field": "region_code", "problem": "six digits"}]})
+        if await unknown_regions([region_code]):
+            raise LicenceInvalid(context={"fields": [{"field": "region_code", "problem": "not a known region"}]})
         known = {t.code for t in await LicenceType.filter(code__in=licence_types)}
         if missing := sorted(set(licence_types) - known):
             raise LicenceTypeNotFound(context={"codes": missing})
@@ -187,9 +193,10 @@ class LicenceCatalogue:
         }
 
     async def retire_key(self, *, actor_id: int, credit_code: str, kid: str) -> dict[str, Any]:
-        key = await LicenceIssuerKey.get_or_none(kid=kid, issuer_id=credit_code)
+        issuer = await self.get_issuer(credit_code)
+        key = await LicenceIssuerKey.get_or_none(kid=kid, issuer_id=issuer.credit_code)
         if key is None:
-            raise CertificateInvalid(context={"problem": "no such key for this issuer"})
+            raise IssuerKeyNotFound()
         if key.retired_at is None:
             key.retired_at = self.clock.now()
             await key.save(update_fields=["retired_at"])

@@ -37,6 +37,14 @@ class IssuerNotFound(NotFound):
     code, message = "issuer_not_found", "No such licence issuer."
 
 
+class IssuerKeyNotFound(NotFound):
+    code, message = "issuer_key_not_found", "This issuer has no key with this id."
+
+
+class LicenceTypeCodeInvalid(ValidationFailed):
+    code, message = "licence_type_code_invalid", "A licence type code is 21 characters, digits and capital letters."
+
+
 class IssuerNotAllowed(ValidationFailed):
     code, message = "issuer_not_allowed", "This issuer may not issue this licence type."
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ log = logging.getLogger("app.licences")
 
 # Refusals after the signature check: the code is genuine, so the attempt belongs to its licence.
 GENUINE_REFUSALS = frozenset({Reason.NOT_YET_VALID, Reason.EXPIRED})
+LICENCE_EXPIRED = "licence_expired"  # the licence is past its validity (the code may be fresh)
 REPLAY_KEY = "licences:cti:"
 NOTIFIED_KEY = "licences:notified:"
 NOTIFY_RECHECK_SECONDS = 5.0  # another worker holds the slot: ask Redis again after this
@@ -147,17 +149,19 @@ class InspectionService:
             reason = self._licence_refusal(licence, code.scope, code.at) if code.result.valid else code.result.reason
             outcomes.append((licence, reason))
         accepted = [index for index, (_, reason) in enumerate(outcomes) if reason is None]
-        fresh = await asyncio.gather(*(self._claim_token(codes[index]) for index in accepted))
+        replay_guards = [self._token_claim(codes[index]) for index in accepted]
+        fresh = await self.cache.claim_many(replay_guards)
         for index, first in zip(accepted, fresh, strict=True):
             if not first:
                 outcomes[index] = (outcomes[index][0], Reason.REPLAYED)
-        claimed = [codes[index] for index, first in zip(accepted, fresh, strict=True) if first]
+        claimed = [key for (key, _), first in zip(replay_guards, fresh, strict=True) if first]
         try:
             outcomes = await _record_inspections(codes, outcomes)
         except BaseException:
             # Nothing was recorded: give the claims back, so the retry of each call alone (or the
             # holder's next scan) is not refused as a replay of itself.
-            await asyncio.gather(*(self._release_token(code) for code in claimed), return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await self.cache.delete(*claimed)
             raise
         return outcomes
 
@@ -184,19 +188,18 @@ class InspectionService:
         if not scope.covers(licence_type=licence.type_code, region=licence.region_code):
             return "out_of_scope"
         status = effective_status(licence, now)
+        if status == LicenceStatus.EXPIRED:
+            return LICENCE_EXPIRED  # not "expired": that one says the code ran out, and to refresh it
         if status != LicenceStatus.ACTIVE:
             return str(status)
         return None
 
-    async def _claim_token(self, code: VerifiedCode) -> bool:
+    def _token_claim(self, code: VerifiedCode) -> tuple[str, float]:
+        """The replay guard of an accepted code: its cti, kept while the code could still pass."""
         claims = code.result.claims
         assert claims is not None
         ttl = claims.expires_at + self.settings.clock_skew - int(code.at.timestamp()) + 1
-        return await self.cache.set(REPLAY_KEY + claims.token_id.hex(), b"1", ttl=max(ttl, 1), only_if_absent=True)
-
-    async def _release_token(self, code: VerifiedCode) -> None:
-        assert code.result.claims is not None
-        await self.cache.delete(REPLAY_KEY + code.result.claims.token_id.hex())
+        return REPLAY_KEY + claims.token_id.hex(), max(ttl, 1)
 
     def _inspector_view(self, licence: InspectedLicence, now: datetime) -> dict[str, Any]:
         visible = licence.inspector_fields

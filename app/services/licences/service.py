@@ -28,6 +28,7 @@ from app.errors import AppError, FaceVerificationRequired
 from app.lc1 import codec
 from app.lc1.identifier import InvalidIdentifier, LicenceIdentifier, is_valid_credit_code
 from app.ports import Clock, PresentationVerifier, QrRenderer
+from app.services.catalogue.regions import unknown_regions
 from app.services.identity.audit import AuditLog
 from app.services.identity.idnumbers import InvalidIdNumber, validate_id_number
 from app.services.identity.protection import mask_name
@@ -188,6 +189,8 @@ class LicenceService:
             problems.append({"field": "holder.credit_code", "problem": "not a valid credit code"})
         if not REGION_CODE.fullmatch(region_code):
             problems.append({"field": "region_code", "problem": "six digits"})
+        elif await unknown_regions([region_code]):
+            problems.append({"field": "region_code", "problem": "not a known region"})
         if valid_until is not None and valid_until < valid_from:
             problems.append({"field": "valid_until", "problem": "before valid_from"})
         if problems:

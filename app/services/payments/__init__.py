@@ -1,6 +1,6 @@
 """Payments relay: fines, taxes and fees paid through WeChat Pay or Alipay, settled once with the agency.
 
-Boundary: this package owns orders, notifies, settlement, refunds and reconciliation. It reaches
+Boundary: this package owns orders, notifies, settlement, reversals, refunds and reconciliation. It reaches
 channels and agencies only through the PaymentChannel and BillingAgency ports, and knows
 nothing of HTTP. Handlers call PaymentService; the worker runs in the service or as
 `python -m app worker`.
@@ -19,6 +19,7 @@ from app.services.payments.notify import NotifyDesk
 from app.services.payments.orders import OrderDesk, PaymentRequest
 from app.services.payments.reconcile import Reconciler
 from app.services.payments.refunds import RefundDesk
+from app.services.payments.reversals import ReversalDesk
 from app.services.payments.worker import PaymentWorker
 from models.identity import User
 from models.payments import PaymentOrder, SettlementOutbox
@@ -37,7 +38,9 @@ class PaymentService:
         self.settings = payments
         self.orders = OrderDesk(settings=payments, channels=adapters.channels, agencies=adapters.agencies,
                                 clock=adapters.clock)
-        self.refunds = RefundDesk(channels=adapters.channels, clock=adapters.clock)
+        self.reversals = ReversalDesk(agencies=adapters.agencies, clock=adapters.clock,
+                                      retry_delays=payments.settlement_retry_delays)
+        self.refunds = RefundDesk(channels=adapters.channels, clock=adapters.clock, reversals=self.reversals)
         self.reconciler = Reconciler(channels=adapters.channels, agencies=adapters.agencies, clock=adapters.clock)
         self.worker = PaymentWorker(
             settings=payments, channels=adapters.channels, agencies=adapters.agencies, clock=adapters.clock,
@@ -85,8 +88,11 @@ class PaymentService:
         )
 
     async def refund(self, *, order_no: str, amount: int, reason: str, operator_id: int) -> dict[str, Any]:
-        return await self.refunds.request_refund(order_no=order_no, amount=amount, reason=reason,
-                                                 operator_id=operator_id)
+        refund = await self.refunds.request_refund(order_no=order_no, amount=amount, reason=reason,
+                                                   operator_id=operator_id)
+        if refund["status"] == "awaiting_reversal":
+            self.worker.wake()  # the agency is asked by the worker, like a settlement
+        return refund
 
     async def list_refunds(self, *, order_no: str) -> list[dict[str, Any]]:
         return await self.refunds.list_for_order(order_no)
@@ -112,6 +118,10 @@ class PaymentService:
              "attempts": row.attempts, "last_error": row.last_error, "since": local_iso(row.created_at)}
             for row in rows
         ]
+
+    async def overdue_reversals(self, *, older_than_seconds: int = 3600) -> list[dict[str, Any]]:
+        """Reversals the agency has not answered within the window: their refunds are waiting."""
+        return await self.reversals.overdue(older_than=timedelta(seconds=older_than_seconds))
 
     async def order_status_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -71,7 +71,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         print("payment worker running", flush=True)
         await stop.wait()
         await service.worker.stop()
-        print(json.dumps({"worker": service.worker.figures}), flush=True)
+        print(json.dumps({"worker": service.worker.figures, "reversals": service.reversals.figures}), flush=True)
         return 0
 
     return asyncio.run(_with_payments(work))

@@ -56,6 +56,10 @@ class RefundNotAllowed(Conflict):
     code, message = "refund_not_allowed", "This payment cannot be refunded in its current state."
 
 
+class PartialRefundNotAllowed(Conflict):
+    code, message = "partial_refund_not_allowed", "A settled payment is refunded in full only: the agency reverses a settlement as a whole."
+
+
 class AgencyUnavailable(UpstreamUnavailable):
     code, message = "agency_unavailable", "The billing agency did not answer; try again."
 

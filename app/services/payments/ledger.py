@@ -19,6 +19,8 @@ from app.services.payments.states import InvalidTransition, OrderStatus, next_st
 from models.payments import PaymentOrder, PaymentOrderEvent, SettlementOutbox
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+# How long a refund at the channel waits before the poller asks about it.
+REFUND_POLL = timedelta(seconds=30)
 
 
 def local_iso(moment: datetime | None) -> str | None:
@@ -33,6 +35,10 @@ def new_order_no(now: datetime) -> str:
 
 def settlement_id_for(order_no: str) -> str:
     return "S" + order_no[1:]
+
+
+def reversal_id_for(order_no: str) -> str:
+    return "V" + order_no[1:]
 
 
 def bill_key(agency: str, bill_ref: str) -> str:

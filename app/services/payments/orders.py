@@ -39,6 +39,7 @@ from app.services.payments.errors import (
 )
 from app.services.payments.ledger import bill_key, local_iso, new_order_no, try_advance
 from app.services.payments.reconcile import day_bounds
+from app.services.payments.reversals import reversal_view
 from app.services.payments.states import MONEY_HELD_STATES, OrderStatus
 from models.payments import (
     IdempotencyRecord,
@@ -46,6 +47,7 @@ from models.payments import (
     PaymentOrderEvent,
     PaymentReceipt,
     SettlementOutbox,
+    SettlementReversal,
 )
 
 log = logging.getLogger("app.payments")
@@ -106,7 +108,8 @@ def order_view(order: PaymentOrder, receipt: PaymentReceipt | None = None) -> di
         "receipt": None,
     }
     if receipt is not None:
-        view["receipt"] = {"receipt_no": receipt.receipt_no, **receipt.data}
+        # voided_at: the agency cancelled the receipt (冲红) when it reversed the settlement.
+        view["receipt"] = {"receipt_no": receipt.receipt_no, **receipt.data, "voided_at": local_iso(receipt.voided_at)}
     return view
 
 
@@ -299,6 +302,7 @@ class OrderDesk:
             raise OrderNotFound()
         receipt = await PaymentReceipt.get_or_none(order_id=order.id)
         settlement = await SettlementOutbox.get_or_none(order_id=order.id)
+        reversal = await SettlementReversal.get_or_none(order_id=order.id)
         events = await PaymentOrderEvent.filter(order_id=order.id).order_by("id")
         return order_view(order, receipt) | {
             "user_id": order.user_id,
@@ -307,6 +311,7 @@ class OrderDesk:
                 "settlement_id": settlement.settlement_id, "status": settlement.status,
                 "attempts": settlement.attempts, "last_error": settlement.last_error,
             },
+            "reversal": None if reversal is None else reversal_view(reversal),
             "history": [
                 {"event": e.event, "from": e.from_status, "to": e.to_status, "detail": e.detail,
                  "at": local_iso(e.created_at)}

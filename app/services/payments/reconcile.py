@@ -6,7 +6,8 @@ Mismatch kinds reported to operators:
 - status_mismatch: the bill lists a payment for an order we think unpaid;
 - amount_mismatch: the bill's amount differs from what we recorded;
 - paid_twice: one bill paid by more than one payment (a refund is proposed for the extras);
-- missing_at_agency / agency_only: our settlements and the agency's disagree.
+- missing_at_agency / agency_only: our settlements and the agency's disagree;
+- reversal_mismatch: one side holds a settlement as reversed (冲正) and the other does not.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from app.ports import BillingAgency, ChannelBillRow, Clock, PaymentChannel
 from app.services.payments.errors import ReconciliationItemNotFound
 from app.services.payments.ledger import SHANGHAI, local_iso
 from app.services.payments.states import MONEY_HELD_STATES, OrderStatus
-from models.payments import PaymentOrder, ReconciliationItem, ReconciliationRun, SettlementOutbox
+from models.payments import (
+    PaymentOrder,
+    ReconciliationItem,
+    ReconciliationRun,
+    SettlementOutbox,
+    SettlementReversal,
+)
 
 log = logging.getLogger("app.payments.reconcile")
 
@@ -145,6 +152,8 @@ class Reconciler:
         settled = {o.id: o for o in paid_today if o.settled_at is not None}
         ours = {s.settlement_id: settled[s.order_id]
                 for s in await SettlementOutbox.filter(order_id__in=list(settled), status="delivered")} if settled else {}
+        reversed_here = set(await SettlementReversal.filter(order_id__in=list(settled), status="confirmed")
+                            .values_list("settlement_id", flat=True)) if settled else set()
         for agency, records in books.items():
             theirs = {r.settlement_id: r for r in records}
             for settlement_id, order in ours.items():
@@ -160,10 +169,19 @@ class Reconciler:
                         items.append({"kind": "agency_only", "channel": record.channel, "order_no": None,
                                       "bill_key": f"{agency}:{record.bill_ref}", "actual_amount": record.amount,
                                       "detail": {"agency": agency, "settlement_id": settlement_id}})
-                elif record.amount != mine.paid_amount:
+                    continue
+                if record.amount != mine.paid_amount:
                     items.append({"kind": "amount_mismatch", "channel": mine.channel, "order_no": mine.order_no,
                                   "bill_key": mine.bill_key, "expected_amount": mine.paid_amount,
                                   "actual_amount": record.amount, "detail": {"agency": agency}})
+                if (record.reversal_id is not None) != (settlement_id in reversed_here):
+                    # Also while our reversal is still being asked and the agency already made it.
+                    items.append({"kind": "reversal_mismatch", "channel": mine.channel, "order_no": mine.order_no,
+                                  "bill_key": mine.bill_key, "expected_amount": mine.paid_amount,
+                                  "actual_amount": record.amount,
+                                  "detail": {"agency": agency, "settlement_id": settlement_id,
+                                             "reversed_at_agency": record.reversal_id is not None,
+                                             "reversed_here": settlement_id in reversed_here}})
         return items
 
     async def show_run(self, run_id: int) -> dict[str, Any]:

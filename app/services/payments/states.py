@@ -3,6 +3,12 @@
 ``paying`` means the channel holds an open order the payer may still pay; ``paid`` means the money
 arrived and the agency has not yet confirmed it; ``settled`` means the agency has. A transition
 not in the table raises, so a late, duplicated or reordered event can never move an order back.
+
+A settled order is refunded only in full and only after the agency has reversed (冲正) its
+settlement: ``reversal_requested`` takes it to ``refunding`` while the agency is asked,
+``settlement_reversed`` records the agency's yes (the channel refund goes out next) and
+``reversal_refused`` takes it back to ``settled`` with no money moved. Once reversed, the agency
+no longer holds the payment: a channel refund that then fails leaves the order ``paid``.
 """
 
 from __future__ import annotations
@@ -36,12 +42,15 @@ TRANSITIONS: dict[tuple[OrderStatus, str], OrderStatus] = {
     (S.FAILED, "payment_confirmed"): S.PAID,
     (S.PAID, "settlement_accepted"): S.SETTLED,
     (S.PAID, "refund_requested"): S.REFUNDING,
-    (S.SETTLED, "refund_requested"): S.REFUNDING,
+    (S.SETTLED, "reversal_requested"): S.REFUNDING,
+    (S.REFUNDING, "settlement_reversed"): S.REFUNDING,
+    (S.REFUNDING, "reversal_refused"): S.SETTLED,
     (S.REFUNDING, "refund_completed"): S.REFUNDED,
-    (S.REFUNDING, "partial_refund_completed_settled"): S.SETTLED,
     (S.REFUNDING, "partial_refund_completed_paid"): S.PAID,
-    (S.REFUNDING, "refund_failed_settled"): S.SETTLED,
     (S.REFUNDING, "refund_failed_paid"): S.PAID,
+    # Refunds of settled orders opened before reversals existed (no reversal asked) end here.
+    (S.REFUNDING, "partial_refund_completed_settled"): S.SETTLED,
+    (S.REFUNDING, "refund_failed_settled"): S.SETTLED,
 }
 
 # A bill is taken while one of its orders is in one of these states.

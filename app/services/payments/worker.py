@@ -1,11 +1,12 @@
-"""The payment worker: settles paid orders, asks channels about silent orders, follows refunds.
+"""The payment worker: settles paid orders, reverses settlements before refunds, asks channels
+about silent orders, follows refunds.
 
-Jobs are rows: a due settlement in the outbox, an order or refund whose next_poll_at has come.
+Jobs are rows: a due settlement or reversal in its outbox, an order or refund whose next_poll_at has come.
 A worker claims a batch with SELECT ... FOR UPDATE SKIP LOCKED and pushes each claimed row's due
 time forward by a lease before committing, so the outside calls run outside any transaction and
 a worker killed mid-call only delays its jobs until the lease runs out. Several workers (in the
 service, or `python -m app worker` processes) can run at once; the agency deduplicates by our
-settlement id and the channels by our order and refund numbers.
+settlement and reversal ids and the channels by our order and refund numbers.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from app.ports import (
 from app.services.payments.ledger import SHANGHAI, backoff, confirm_payment, try_advance
 from app.services.payments.refunds import RefundDesk, open_refund
 from app.services.payments.states import OrderStatus
-from models.payments import PaymentOrder, PaymentReceipt, PaymentRefund, SettlementOutbox
+from models.payments import PaymentOrder, PaymentReceipt, PaymentRefund, SettlementOutbox, SettlementReversal
 
 log = logging.getLogger("app.payments.worker")
 
@@ -125,6 +126,7 @@ class PaymentWorker:
     async def run_once(self) -> bool:
         """One round of every job kind; True when something was due (so go again at once)."""
         worked = await self.deliver_settlements()
+        worked += await self.deliver_reversals()
         worked += await self.poll_orders()
         worked += await self.poll_refunds()
         worked += await self.send_receipt_messages()
@@ -187,6 +189,14 @@ class PaymentWorker:
                                        reason="重复缴费退款", kind="double_payment")
         await self.refunds.submit(refund, order_no=order.order_no, total=order.paid_amount or order.amount,
                                   channel=order.channel)
+
+    # ------------------------------------------------------------------ reversals before refunds
+    async def deliver_reversals(self) -> int:
+        jobs = await claim(SettlementReversal, due_field="next_attempt_at", filters={"status": "pending"},
+                           now=self.clock.now(), lease=self.settings.claim_lease, limit=self.settings.worker_batch)
+        if jobs:
+            await asyncio.gather(*(self.refunds.reverse_then_refund(job) for job in jobs))
+        return len(jobs)
 
     # ------------------------------------------------------------------ orders without news
     async def poll_orders(self) -> int:

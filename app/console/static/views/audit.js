@@ -22,6 +22,11 @@ const KIND_LABELS = {
   licence_consent_granted: '授权用证',
   licence_consent_revoked: '撤回用证授权',
   licence_consent_used: '使用用证授权',
+  // Status changes are recorded as licence_<action>.
+  licence_suspend: '暂停证照',
+  licence_reinstate: '恢复证照',
+  licence_revoke: '吊销证照',
+  licence_expire: '注销证照（到期）',
 };
 
 export async function auditView(root) {

@@ -249,7 +249,6 @@ export async function zonesList(root) {
   const openId = h('input', { type: 'number', placeholder: '专区编号' });
   const all = h('div');
   const orderPanel = h('div');
-  const region = h('input', { value: '440000', placeholder: '地区编码' });
   const create = form(ZONE_FIELDS, { audiences: 'individual', region_code: '440000' }, {
     submitLabel: '创建专区',
     successMessage: '',
@@ -259,20 +258,22 @@ export async function zonesList(root) {
     },
   });
 
-  // The home page order of the zones a resident of this region sees; saving sends the new order.
+  // The home page order of the zones; saving sends the new order. The API takes every zone
+  // exactly once (drafts and retired ones too, every region), so the list holds them all.
   async function loadOrder() {
-    const body = await catalogue.publishedZones(region.value.trim());
-    const zones = (body.zones || []).map((z) => ({ id: z.id, title: z.title }));
+    const body = await catalogue.listZones();
+    const zones = (body.zones || []).map((z) => ({ id: z.id, title: z.title, status: z.status, region: z.region_code }));
     const list = h('ul', { class: 'entries' });
     const render = () => clear(list, zones.map((zone, index) => h('li', {},
       h('span', { class: 'muted' }, String(index + 1)),
       h('a', { class: 'grow', href: `#/catalogue/zones/${zone.id}` }, zone.title),
+      h('span', { class: 'muted' }, zone.region), statusTag(zone.status),
       h('button', { disabled: index === 0, onclick: () => { [zones[index - 1], zones[index]] = [zones[index], zones[index - 1]]; render(); } }, '↑'),
       h('button', { disabled: index === zones.length - 1, onclick: () => { [zones[index + 1], zones[index]] = [zones[index], zones[index + 1]]; render(); } }, '↓'))));
     render();
     clear(orderPanel, zones.length ? [list,
       h('button', { class: 'primary', onclick: (e) => act(e.target, () => catalogue.orderZones(zones.map((z) => z.id)), '首页顺序已保存') }, '保存首页顺序')]
-      : h('p', { class: 'muted' }, '该地区暂无已发布专区'));
+      : h('p', { class: 'muted' }, '暂无专区'));
   }
 
   async function loadAll() {
@@ -292,7 +293,8 @@ export async function zonesList(root) {
       h('div', { class: 'toolbar' }, openId,
         h('button', { onclick: () => { if (openId.value) go(`#/catalogue/zones/${openId.value}`); } }, '打开')),
       all),
-    section('首页专区顺序', h('div', { class: 'toolbar' }, region, h('button', { onclick: (e) => act(e.target, loadOrder) }, '加载')), orderPanel),
+    section('首页专区顺序', h('p', { class: 'muted' }, '居民首页按此顺序显示其所在地区已发布的专区。'),
+      h('div', { class: 'toolbar' }, h('button', { onclick: (e) => act(e.target, loadOrder) }, '重新加载')), orderPanel),
     section('新建专区（草稿）', create.el));
   await fillPanel(all, loadAll);
   await fillPanel(orderPanel, loadOrder);

@@ -9,6 +9,17 @@ const STATUS_LABELS = {
   refunding: '退款中', refunded: '已退款', failed: '失败',
 };
 
+// A settled order is refunded in full only, after the agency reverses (冲正) its settlement.
+const REVERSAL_LABELS = { pending: '等待缴费单位冲正', confirmed: '已冲正', refused: '缴费单位拒绝冲正' };
+const REFUND_STATUS_LABELS = { awaiting_reversal: '等待冲正', processing: '退款中', succeeded: '已退款', failed: '失败' };
+const REFUND_FAILURES = { reversal_refused: '缴费单位拒绝冲正，未退款' };
+
+function reversalText(reversal) {
+  if (!reversal) return '';
+  const label = REVERSAL_LABELS[reversal.status] || reversal.status;
+  return reversal.last_error ? `${label}（${reversal.last_error}，已尝试 ${reversal.attempts} 次）` : label;
+}
+
 function statusTag(status) {
   return tag(STATUS_LABELS[status] || status, STATUS_TONES[status]);
 }
@@ -27,7 +38,9 @@ export async function ordersView(root) {
     const order = await payments.getOrder(no);
     const refunds = order.refunds || [];
     const refundForm = form([
-      { name: 'amount_yuan', label: '退款金额（元）', required: true, help: `最多可退 ${yuan((order.amount || 0) - (order.refunded_amount || 0))}` },
+      { name: 'amount_yuan', label: '退款金额（元）', required: true, help: order.status === 'settled'
+        ? `已入账订单只能全额退款 ${yuan((order.amount || 0) - (order.refunded_amount || 0))}，先由缴费单位冲正`
+        : `最多可退 ${yuan((order.amount || 0) - (order.refunded_amount || 0))}` },
       { name: 'reason', label: '退款原因', required: true },
     ], {}, {
       submitLabel: '发起退款',
@@ -45,7 +58,8 @@ export async function ordersView(root) {
           ['状态', statusTag(order.status)], ['金额', yuan(order.amount)], ['本金', yuan(order.principal)], ['滞纳金/加处罚款', yuan(order.late_fee)],
           ['已退款', yuan(order.refunded_amount)], ['账单', `${order.bill_type} ${order.bill_ref}`], ['渠道', order.channel],
           ['渠道交易号', order.channel_txn_id], ['创建', beijing(order.created_at)], ['支付', beijing(order.paid_at)], ['入账', beijing(order.settled_at)],
-          ['电子票据', order.receipt ? order.receipt.receipt_no : ''],
+          ['电子票据', order.receipt ? order.receipt.receipt_no + (order.receipt.voided_at ? '（已冲红）' : '') : ''],
+          ['冲正', reversalText(order.reversal)],
         ]),
         h('h3', {}, '退款记录'),
         table([
@@ -53,7 +67,8 @@ export async function ordersView(root) {
           { label: '金额', render: (r) => yuan(r.amount) },
           { label: '原因', key: 'reason' },
           { label: '类型', key: 'kind' },
-          { label: '状态', key: 'status' },
+          { label: '状态', render: (r) => REFUND_STATUS_LABELS[r.status] || r.status },
+          { label: '失败原因', render: (r) => (r.failure_code ? REFUND_FAILURES[r.failure_code] || r.failure_code : '') },
           { label: '时间', render: (r) => beijing(r.created_at) },
         ], refunds, { empty: '无退款' }),
         h('h3', {}, '退款'),
@@ -68,11 +83,19 @@ export async function ordersView(root) {
     (body.overdue_settlements || []).length
       ? [h('h3', {}, '超过 1 小时未入账'), table([
         { label: '订单号', render: (o) => h('a', { href: '#/payments/orders', onclick: (e) => { e.preventDefault(); act(null, () => show(o.order_no)); } }, o.order_no) },
-        { label: '支付时间', render: (o) => beijing(o.paid_at) },
+        { label: '等待入账起', render: (o) => beijing(o.since) },
         { label: '尝试次数', key: 'attempts' },
         { label: '最近错误', key: 'last_error' },
       ], body.overdue_settlements)]
-      : h('p', { class: 'muted' }, '没有超时未入账的订单'));
+      : h('p', { class: 'muted' }, '没有超时未入账的订单'),
+    (body.overdue_reversals || []).length
+      ? [h('h3', {}, '超过 1 小时未冲正'), table([
+        { label: '订单号', render: (o) => h('a', { href: '#/payments/orders', onclick: (e) => { e.preventDefault(); act(null, () => show(o.order_no)); } }, o.order_no) },
+        { label: '申请时间', render: (o) => beijing(o.requested_at) },
+        { label: '尝试次数', key: 'attempts' },
+        { label: '最近错误', key: 'last_error' },
+      ], body.overdue_reversals)]
+      : []);
   }
 
   clear(root,
@@ -89,14 +112,23 @@ export async function ordersView(root) {
   await loadStats();
 }
 
+// The kinds the reconciliation writes (app/services/payments/reconcile.py).
 const MISMATCH_LABELS = {
   missing_in_channel: '渠道账单缺失',
-  missing_in_ledger: '本地订单缺失',
+  missing_locally: '本地订单缺失',
   missing_at_agency: '缴费单位未入账',
+  agency_only: '缴费单位有入账、本地无订单',
   amount_mismatch: '金额不一致',
   status_mismatch: '状态不一致',
-  double_payment: '重复支付',
+  reversal_mismatch: '冲正状态不一致',
+  paid_twice: '重复支付',
 };
+
+// A run's summary counts its mismatches by kind.
+function mismatchCount(run) {
+  const byKind = (run.summary && run.summary.mismatches) || {};
+  return Object.values(byKind).reduce((sum, n) => sum + Number(n || 0), 0);
+}
 
 export async function reconciliationsView(root) {
   const runs = h('div');
@@ -107,15 +139,16 @@ export async function reconciliationsView(root) {
   async function showRun(id) {
     const run = await payments.getReconciliation(id);
     const items = run.items || [];
-    clear(detail, section(`对账 ${run.date || run.day || ''}（#${run.id}）`,
+    clear(detail, section(`对账 ${run.day || ''}（#${run.id}）`,
       h('p', {}, tag(run.status), ' ', h('span', { class: 'muted' }, `开始 ${beijing(run.started_at)} · 结束 ${beijing(run.finished_at)}`)),
       table([
         { label: '类型', render: (i) => MISMATCH_LABELS[i.kind] || i.kind },
         { label: '渠道', key: 'channel' },
         { label: '订单号', key: 'order_no' },
-        { label: '我方金额', render: (i) => yuan(i.our_amount ?? i.expected_amount) },
-        { label: '对方金额', render: (i) => yuan(i.their_amount ?? i.actual_amount) },
-        { label: '建议', render: (i) => (i.proposed_refund ? `建议退款 ${yuan(i.proposed_refund)}` : i.suggestion || '') },
+        { label: '我方金额', render: (i) => yuan(i.expected_amount) },
+        { label: '对方金额', render: (i) => yuan(i.actual_amount) },
+        { label: '建议', render: (i) => (i.proposed_refund_amount ? `建议退款 ${yuan(i.proposed_refund_amount)}` : '') },
+        { label: '详情', render: (i) => h('span', { class: 'mono' }, i.detail && Object.keys(i.detail).length ? JSON.stringify(i.detail) : '') },
         { label: '处理', render: (i) => (i.resolved_at ? tag(`已处理 ${beijing(i.resolved_at)}`, 'ok')
           : h('button', { onclick: (e) => act(e.target, async () => { await payments.resolveItem(i.id); await showRun(id); }, '已标记处理') }, '标记已处理')) },
       ], items, { empty: '没有差异' })));
@@ -125,9 +158,9 @@ export async function reconciliationsView(root) {
     const body = await payments.listReconciliations();
     clear(runs, table([
       { label: '编号', key: 'id' },
-      { label: '日期', render: (r) => r.date || r.day },
+      { label: '日期', render: (r) => r.day },
       { label: '状态', render: (r) => tag(r.status) },
-      { label: '差异数', render: (r) => r.mismatches ?? r.item_count ?? '' },
+      { label: '差异数', render: (r) => mismatchCount(r) },
       { label: '开始', render: (r) => beijing(r.started_at) },
       { label: '', render: (r) => h('button', { onclick: (e) => act(e.target, () => showRun(r.id)) }, '查看') },
     ], body.runs || []));

@@ -246,6 +246,31 @@ test('the retry after a refresh sends the same Idempotency-Key and body', async 
   assert.deepEqual(seen[1].body, seen[0].body);
 });
 
+test('a store outage (503 store_unavailable) is sent once more, same key and body, then reported', async () => {
+  const seen = [];
+  let answers = [errorResponse(503, 'store_unavailable', 'req-503', { 'retry-after': '0' })];
+  global.wx = createWx({
+    'POST /api/v1/payments': (call) => {
+      seen.push({ key: call.header['Idempotency-Key'], body: call.data });
+      return answers.shift() || { statusCode: 201, data: { order_no: 'P2', amount: 100, status: 'created', pay_params: {} } };
+    },
+  });
+  const { request, session } = loadModules();
+  signedIn(session);
+  const key = request.newIdempotencyKey();
+  const body = { bill_type: 'fine', bill_ref: '4401001234567890', channel: 'alipay' };
+  assert.equal((await request.post('/api/v1/payments', body, { 'Idempotency-Key': key })).order_no, 'P2');
+  assert.equal(seen.length, 2);
+  assert.equal(seen[1].key, key);
+  assert.deepEqual(seen[1].body, body);
+  // Still down on the second try: the caller hears of it (with the request id), no third try.
+  answers = [0, 1].map(() => errorResponse(503, 'store_unavailable', 'req-again', { 'retry-after': '0' }));
+  seen.length = 0;
+  await assert.rejects(request.post('/api/v1/payments', body, { 'Idempotency-Key': key }),
+    (err) => err.code === 'store_unavailable' && /req-again/.test(err.userMessage));
+  assert.equal(seen.length, 2);
+});
+
 test('idempotency keys are UUID v4 and differ between attempts', () => {
   const { request } = loadModules();
   const keys = new Set();

@@ -101,6 +101,8 @@ const ERROR_MESSAGES = {
   upstream_unavailable: '合作方系统暂时不可用，请稍后再试',
   upstream_error: '合作方系统返回错误，请稍后再试',
   service_unavailable: '系统维护中，请稍后再试',
+  request_timeout: '请求超时，请检查网络后重试',
+  length_required: '请求格式有误，请更新小程序后重试',
   store_unavailable: '系统繁忙，请稍后重试',
   internal_error: '系统繁忙，请稍后再试',
   // Raised on the phone, not by the backend.
@@ -157,7 +159,16 @@ function fromClientError(err) {
   return new ApiError({ status: 0, code });
 }
 
-async function send(options) {
+// 503 store_unavailable: the backend's database or cache did not answer, the request was fine
+// and wrote nothing, so it goes out once more after Retry-After (capped) with the same headers
+// and body (an Idempotency-Key among them).
+const STORE_RETRY_CAP_SECONDS = 3;
+
+function pause(seconds) {
+  return new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+}
+
+async function send(options, { retried = false } = {}) {
   let res;
   try {
     res = await http.send(options);
@@ -165,7 +176,12 @@ async function send(options) {
     throw fromClientError(err);
   }
   if (res.statusCode >= 200 && res.statusCode < 300) return res.data;
-  throw toApiError(res);
+  const error = toApiError(res);
+  if (error.code === 'store_unavailable' && !retried) {
+    await pause(Math.min(error.retryAfter || 1, STORE_RETRY_CAP_SECONDS));
+    return send(options, { retried: true });
+  }
+  throw error;
 }
 
 async function login() {

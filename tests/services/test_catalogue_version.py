@@ -141,3 +141,56 @@ async def test_a_failed_bump_still_moves_this_worker_on(
         await _until(lambda: this.known_version.isdigit() and int(this.known_version) >= int(later))
     finally:
         await this.stop()
+
+
+async def test_requests_keep_the_current_index_while_the_next_one_is_built(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    this = _worker()
+    await this.start()
+    building = asyncio.Event()
+    release = asyncio.Event()
+    load = search_sync._load_published
+
+    async def slow_load():  # type: ignore[no-untyped-def]
+        building.set()
+        await release.wait()
+        return await load()
+
+    try:
+        before, current = this.known_version, await this.index()
+        monkeypatch.setattr(search_sync, "_load_published", slow_load)
+        version = await _worker().changed()
+        await asyncio.wait_for(building.wait(), 5)  # the poll has started the next build
+        # Meanwhile searches and cache keys stay on the current catalogue, without waiting.
+        assert await asyncio.wait_for(this.index(), 0.5) is current
+        assert this.known_version == before
+        release.set()
+        await _until(lambda: this.known_version == version)
+        assert await this.index() is not current
+    finally:
+        release.set()
+        await this.stop()
+
+
+async def test_a_failed_build_is_tried_again_at_the_next_poll(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    this = _worker()
+    await this.start()
+    load = search_sync._load_published
+    failures = []
+
+    async def flaky_load():  # type: ignore[no-untyped-def]
+        if not failures:
+            failures.append(1)
+            raise ConnectionResetError("the database went away for a moment")
+        return await load()
+
+    try:
+        monkeypatch.setattr(search_sync, "_load_published", flaky_load)
+        version = await _worker().changed()
+        await _until(lambda: this.known_version == version)
+        assert failures == [1]
+    finally:
+        await this.stop()

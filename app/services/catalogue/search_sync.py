@@ -4,9 +4,10 @@ The catalogue version is one row in the database (catalogue_version), the one st
 process reaches, on SQLite as on PostgreSQL: whatever commits a change residents can see (an
 operator's publish, retire, reorder or import in any worker, `seed-demo`, ...) then bumps it with
 one atomic statement. Each worker polls it (`catalogue.index_poll_seconds`); when it moves, the
-worker reloads the published items and rebuilds its index off the event loop, and its read
-caches follow, since their keys carry the version. The worker that made a change waits for its
-own rebuild, so an operator sees their own publish; the others rebuild at their next poll.
+worker reloads the published items and rebuilds its index off the event loop, serving the
+current one meanwhile, then switches: the new index, and its read caches, whose keys carry the
+version. The worker that made a change waits for its own rebuild, so an operator sees their own
+publish; the others switch after their next poll and rebuild.
 A worker's version only moves forward; should the database's go back (a restore), the worker
 pushes it past every version it has used, so a cache key never stands for two catalogues.
 
@@ -127,9 +128,14 @@ class CatalogueSearch:
                     log.warning("catalogue version went back", extra={"seen": self._newest, "found": version})
                     version = await raise_version(self._newest + 1)
                 if version > self._newest:
-                    self._newest = version
-                    self._wanted_version = str(version)
-                    await self._rebuild()
+                    # Requests keep the current index (and cache keys) while the next one is
+                    # built, then this worker switches at once; a failed build is tried again
+                    # at the next poll.
+                    current = self._wanted_version
+                    await self._rebuild(str(version))
+                    self._newest = max(self._newest, version)
+                    if self._wanted_version == current:  # changed() here may have moved on meanwhile
+                        self._wanted_version = str(version)
                 if time.monotonic() - self._last_flush >= self._flush_seconds:
                     await self._flush_views()
                 self._failing = False
@@ -140,9 +146,10 @@ class CatalogueSearch:
                     log.warning("catalogue index refresh failed", exc_info=True)
                 self._failing = True
 
-    async def _rebuild(self) -> None:
+    async def _rebuild(self, version: str | None = None) -> None:
+        """Build the index of `version` (default: the wanted one) unless it is built already."""
         async with self._lock:
-            version = self._wanted_version
+            version = version if version is not None else self._wanted_version
             if self._index is not None and self._index_version == version:
                 return
             started = time.perf_counter()

@@ -51,6 +51,22 @@ def local_day(moment: datetime) -> date:
     return moment.astimezone(SHANGHAI).date()
 
 
+def request_object(request: Request) -> dict[str, Any] | None:
+    """A signed request's JSON object body; None for anything else (an agency answers 400)."""
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, RecursionError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def request_day(request: Request) -> date | None:
+    try:
+        return date.fromisoformat(request.args.get("date", ""))
+    except ValueError:
+        return None
+
+
 def mask_name(name: str) -> str:
     return name[:1] + "*" * max(len(name) - 1, 1)
 
@@ -507,7 +523,9 @@ def create_blueprint(settings: Settings | TaxSandboxConfig) -> Blueprint:
         secret, problem = state.gateway.authenticate(request)
         if problem:
             return state.gateway.error(secret, 401, problem, "request authentication failed")
-        payload = request.json or {}
+        payload = request_object(request)
+        if payload is None:
+            return state.gateway.error(secret, 400, "invalid_request", "the body must be a JSON object")
         return await settle_with_faults(state.knobs, secret, lambda: accept_settlement(state, secret, payload))
 
     @bp.post("/api/v1/reversals")
@@ -515,7 +533,9 @@ def create_blueprint(settings: Settings | TaxSandboxConfig) -> Blueprint:
         secret, problem = state.gateway.authenticate(request)
         if problem:
             return state.gateway.error(secret, 401, problem, "request authentication failed")
-        payload = request.json or {}
+        payload = request_object(request)
+        if payload is None:
+            return state.gateway.error(secret, 400, "invalid_request", "the body must be a JSON object")
         return await reverse_with_faults(state.knobs, secret, lambda refuse: accept_reversal(
             state.book, state.gateway, secret, payload, bills=state.notices, ref_field="notice_code", refuse=refuse))
 
@@ -524,7 +544,9 @@ def create_blueprint(settings: Settings | TaxSandboxConfig) -> Blueprint:
         secret, problem = state.gateway.authenticate(request)
         if problem:
             return state.gateway.error(secret, 401, problem, "request authentication failed")
-        day = date.fromisoformat(request.args.get("date", ""))
+        day = request_day(request)
+        if day is None:
+            return state.gateway.error(secret, 400, "invalid_date", "date must be YYYY-MM-DD")
         return state.gateway.answer(secret, 200, {"settlements": state.book.on_day(day)})
 
     @bp.get("/api/v1/certificates")

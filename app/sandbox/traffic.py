@@ -32,6 +32,8 @@ from app.sandbox.tax import (
     mask_name,
     parse_paid_at,
     random_digits,
+    request_day,
+    request_object,
     reverse_with_faults,
     settle_with_faults,
     settlement_amount_ok,
@@ -144,7 +146,9 @@ def create_blueprint(settings: Settings | TrafficSandboxConfig) -> Blueprint:
         secret, problem = state.gateway.authenticate(request)
         if problem:
             return state.gateway.error(secret, 401, problem, "request authentication failed")
-        payload = request.json or {}
+        payload = request_object(request)
+        if payload is None:
+            return state.gateway.error(secret, 400, "invalid_request", "the body must be a JSON object")
         return await settle_with_faults(state.knobs, secret, lambda: accept_settlement(state, secret, payload))
 
     @bp.post("/api/v1/reversals")
@@ -152,7 +156,9 @@ def create_blueprint(settings: Settings | TrafficSandboxConfig) -> Blueprint:
         secret, problem = state.gateway.authenticate(request)
         if problem:
             return state.gateway.error(secret, 401, problem, "request authentication failed")
-        payload = request.json or {}
+        payload = request_object(request)
+        if payload is None:
+            return state.gateway.error(secret, 400, "invalid_request", "the body must be a JSON object")
         return await reverse_with_faults(state.knobs, secret, lambda refuse: accept_reversal(
             state.book, state.gateway, secret, payload, bills=state.fines, ref_field="decision_no", refuse=refuse))
 
@@ -161,7 +167,9 @@ def create_blueprint(settings: Settings | TrafficSandboxConfig) -> Blueprint:
         secret, problem = state.gateway.authenticate(request)
         if problem:
             return state.gateway.error(secret, 401, problem, "request authentication failed")
-        day = date.fromisoformat(request.args.get("date", ""))
+        day = request_day(request)
+        if day is None:
+            return state.gateway.error(secret, 400, "invalid_date", "date must be YYYY-MM-DD")
         return state.gateway.answer(secret, 200, {"settlements": state.book.on_day(day)})
 
     @bp.get("/api/v1/certificates")

@@ -289,3 +289,24 @@ async def test_a_reversal_must_be_signed(api: httpx.AsyncClient, live: LiveServe
     signed = await raw_reversal(api, live, body)
     assert signed.status_code == 201, signed.text
     assert live.sandbox("traffic").fines[fine["decision_no"]].status == "unpaid"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/settlements", "/api/v1/reversals"])
+@pytest.mark.parametrize("body", [b"[1, 2]", b'"x"', b"7", b"{", b"[" * 5000 + b"]" * 5000])
+async def test_a_signed_body_that_is_not_an_object_is_a_signed_400(api: httpx.AsyncClient, live: LiveServer,
+                                                                     path: str, body: bytes) -> None:
+    payments = live.settings.payments
+    target = "/sandbox/traffic" + path
+    timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
+    signature = hmac_signature(payments.traffic_secret.reveal(), request_message("POST", target, timestamp, nonce, body))
+    header = (f'{AUTH_SCHEME} client_id="{payments.traffic_client_id}",timestamp="{timestamp}",'
+              f'nonce="{nonce}",signature="{signature}"')
+    answer = await api.post(live.base_url + target, content=body,
+                            headers={"Authorization": header, "Content-Type": "application/json"})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_request"
+
+
+async def test_a_bad_settlement_day_is_a_signed_400(api: httpx.AsyncClient, live: LiveServer) -> None:
+    answer = await raw_signed_get(api, live, "/api/v1/settlements?date=yesterday", timestamp=int(time.time()),
+                                  nonce=secrets.token_hex(16))
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_date"

@@ -5,8 +5,9 @@ Chosen by measurement on this machine (`python -m app.adapters.qr_render`: a ver
 `segno` 35-46 ms (22-29/s), both spending their time in pure-Python encoding and mask
 evaluation. zxing-cpp's C++ encoder (already a test dependency) takes about 1.9 ms with
 automatic mask selection and 0.3 ms with a fixed mask. With a fixed data mask and the 1-bit PNG
-written here with zlib, a PNG costs 1.1-2.1 ms: 470-900 PNG/s per core, the low end when the
-machine's two shared cores are busy. A fixed mask is allowed by ISO/IEC 18004 (the decoder reads
+written here (rows built with numpy, repeated pixel rows "up"-filtered to zeros, then zlib), a
+PNG costs about 0.3 ms on an AMD EPYC vCPU (0.7 ms with the rows built in Python): ~3,000 PNG/s
+per core. A fixed mask is allowed by ISO/IEC 18004 (the decoder reads
 it from the format information); the automatic choice only lowers a readability penalty score,
 and the tests decode every rendered code back to its payload.
 Rendering is CPU work: call it through `asyncio.to_thread` from async code.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import struct
 import zlib
 
+import numpy as np
 import zxingcpp
 
 # The 45 characters of QR alphanumeric mode; base45 and the "LC1:" prefix use only these.
@@ -64,23 +66,26 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 
 def render_png(payload: str, *, scale: int = 4, border: int = 4, data_mask: int | None = DATA_MASK) -> bytes:
     side, modules = _modules(payload, data_mask)
-    width = (side + 2 * border) * scale
-    margin = "1" * (border * scale)
-    padding = "1" * (-width % 8)
-    light_row = b"\x00" + b"\xff" * ((width + 7) // 8)
-    # One module becomes `scale` pixels: 1-bit greyscale, 1 light, 0 dark.
-    widen = {0x00: "0" * scale, 0xFF: "1" * scale}
-    rows = [light_row] * (border * scale)
-    for y in range(side):
-        line = margin + modules[y * side : (y + 1) * side].decode("latin-1").translate(widen) + margin + padding
-        row = b"\x00" + int(line, 2).to_bytes(len(line) // 8, "big")  # filter byte 0: none
-        rows.extend([row] * scale)
-    rows.extend([light_row] * (border * scale))
-    header = struct.pack(">IIBBBBB", width, width, 1, 0, 0, 0, 0)  # 1-bit greyscale
+    grid = np.frombuffer(modules, dtype=np.uint8).reshape(side, side)
+    # 1-bit greyscale, 1 light and 0 dark; one module becomes scale x scale pixels.
+    light = np.pad(grid == 0xFF, border, constant_values=True)
+    pixels = light.repeat(scale, axis=0).repeat(scale, axis=1)
+    width = pixels.shape[1]
+    rows = np.packbits(pixels, axis=1)
+    # Each row starts with its filter byte: 0 (none) for the first pixel row of a module row,
+    # 2 ("up": minus the row above, so all zeros) for the rows that repeat it. Vectorised, and
+    # the zeros make zlib's work small: ~0.2 ms for a version-15 code instead of ~0.4 ms.
+    body = np.zeros((rows.shape[0], rows.shape[1] + 1), dtype=np.uint8)
+    first = slice(None, None, scale)
+    body[first, 1:] = rows[first]
+    repeats = np.ones(rows.shape[0], dtype=bool)
+    repeats[first] = False
+    body[repeats, 0] = 2
+    header = struct.pack(">IIBBBBB", width, width, 1, 0, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", zlib.compress(b"".join(rows), 6))
+        + _png_chunk(b"IDAT", zlib.compress(body.tobytes(), 6))
         + _png_chunk(b"IEND", b"")
     )
 

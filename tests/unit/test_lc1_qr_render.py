@@ -45,6 +45,25 @@ def test_png_geometry():
     assert image.mode == "1"
 
 
+@pytest.mark.parametrize(("scale", "border"), [(1, 0), (3, 2), (4, 4)])
+def test_every_pixel_is_its_module(scale, border):
+    """The PNG rows are built in bulk and filtered: each pixel must still be its module."""
+    from app.adapters.qr_render import _modules
+
+    payload = "LC1:" + "".join(random.Random(scale).choice(BASE45) for _ in range(400))
+    side, modules = _modules(payload)
+    image = Image.open(io.BytesIO(renderer.png(payload, scale=scale, border=border))).convert("L")
+    width = (side + 2 * border) * scale
+    assert image.size == (width, width)
+    pixels = image.load()
+    for y in range(width):
+        for x in range(width):
+            row, column = y // scale - border, x // scale - border
+            inside = 0 <= row < side and 0 <= column < side
+            expected = modules[row * side + column] if inside else 0xFF
+            assert pixels[x, y] == expected, (x, y)
+
+
 def test_svg_is_well_formed_and_scales():
     svg = renderer.svg("LC1:HELLO WORLD")
     root = ET.fromstring(svg)  # noqa: S314 - our own renderer output

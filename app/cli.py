@@ -9,9 +9,12 @@ import argparse
 import asyncio
 import getpass
 import os
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from tortoise.exceptions import DBConnectionError
 
 from app.config import ConfigError, Settings, load_settings
 
@@ -212,3 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except (sqlite3.DatabaseError, DBConnectionError, ConnectionError) as exc:
+        # A store cannot be reached or read (not a database, connection refused): say so and
+        # exit, so a supervisor sees the failure instead of a process that serves nothing.
+        print(f"could not reach or read a data store: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -85,6 +86,20 @@ def is_database_outage(error: BaseException) -> bool:
     return isinstance(error, sqlite3.OperationalError) and any(sign in str(error).lower() for sign in _SQLITE_OUTAGES)
 
 
+def outage_in(
+    error: BaseException, is_outage: Callable[[BaseException], bool] = is_database_outage
+) -> BaseException | None:
+    """The outage behind `error`, if any: the ORM wraps driver errors, so the cause chain is read."""
+    seen: BaseException | None = error
+    for _ in range(8):
+        if seen is None:
+            return None
+        if is_outage(seen):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 class PooledConnection(asyncpg.Connection):  # type: ignore[misc]
     """asyncpg sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` each
     time a connection goes back to the pool: a round trip after every query outside a
@@ -101,6 +116,7 @@ def tortoise_config(database: DatabaseSettings) -> dict[str, Any]:
         url = "asyncpg://" + url.split("://", 1)[1]
     if url.startswith("sqlite://"):
         _release_sqlite_lock_when_begin_fails()
+    _release_connection_lock_when_connect_fails()
     if url.startswith("sqlite://") and "synchronous=" not in url:
         # WAL (Tortoise's default) with NORMAL sync survives a crash of the process; only an OS
         # crash can lose the last commits. The embedded default is for one process; production
@@ -159,6 +175,29 @@ def _release_sqlite_lock_when_begin_fails() -> None:
 
     SqliteTransactionContext.__aenter__ = enter  # type: ignore[method-assign]
     SqliteTransactionContext._releases_lock_when_begin_fails = True  # type: ignore[attr-defined]
+
+
+def _release_connection_lock_when_connect_fails() -> None:
+    """Work around Tortoise 1.1.9: a query on a client not yet connected takes the connection's
+    lock, then connects. When connecting fails (a file that is not a database, a directory it
+    may not write to) the lock is never given back, and the next query, or closing the client,
+    waits for ever: `python -m app serve` hung at start instead of exiting with the error."""
+    from tortoise.backends.base.client import ConnectionWrapper
+
+    if getattr(ConnectionWrapper, "_releases_lock_when_connect_fails", False):
+        return
+
+    async def enter(self: Any) -> Any:
+        await self._lock.acquire()
+        try:
+            await self.ensure_connection()
+        except BaseException:
+            self._lock.release()
+            raise
+        return self.connection
+
+    ConnectionWrapper.__aenter__ = enter  # type: ignore[method-assign]
+    ConnectionWrapper._releases_lock_when_connect_fails = True  # type: ignore[attr-defined]
 
 
 async def migrate(database: DatabaseSettings) -> None:

@@ -21,7 +21,7 @@ from app.adapters.cache import is_cache_outage
 from app.adapters.http import HttpClient
 from app.config import Settings, load_settings
 from app.context import Adapters, App, AppContext, Request
-from app.db import is_database_outage
+from app.db import is_database_outage, outage_in
 from app.errors import (
     AppError,
     BodyTooLarge,
@@ -133,15 +133,11 @@ def _error_for_sanic(exc: SanicException) -> AppError:
 
 
 def _store_outage(exc: BaseException) -> BaseException | None:
-    """The database or cache failure behind `exc` (the ORM wraps driver errors), if any."""
-    seen = 0
-    error: BaseException | None = exc
-    while error is not None and seen < 8:
-        if is_database_outage(error) or is_cache_outage(error) or isinstance(error, (ConnectionError, TimeoutError)):
-            return error
-        error = error.__cause__ or error.__context__
-        seen += 1
-    return None
+    """The database or cache failure behind `exc`, if any."""
+    return outage_in(
+        exc, lambda error: is_database_outage(error) or is_cache_outage(error) or isinstance(
+            error, (ConnectionError, TimeoutError))
+    )
 
 
 def _code_for(status: int) -> str:

@@ -34,6 +34,11 @@ class Services:
 
     async def start(self) -> None:
         await self.audit.ensure_head()
+        try:
+            await self.identity.restore_revocations()
+        except Exception:  # the cache may be down at start: serve anyway (/healthz says 503)
+            logging.getLogger("app.identity").warning("could not restore recent revocations into the cache",
+                                                      exc_info=True)
         for task in self.background:
             await task.start()
 

@@ -178,3 +178,16 @@ def test_several_workers_share_sessions_through_redis(live):
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@pytest.mark.slow
+def test_serve_exits_with_the_error_when_the_database_file_is_not_a_database(tmp_path):
+    """It used to hang for ever at start (Tortoise kept its connection lock after the failed
+    connect), which a supervisor takes for a running service."""
+    broken = tmp_path / "broken.sqlite3"
+    broken.write_bytes(os.urandom(20_000))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
+    env |= {"APP_DATABASE_URL": f"sqlite://{broken}", "APP_SERVICE_PORT": str(free_port())}
+    done = subprocess.run([sys.executable, "-m", "app", "serve"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "could not reach or read a data store" in done.stderr and "not a database" in done.stderr

@@ -160,6 +160,22 @@ async def test_logout_ends_access_and_refresh(api):
     assert refreshed.status_code == 401
 
 
+async def test_an_ended_session_stays_ended_when_the_cache_forgets(api, live):
+    """The in-process stand-in forgets everything at a restart (Redis after a flush): the service
+    puts the revocations of the last token lifetime back when it starts."""
+    import jwt
+
+    session = await login(api)
+    assert (await api.post("/api/v1/auth/logout", headers=session.headers)).status_code == 204
+    identity = live.app.ctx.services.identity
+    sid = jwt.decode(session.access_token, options={"verify_signature": False})["sid"]
+    await identity.cache.delete(f"session_revoked:{sid}")  # what a restart does to the stand-in
+    assert (await api.get("/api/v1/me", headers=session.headers)).status_code == 200
+    await identity.restore_revocations()  # what the next start does
+    refused = await api.get("/api/v1/me", headers=session.headers)
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "token_invalid"
+
+
 @pytest.mark.parametrize("header", ["", "Bearer", "Basic abc", "Bearer not.a.token", "Bearer a.b.c"])
 async def test_missing_or_broken_bearer(api, header):
     response = await api.get("/api/v1/me", headers={"Authorization": header} if header else {})

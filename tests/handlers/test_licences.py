@@ -486,6 +486,21 @@ async def test_a_revoked_inspector_is_stopped_at_once(api, world):
     assert (await inspect(api, world.inspector, payload))["valid"] is True
 
 
+async def test_a_revoked_inspectors_old_token_stays_cut_when_the_cache_forgets(api, world, live):
+    inspector = await make_inspector(api, world.operator, licence_types=[FOOD], regions=["440000"])
+    withdrawn = await api.delete(f"/api/v1/admin/inspectors/{inspector.user_id}", headers=world.operator.headers)
+    assert withdrawn.status_code == 204
+    identity = live.app.ctx.services.identity
+    await identity.cache.delete(f"roles_cut:{inspector.user_id}")  # a restart of the stand-in
+    assert (await api.get("/api/v1/me", headers=inspector.headers)).status_code == 200
+    await identity.restore_revocations()  # the next start
+    cut = await api.get("/api/v1/me", headers=inspector.headers)
+    assert cut.status_code == 401 and cut.json()["error"]["code"] == "token_expired"
+    refreshed = await api.post("/api/v1/auth/refresh", json={"refresh_token": inspector.refresh_token})
+    headers = {"Authorization": f"Bearer {refreshed.json()['access_token']}"}
+    assert (await api.get("/api/v1/me", headers=headers)).status_code == 200  # a token signed after the cut
+
+
 async def test_revoked_after_minting(api, world):
     business = await make_business(api, world)
     payload = await present(api, business.owner, business.licence_id)

@@ -154,3 +154,28 @@ async def test_alipay_second_partial_refund_notify_is_accepted(api: httpx.AsyncC
     assert len(refund_notifies) >= 3 and all(d["accepted"] for d in refund_notifies), refund_notifies
     shown = (await api.get(f"/api/v1/admin/payments/{order['order_no']}", headers=operator.headers)).json()
     assert shown["refunded_amount"] == 5_000
+
+
+async def test_a_database_outage_is_one_warning_for_the_worker_not_a_traceback_a_round(live, caplog):
+    import logging
+    import sqlite3
+
+    from tortoise.exceptions import OperationalError
+
+    worker = live.app.ctx.services.payments.worker
+
+    def locked() -> OperationalError:
+        try:
+            raise OperationalError("locked") from sqlite3.OperationalError("database is locked")
+        except OperationalError as wrapped:
+            return wrapped
+
+    with caplog.at_level(logging.WARNING, logger="app.payments.worker"):
+        for _ in range(3):
+            worker._report_failed_round(locked())
+        worker._report_failed_round(ValueError("a bug"))
+    warnings = [r for r in caplog.records if "did not answer" in r.getMessage()]
+    failures = [r for r in caplog.records if r.getMessage() == "payment worker round failed"]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING and not warnings[0].exc_info
+    assert len(failures) == 1 and failures[0].exc_info
+    worker._database_down = False

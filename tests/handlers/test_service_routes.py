@@ -30,7 +30,11 @@ async def test_healthz_reports_dependencies(api):
     assert response.json() == {"status": "ok", "checks": {"database": True, "redis": True}}
 
 
-async def test_healthz_is_503_when_redis_is_down(tmp_path, live):
+async def test_healthz_is_503_when_redis_is_down(tmp_path, live, api):
+    # A session ended just now: at start the service puts it back into the (unreachable) cache,
+    # and must start all the same.
+    session = await login(api)
+    assert (await api.post("/api/v1/auth/logout", headers=session.headers)).status_code == 204
     settings = make_settings(str(tmp_path), redis={"url": "redis://127.0.0.1:1/0"})
     server = await start_server(settings, name="redis_down", manage_orm=False)
     try:

@@ -42,6 +42,7 @@ from app.services.identity.protection import BlindIndex, FieldCipher, mask_id_nu
 from app.services.identity.ratelimit import RateLimiter
 from app.services.identity.tokens import AccessClaims, AccessTokens
 from models.identity import (
+    AuditEvent,
     Enterprise,
     EnterpriseAgent,
     FaceVerification,
@@ -339,6 +340,29 @@ class IdentityService:
 
     def _access_token(self, user: User, session_id: str, now: datetime, roles: frozenset[str]) -> str:
         return self.tokens.issue(AccessClaims(user.id, roles, session_id, _epoch(user.face_verified_at)), now=now)
+
+    async def restore_revocations(self) -> None:
+        """Put back in the cache what it must still refuse: the sessions ended and the roles taken
+        away within an access token's life. The cache may have forgotten them (the in-process
+        stand-in at every restart, Redis after a flush or a restart without persistence), and
+        their access tokens would otherwise work again until they expire."""
+        now = self.clock.now()
+        window = timedelta(seconds=self.tokens.ttl + 60)
+        ended: dict[str, datetime] = dict(
+            await RefreshToken.filter(revoked_at__gte=now - window).values_list("family_id", "revoked_at")
+        )
+        for family_id, revoked_at in ended.items():
+            await self.cache.set(f"session_revoked:{family_id}", "restored",
+                                 ttl=max((revoked_at + window - now).total_seconds(), 1))
+        cuts: dict[int, datetime] = {}
+        for subject, at in await AuditEvent.filter(
+            kind="role_revoke", subject__startswith="user:", at__gte=now - window
+        ).values_list("subject", "at"):
+            user_id = int(subject.split(":", 1)[1])
+            cuts[user_id] = max(at, cuts.get(user_id, at))
+        for user_id, at in cuts.items():
+            await self.cache.set(_roles_cut_key(user_id), repr(round(at.timestamp(), 3)),
+                                 ttl=max((at + window - now).total_seconds(), 1))
 
     async def _revoke_family(self, family_id: str, now: datetime, *, reason: str, user_id: int) -> None:
         await RefreshToken.filter(family_id=family_id, revoked_at=None).update(revoked_at=now)

@@ -20,6 +20,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from app.config import PaymentSettings
+from app.db import outage_in
 from app.ports import (
     AgencyError,
     BillingAgency,
@@ -83,6 +84,7 @@ class PaymentWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._database_down = False
         self.figures = {"settled": 0, "settle_retries": 0, "polled": 0, "closed": 0}
 
     # ------------------------------------------------------------------ lifecycle
@@ -113,15 +115,26 @@ class PaymentWorker:
                     await self.housekeeping()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # one bad round must not end the worker
-                log.exception("payment worker round failed")
+            except Exception as exc:  # one bad round must not end the worker
+                self._report_failed_round(exc)
                 busy = False
+            else:
+                self._database_down = False
             if not busy:
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.settings.worker_interval)
                 except TimeoutError:
                     pass
+
+    def _report_failed_round(self, error: Exception) -> None:
+        """A bug gets its traceback every time; a database outage one warning while it lasts."""
+        down = outage_in(error) is not None
+        if not down:
+            log.error("payment worker round failed", exc_info=error)
+        elif not self._database_down:
+            log.warning("payment worker: the database did not answer; trying again each round")
+        self._database_down = down
 
     async def run_once(self) -> bool:
         """One round of every job kind; True when something was due (so go again at once)."""

@@ -233,7 +233,7 @@ class BenchContext:
         async def make() -> Session:
             username = f"bench_op_{secrets.token_hex(4)}"
             password = secrets.token_urlsafe(16)
-            await self.run_app("create-operator", username, "--password", password)
+            await self.run_app("create-operator", username, f"--password={password}")  # it may start with "-"
             response = await self.http.post(
                 "/api/v1/auth/operator-login", json={"username": username, "password": password},
                 headers={"X-Forwarded-For": client_ip()},

@@ -26,6 +26,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from sanic.response import HTTPResponse
 
+from app import answers
 from app.db import MAX_ID
 from app.errors import (
     AppError,
@@ -317,5 +318,5 @@ class Response(HTTPResponse):
 def ok(data: Any = None, *, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
     if status == 204:
         return Response(status=204, headers=headers)
-    body = orjson.dumps(to_jsonable(data), default=_default)
+    body = answers.dumps(to_jsonable(data), default=_default)
     return Response(body, status=status, headers=headers, content_type="application/json")

@@ -172,3 +172,15 @@ def test_documented_success_statuses_cover_what_handlers_answer(live):
         answered = {int(s) for s in re.findall(r"status=(?:\d{3} if \w+ else )?(\d{3})", source)}
         answered |= {int(s) for s in re.findall(r"status=(\d{3}) if", source)}
         assert {s for s in answered if s < 400} <= set(spec.statuses), (route.path, answered, spec.statuses)
+
+
+async def test_times_in_answers_are_shown_in_shanghai_time(api, verified_resident):
+    """Stored in UTC, shown in Asia/Shanghai: the profile (also when served from its cache) and
+    the login answer, like payments and inspections."""
+    from datetime import datetime
+
+    for _ in range(2):  # built, then from the cache
+        me = (await api.get("/api/v1/me", headers=verified_resident.headers)).json()
+        shown = me["face_verified_at"]
+        assert shown.endswith("+08:00"), shown
+        assert datetime.fromisoformat(shown).utcoffset().total_seconds() == 8 * 3600

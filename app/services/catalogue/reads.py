@@ -15,8 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from app import answers
 from app.db import MAX_ID
 from app.ports import Cache, Clock
 from app.search import MAX_QUERY_CHARS
@@ -53,7 +52,7 @@ class Rendered:
 
     @classmethod
     def of(cls, data: Any) -> Rendered:
-        body = orjson.dumps(data)
+        body = answers.dumps(data)
         return cls(body=body, etag=f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"')
 
 

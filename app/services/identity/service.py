@@ -16,6 +16,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from app import answers
 from app.batching import Coalescer
 from app.config import Settings
 from app.context import Principal
@@ -388,7 +389,7 @@ class IdentityService:
         if who.profile_snapshot is not None:
             return orjson.loads(who.profile_snapshot)
         profile = await self._build_profile(who)
-        await self.cache.set(_profile_key(who.user_id), orjson.dumps(profile), ttl=await self._profile_ttl(who.user_id))
+        await self.cache.set(_profile_key(who.user_id), answers.dumps(profile), ttl=await self._profile_ttl(who.user_id))
         return profile
 
     async def _profile_ttl(self, user_id: int) -> float:

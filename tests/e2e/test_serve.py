@@ -115,6 +115,8 @@ def test_a_running_server_picks_up_a_catalogue_seeded_by_another_process(tmp_pat
 
             assert social_insurance() == 0
             assert client.get("/api/v1/regions").json()["regions"] == []
+            empty = client.get("/api/v1/zones")  # the home page of a fresh install: empty, not an error
+            assert empty.status_code == 200 and empty.json()["zones"] == []
             seed = subprocess.run(
                 [sys.executable, "-m", "app", "seed-demo", "--scale", "120"],
                 env=env,

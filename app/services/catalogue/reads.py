@@ -130,6 +130,11 @@ class CatalogueReader:
         if remembered is not None:
             return remembered
         tree = await self._regions.current()
+        if not region and not tree.root_code:
+            # No region tree yet (a fresh install before seed-demo or an import): nothing to show,
+            # which is not the caller's mistake.
+            _check_audience(audience)
+            return Rendered.of({"region": None, "audience": audience, "zones": []})
         chosen = region or tree.root_code
         tree.require(chosen)
         _check_audience(audience)

@@ -166,6 +166,16 @@ class AgencyGateway:
         self._nonces[nonce] = now + 2 * self._max_skew
         return secret, None
 
+    def signed_body(self, request: Request) -> tuple[str | None, dict[str, Any], HTTPResponse | None]:
+        """A genuine request's secret and JSON object body, or the signed refusal to answer with."""
+        secret, problem = self.authenticate(request)
+        if problem:
+            return secret, {}, self.error(secret, 401, problem, "request authentication failed")
+        payload = request_object(request)
+        if payload is None:
+            return secret, {}, self.error(secret, 400, "invalid_request", "the body must be a JSON object")
+        return secret, payload, None
+
     def _forget_old_nonces(self, now: float) -> None:
         if len(self._nonces) > 10_000:
             self._nonces = {n: exp for n, exp in self._nonces.items() if exp > now}
@@ -520,22 +530,16 @@ def create_blueprint(settings: Settings | TaxSandboxConfig) -> Blueprint:
 
     @bp.post("/api/v1/settlements")
     async def agency_settle(request: Request) -> HTTPResponse:
-        secret, problem = state.gateway.authenticate(request)
-        if problem:
-            return state.gateway.error(secret, 401, problem, "request authentication failed")
-        payload = request_object(request)
-        if payload is None:
-            return state.gateway.error(secret, 400, "invalid_request", "the body must be a JSON object")
+        secret, payload, refusal = state.gateway.signed_body(request)
+        if refusal is not None:
+            return refusal
         return await settle_with_faults(state.knobs, secret, lambda: accept_settlement(state, secret, payload))
 
     @bp.post("/api/v1/reversals")
     async def agency_reverse(request: Request) -> HTTPResponse:
-        secret, problem = state.gateway.authenticate(request)
-        if problem:
-            return state.gateway.error(secret, 401, problem, "request authentication failed")
-        payload = request_object(request)
-        if payload is None:
-            return state.gateway.error(secret, 400, "invalid_request", "the body must be a JSON object")
+        secret, payload, refusal = state.gateway.signed_body(request)
+        if refusal is not None:
+            return refusal
         return await reverse_with_faults(state.knobs, secret, lambda refuse: accept_reversal(
             state.book, state.gateway, secret, payload, bills=state.notices, ref_field="notice_code", refuse=refuse))
 

@@ -33,7 +33,6 @@ from app.sandbox.tax import (
     parse_paid_at,
     random_digits,
     request_day,
-    request_object,
     reverse_with_faults,
     settle_with_faults,
     settlement_amount_ok,
@@ -143,22 +142,16 @@ def create_blueprint(settings: Settings | TrafficSandboxConfig) -> Blueprint:
 
     @bp.post("/api/v1/settlements")
     async def agency_settle(request: Request) -> HTTPResponse:
-        secret, problem = state.gateway.authenticate(request)
-        if problem:
-            return state.gateway.error(secret, 401, problem, "request authentication failed")
-        payload = request_object(request)
-        if payload is None:
-            return state.gateway.error(secret, 400, "invalid_request", "the body must be a JSON object")
+        secret, payload, refusal = state.gateway.signed_body(request)
+        if refusal is not None:
+            return refusal
         return await settle_with_faults(state.knobs, secret, lambda: accept_settlement(state, secret, payload))
 
     @bp.post("/api/v1/reversals")
     async def agency_reverse(request: Request) -> HTTPResponse:
-        secret, problem = state.gateway.authenticate(request)
-        if problem:
-            return state.gateway.error(secret, 401, problem, "request authentication failed")
-        payload = request_object(request)
-        if payload is None:
-            return state.gateway.error(secret, 400, "invalid_request", "the body must be a JSON object")
+        secret, payload, refusal = state.gateway.signed_body(request)
+        if refusal is not None:
+            return refusal
         return await reverse_with_faults(state.knobs, secret, lambda refuse: accept_reversal(
             state.book, state.gateway, secret, payload, bills=state.fines, ref_field="decision_no", refuse=refuse))
 

@@ -17,13 +17,11 @@ import orjson
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def _value(value: Any) -> Any:
+def _time(value: datetime | date) -> str:
     if isinstance(value, datetime):
         aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # stored times are UTC
         return aware.astimezone(SHANGHAI).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f"cannot serialise {type(value).__name__}")
+    return value.isoformat()
 
 
 def dumps(data: Any, *, default: Any = None) -> bytes:
@@ -31,7 +29,7 @@ def dumps(data: Any, *, default: Any = None) -> bytes:
 
     def fallback(value: Any) -> Any:
         if isinstance(value, (datetime, date)):
-            return _value(value)
+            return _time(value)
         if default is not None:
             return default(value)
         raise TypeError(f"cannot serialise {type(value).__name__}")

@@ -91,3 +91,13 @@ test('on a phone, wx.requestPayment gets pay_params; cancelling is payment_cance
   assert.equal(received.paySign, 's');
   assert.equal(received.package, 'prepay_id=wx1');
 });
+
+test('a receipt the agency cancelled (冲红) says so, with the time; a live one does not', () => {
+  const { payments } = fresh({});
+  const live = payments.receiptView({ receipt_no: 'R1', bill_name: '非税收入', amount: 21200, voided_at: null });
+  assert.equal(live.voided, false);
+  assert.ok(!live.rows.some((row) => row.label === '冲红时间'));
+  const voided = payments.receiptView({ receipt_no: 'R1', amount: 21200, voided_at: '2026-11-21T10:05:00+08:00' });
+  assert.equal(voided.voided, true);
+  assert.deepEqual(voided.rows.find((row) => row.label === '冲红时间'), { label: '冲红时间', value: '2026-11-21 10:05:00' });
+});

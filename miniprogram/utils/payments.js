@@ -96,9 +96,11 @@ function receiptView(receipt) {
     ['监制单位', receipt.supervisor],
     ['缴款时间', beijingTime(receipt.paid_at, { withSeconds: true })],
     ['开票日期', receipt.issued_on],
+    // The agency cancelled the receipt (冲红) when the payment was refunded: say so, and when.
+    ['冲红时间', receipt.voided_at ? beijingTime(receipt.voided_at, { withSeconds: true }) : ''],
   ].filter(([, value]) => value).map(([label, value]) => ({ label, value: String(value) }));
   const items = (receipt.items || []).map((item) => ({ name: item.name, amount: yuan(item.amount) }));
-  return { receiptNo: receipt.receipt_no, rows, items };
+  return { receiptNo: receipt.receipt_no, voided: Boolean(receipt.voided_at), rows, items };
 }
 
 module.exports = { PaymentAttempt, pay, pollStatus, statusLabel, receiptView, FINAL_STATUSES };

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 from sanic import Blueprint
 from sanic.response import HTTPResponse
 
@@ -23,7 +22,7 @@ class AgentBody(BaseModel):
     name: str = Field(min_length=2, max_length=30)
     id_number: str = Field(min_length=15, max_length=20)
     scopes: list[str] = Field(min_length=1, max_length=5, description="licences, payments, services")
-    expires_at: datetime
+    expires_at: AwareDatetime
 
 
 @bp.get("/<credit_code:str>/agents")

@@ -146,8 +146,10 @@ async def test_concurrent_refresh_with_one_token_is_reuse(api):
     assert await RefreshToken.filter(user_id=session.user_id, revoked_at=None).count() == 0
 
 
-async def test_unknown_refresh_token(api):
-    response = await api.post("/api/v1/auth/refresh", json={"refresh_token": "x" * 43})
+@pytest.mark.parametrize("token", ["x" * 43, "garbage", "null"])
+async def test_unknown_refresh_token(api, token):
+    # The token is opaque to the app: whatever it sends that is not a live token means "log in again".
+    response = await api.post("/api/v1/auth/refresh", json={"refresh_token": token})
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "token_invalid"
 

@@ -522,3 +522,36 @@ async def test_operators_list_and_open_bundles_with_items_and_materials(
     for path in ("/bundles", f"/bundles/{bundle_id}"):
         refused = await api.get(ADMIN + path, headers=resident.headers)
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+
+
+async def test_catalogue_answers_write_times_in_shanghai(api: httpx.AsyncClient, operator: Session, demo: dict) -> None:
+    """Every answer's times go out as +08:00 (README "The API"), the catalogue's included."""
+    payload = item_payload(demo)
+    code = payload["code"]
+    created = await api.post(f"{ADMIN}/items", json=payload, headers=operator.headers)
+    assert created.status_code == 201, created.text
+    published = await api.post(f"{ADMIN}/items/{code}/publish", json={"revision": 1}, headers=operator.headers)
+    assert published.json()["published_at"].endswith("+08:00"), published.text
+    assert published.json()["updated_at"] is None or published.json()["updated_at"].endswith("+08:00")
+    live = await api.get(f"/api/v1/services/{code}")
+    assert live.json()["published_at"].endswith("+08:00"), live.text
+    versions = (await api.get(f"{ADMIN}/items/{code}/versions", headers=operator.headers)).json()["versions"]
+    assert versions[0]["published_at"].endswith("+08:00")
+    log = (await api.get(f"{ADMIN}/changes", params={"key": code}, headers=operator.headers)).json()["changes"]
+    assert log and all(change["at"].endswith("+08:00") for change in log)
+
+    zone = await api.post(
+        f"{ADMIN}/zones",
+        json={
+            "slug": "test-zone-" + secrets.token_hex(3),
+            "title": "时间专区",
+            "audiences": ["individual"],
+            "region_code": "440100",
+            "publish_from": "2026-01-01T00:00:00Z",
+            "publish_until": "2027-09-30T23:59:59+08:00",
+        },
+        headers=operator.headers,
+    )
+    assert zone.status_code == 201, zone.text
+    assert zone.json()["publish_from"] == "2026-01-01T08:00:00+08:00"
+    assert zone.json()["publish_until"] == "2027-09-30T23:59:59+08:00"

@@ -119,6 +119,16 @@ async def test_agent_grant_needs_a_known_person_and_valid_scope(api, operator):
         headers=rep.headers,
     )
     assert past.status_code == 422
+    # A time without a zone is ambiguous (and must not reach the comparison with our clock).
+    naive = (datetime.now(UTC) + timedelta(days=30)).replace(tzinfo=None).isoformat()
+    zoneless = await api.post(
+        f"/api/v1/enterprises/{code}/agents",
+        json={"name": "张三", "id_number": rep_id, "scopes": ["licences"], "expires_at": naive},
+        headers=rep.headers,
+    )
+    assert zoneless.status_code == 422, zoneless.text
+    assert zoneless.json()["error"]["code"] == "validation_failed"
+    assert [f["field"] for f in zoneless.json()["error"]["context"]["fields"]] == ["expires_at"]
 
 
 async def test_inspector_grant_appears_in_profile_and_can_be_withdrawn(api, operator):

@@ -40,6 +40,44 @@ async def test_invalid_id_numbers_are_refused_and_nothing_is_written(api, id_num
     assert user.id_number_index is None and user.real_name_enc is None and user.realname_verified_at is None
 
 
+async def test_a_full_width_spelling_of_a_bound_id_number_is_the_same_number(api):
+    first = await bind_realname(api, await login(api), name="王五")
+    assert first.id_number is not None
+    full_width = first.id_number.translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ"))
+    other = await login(api)
+    response = await api.post(
+        "/api/v1/me/realname", json={"name": "王五", "id_number": full_width}, headers=other.headers
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "id_number_taken"
+    odd = await api.post(
+        "/api/v1/me/realname", json={"name": "王五", "id_number": "²" + first.id_number[1:]}, headers=other.headers
+    )
+    assert odd.status_code == 422
+    assert odd.json()["error"]["code"] == "id_number_invalid"
+
+
+@pytest.mark.parametrize("name", ["李𬌗", "王〇华", "𠇔明", "买买提·艾力"])
+async def test_names_with_rare_characters_can_be_bound(api, name):
+    # 生僻字 outside the Basic Multilingual Plane appear in real names; refusing them locks people out.
+    session = await login(api)
+    response = await api.post(
+        "/api/v1/me/realname", json={"name": name, "id_number": make_id_number()}, headers=session.headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["name_masked"] == "*" + name[1:]
+
+
+@pytest.mark.parametrize("name", ["张三<b>", "12345", "张\u200b三"])
+async def test_names_that_are_not_names_are_refused(api, name):
+    session = await login(api)
+    response = await api.post(
+        "/api/v1/me/realname", json={"name": name, "id_number": make_id_number()}, headers=session.headers
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "name_invalid"
+
+
 async def test_bind_shows_only_masked_data_and_encrypts_at_rest(api):
     session = await login(api)
     number = make_id_number()

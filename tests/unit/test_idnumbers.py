@@ -52,3 +52,17 @@ def test_credit_code_checksum():
         validate_credit_code("91350100M000100Y4")
     with pytest.raises(InvalidIdNumber):
         validate_credit_code("9135010OM000100Y43")  # letter O is not in the alphabet
+
+
+def test_full_width_digits_normalise_to_the_one_ascii_spelling():
+    # A Chinese keyboard types full-width digits; the number (and so its blind index) must be
+    # the same as typed in ASCII, or one ID number could be bound to two accounts.
+    full_width = "１１０１０５１９４９１２３１００２Ｘ"
+    assert validate_id_number(full_width, today=TODAY) == validate_id_number("11010519491231002X", today=TODAY)
+    assert validate_id_number("110105" + full_width[6:], today=TODAY)[0] == "11010519491231002X"
+
+
+@pytest.mark.parametrize("value", ["²1010519491231002X", "١١٠١٠٥١٩٤٩١٢٣١٠٠٢X", "११०१०५१९४९१२३१००२X"])
+def test_other_unicode_digits_are_refused_not_crashing(value):
+    with pytest.raises(InvalidIdNumber):
+        validate_id_number(value, today=TODAY)

@@ -217,7 +217,7 @@ class CatalogueAdmin:
                 {
                     "revision": v.revision,
                     "published_by": v.published_by,
-                    "published_at": v.published_at.isoformat(),
+                    "published_at": v.published_at,
                     "content": v.content,
                 }
                 for v in versions
@@ -240,7 +240,7 @@ class CatalogueAdmin:
         return {
             "changes": [
                 {
-                    "at": row.at.isoformat(),
+                    "at": row.at,
                     "actor_id": row.actor_id,
                     "entity": row.entity,
                     "key": row.entity_key,
@@ -515,8 +515,8 @@ def item_admin_view(item: ServiceItem) -> dict[str, Any]:
     return {
         **item_summary(item),
         "content": item_content(item),
-        "updated_at": item.updated_at.isoformat() if item.updated_at else None,
-        "published_at": item.published_at.isoformat() if item.published_at else None,
+        "updated_at": item.updated_at,
+        "published_at": item.published_at,
     }
 
 
@@ -587,8 +587,8 @@ def _zone_summary(zone: Zone) -> dict[str, Any]:
         "title": zone.title,
         "audiences": zone.audiences,
         "region_code": zone.region_code,
-        "publish_from": zone.publish_from.isoformat() if zone.publish_from else None,
-        "publish_until": zone.publish_until.isoformat() if zone.publish_until else None,
+        "publish_from": zone.publish_from,
+        "publish_until": zone.publish_until,
         "status": zone.status,
         "position": zone.position,
         "revision": zone.revision,

@@ -282,7 +282,7 @@ class CatalogueReader:
             "aliases": item.aliases,
             "guide": item.guide,
             "revision": item.published_revision,
-            "published_at": item.published_at.isoformat() if item.published_at else None,
+            "published_at": item.published_at,
         }
 
     # ------------------------------------------------------------------ bundles

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -26,8 +27,16 @@ def id_check_char(first17: str) -> str:
 
 def validate_id_number(value: str, *, today: date) -> tuple[str, date]:
     """Normalise and check an 18-digit resident ID number; returns (number, birth date)."""
-    number = value.strip().upper()
-    if len(number) != 18 or not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
+    # NFKC turns full-width digits (a Chinese keyboard's) into ASCII ones; anything else that
+    # str.isdigit() accepts (superscripts, other scripts' digits) is refused, so one number has
+    # one spelling and one blind index.
+    number = unicodedata.normalize("NFKC", value).strip().upper()
+    if (
+        len(number) != 18
+        or not number.isascii()
+        or not number[:17].isdigit()
+        or not (number[17].isdigit() or number[17] == "X")
+    ):
         raise InvalidIdNumber("format")
     if id_check_char(number[:17]) != number[17]:
         raise InvalidIdNumber("checksum")
@@ -54,7 +63,7 @@ def uscc_check_char(first17: str) -> str:
 
 def validate_credit_code(value: str) -> str:
     """Normalise and check an 18-character unified social credit code (GB 32100)."""
-    code = value.strip().upper()
+    code = unicodedata.normalize("NFKC", value).strip().upper()
     if len(code) != 18 or any(c not in _USCC_CHARS for c in code) or not code[2:8].isdigit():
         raise InvalidIdNumber("format")
     if uscc_check_char(code[:17]) != code[17]:

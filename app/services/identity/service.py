@@ -154,7 +154,9 @@ FACE_NOT_FINISHED = 90199
 # How long a computed profile is served from the cache at most; writes drop it at once.
 PROFILE_CACHE_SECONDS = 30.0
 AGENT_SCOPES = frozenset({"licences", "payments", "services"})
-_NAME = re.compile(r"^[\u3400-\u9fff\u00b7A-Za-z ]{2,30}$")
+# Han characters include the rare ones some names need (生僻字: 〇, compatibility ideographs,
+# extensions B and later beyond the Basic Multilingual Plane); "·" joins transliterated names.
+_NAME = re.compile(r"^[\u3007\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f\u00b7A-Za-z ]{2,30}$")
 # An inspector's region: a GB/T 2260 code, or its province (2) or city (4) prefix for the area below.
 _SCOPE_REGION = re.compile(r"\d{2}(\d{2}(\d{2})?)?")
 

@@ -16,7 +16,7 @@ from cryptography import x509
 
 from app.config import Settings, project_path
 from app.context import Adapters
-from app.services.licences.catalogue import LicenceCatalogue
+from app.services.licences.catalogue import SIGNER_CACHE_SECONDS, LicenceCatalogue
 from app.services.licences.inspection import InspectionService
 from app.services.licences.keys import load_key_ring
 from app.services.licences.service import LicenceService
@@ -43,7 +43,12 @@ def wire(services: Any, settings: Settings, adapters: Adapters) -> None:
         if certificate_path and certificate_path.exists()
         else None
     )
-    catalogue = LicenceCatalogue(clock=adapters.clock, audit=services.audit, keys=keys)
+    catalogue = LicenceCatalogue(
+        clock=adapters.clock,
+        audit=services.audit,
+        keys=keys,
+        retirement_grace=timedelta(seconds=config.presentation_ttl + config.clock_skew + SIGNER_CACHE_SECONDS),
+    )
     trust = TrustStore(
         clock=adapters.clock,
         cache=adapters.cache,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
+from tortoise.expressions import Q
 
 from app.lc1.identifier import is_valid_credit_code
 from app.lc1.trust_list import IssuerKey
@@ -27,6 +28,9 @@ from app.services.licences.errors import (
 )
 from app.services.licences.keys import KeyRing, certificate_credit_code, certificate_kid
 from models.licences import LicenceIssuer, LicenceIssuerKey, LicenceType
+
+# A rotation or retirement reaches every worker's signer within this many seconds.
+SIGNER_CACHE_SECONDS = 5.0
 
 TYPE_CODE = re.compile(r"[0-9A-Z]{21}")
 REGION_CODE = re.compile(r"[1-9][0-9]{5}")
@@ -84,6 +88,9 @@ class LicenceCatalogue:
     clock: Clock
     audit: AuditLog
     keys: KeyRing
+    # How long a retired key that may have signed still verifies: its last presentations
+    # (minted up to SIGNER_CACHE_SECONDS after retirement) live this long, clock skew included.
+    retirement_grace: timedelta = timedelta(0)
 
     async def upsert_type(
         self,
@@ -204,19 +211,30 @@ class LicenceCatalogue:
         return self.key_view(key)
 
     async def trusted_keys(self, now: datetime) -> tuple[IssuerKey, ...]:
-        """Every key a verifier should accept now: not retired, certificate not ended."""
-        rows = await LicenceIssuerKey.filter(retired_at=None, not_after__gt=now).select_related("issuer")
-        return tuple(
-            IssuerKey(
-                kid=bytes.fromhex(row.kid),
-                issuer=row.issuer.credit_code,
-                public_key=_certificate_public_key(row.certificate_pem),
-                not_before=int(row.not_before.timestamp()),
-                not_after=int(row.not_after.timestamp()),
-                licence_types=tuple(row.issuer.licence_types),
+        """Every key a verifier should accept now: certificate not ended, and not retired, or
+        retired so recently that codes it signed before retirement are still live. Such a key
+        verifies only codes issued before its retirement reached every signer."""
+        rows = await LicenceIssuerKey.filter(
+            Q(retired_at=None) | Q(retired_at__gt=now - self.retirement_grace), not_after__gt=now
+        ).select_related("issuer")
+        keys = []
+        for row in rows:
+            not_after = row.not_after
+            if row.retired_at is not None:
+                if row.signs_from > row.retired_at:
+                    continue  # retired before its signing window began: it never signed a code
+                not_after = min(not_after, row.retired_at + timedelta(seconds=SIGNER_CACHE_SECONDS))
+            keys.append(
+                IssuerKey(
+                    kid=bytes.fromhex(row.kid),
+                    issuer=row.issuer.credit_code,
+                    public_key=_certificate_public_key(row.certificate_pem),
+                    not_before=int(row.not_before.timestamp()),
+                    not_after=int(not_after.timestamp()),
+                    licence_types=tuple(row.issuer.licence_types),
+                )
             )
-            for row in rows
-        )
+        return tuple(keys)
 
 
 # Each worker re-reads the trusted keys every few seconds; certificates never change once stored.

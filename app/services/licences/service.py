@@ -33,7 +33,7 @@ from app.services.identity.audit import AuditLog
 from app.services.identity.idnumbers import InvalidIdNumber, validate_id_number
 from app.services.identity.protection import mask_name
 from app.services.identity.service import IdentityService
-from app.services.licences.catalogue import REGION_CODE, LicenceCatalogue
+from app.services.licences.catalogue import REGION_CODE, SIGNER_CACHE_SECONDS, LicenceCatalogue
 from app.services.licences.errors import (
     ConsentNotFound,
     FeedRejected,
@@ -55,8 +55,6 @@ from models.licences import ConsentGrant, Inspection, Licence, LicenceEvent, Lic
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TOKEN_ID_BYTES = 8
 USAGE_LIMIT = 100
-# A rotation or retirement reaches every worker's signer within this many seconds.
-SIGNER_CACHE_SECONDS = 5.0
 
 
 def local_today(now: datetime) -> date:

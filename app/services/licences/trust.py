@@ -100,9 +100,12 @@ class TrustStore:
             issued_at=issued_at,
             expires_at=issued_at + self.document_ttl,
         )
-        # The ETag covers what the list says, not when it was signed.
+        # The ETag covers what the list says and which half of its lifetime it was signed in, not
+        # the exact moment: a verifier revalidating an unchanged copy gets 304 only while that
+        # copy has at least half its lifetime left, never once its own expires_at is near.
         content = trust_list_payload(trust_list)
         content.pop("sequence"), content.pop("issued_at"), content.pop("expires_at")
+        content["signed_in"] = issued_at // max(self.document_ttl // 2, 1)
         etag = '"' + hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32] + '"'
         document = sign_trust_list(trust_list, signer, certificate_kid(self.signer_certificate))
         return SignedTrustList(document=document, etag=etag)

@@ -27,6 +27,10 @@ class RefundBody(BaseModel):
     reason: str = Field(min_length=1, max_length=80)
 
 
+class AbandonBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=80)
+
+
 class ReconcileBody(BaseModel):
     date: dt.date
 
@@ -69,6 +73,23 @@ async def refund(request: Request, order_no: OrderNo, body: RefundBody) -> HTTPR
         order_no=order_no, amount=body.amount, reason=body.reason, operator_id=principal(request).user_id
     )
     return ok(result, status=201)
+
+
+@bp.post("/payments/<order_no:str>/reversal/retry")
+@endpoint(auth=OPERATOR, summary="Ask the agency about a pending settlement reversal now, not after the backoff",
+          tags=TAGS, errors=("payment_not_found", "reversal_not_found", "reversal_not_pending"))
+async def retry_reversal(request: Request, order_no: OrderNo) -> HTTPResponse:
+    return ok(await services(request).payments.retry_reversal(order_no=order_no, operator_id=principal(request).user_id))
+
+
+@bp.post("/payments/<order_no:str>/reversal/abandon")
+@endpoint(auth=OPERATOR, body=AbandonBody,
+          summary="Stop asking an agency that never answers a reversal: its refund fails, no money moves",
+          tags=TAGS, errors=("payment_not_found", "reversal_not_found", "reversal_not_pending"))
+async def abandon_reversal(request: Request, order_no: OrderNo, body: AbandonBody) -> HTTPResponse:
+    return ok(await services(request).payments.abandon_reversal(
+        order_no=order_no, operator_id=principal(request).user_id, reason=body.reason
+    ))
 
 
 @bp.get("/payment-stats")

@@ -132,7 +132,7 @@ class SettlementReversal(Model):
     settlement_id = fields.CharField(max_length=40)
     amount = fields.BigIntField()  # fen, the whole settled amount
     reason = fields.CharField(max_length=80)
-    status = fields.CharField(max_length=16, db_index=True)  # pending, confirmed, refused
+    status = fields.CharField(max_length=16, db_index=True)  # pending, confirmed, refused, abandoned (by an operator)
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField(db_index=True)
     last_error = fields.CharField(max_length=255, null=True)

@@ -92,6 +92,8 @@ const ERROR_MESSAGES = {
   refund_exceeds_paid: '退款金额超过已支付金额',
   refund_not_allowed: '该订单当前不能退款',
   partial_refund_not_allowed: '已入账的缴费只能全额退款（需先由缴费单位冲正）',
+  reversal_not_found: '该订单没有冲正请求',
+  reversal_not_pending: '该冲正已不在等待缴费单位答复',
   reconciliation_item_not_found: '未找到该对账差异',
   agency_unavailable: '缴费单位系统暂时不可用，请稍后再试',
   channel_unavailable: '支付渠道暂时不可用，请稍后再试',

@@ -95,6 +95,8 @@ const ERROR_MESSAGES = {
   refund_exceeds_paid: '退款金额超过可退金额',
   refund_not_allowed: '该订单当前不能退款',
   partial_refund_not_allowed: '已入账订单只能全额退款（需先由缴费单位冲正）',
+  reversal_not_found: '该订单没有冲正请求',
+  reversal_not_pending: '该冲正已不在等待缴费单位答复',
   credit_code_invalid: '统一社会信用代码有误',
   id_number_invalid: '身份证号码有误',
   enterprise_exists: '企业已登记',

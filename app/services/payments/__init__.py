@@ -94,6 +94,14 @@ class PaymentService:
             self.worker.wake()  # the agency is asked by the worker, like a settlement
         return refund
 
+    async def retry_reversal(self, *, order_no: str, operator_id: int) -> dict[str, Any]:
+        reversal = await self.reversals.retry_now(order_no=order_no, operator_id=operator_id)
+        self.worker.wake()
+        return reversal
+
+    async def abandon_reversal(self, *, order_no: str, operator_id: int, reason: str) -> dict[str, Any]:
+        return await self.reversals.abandon(order_no=order_no, operator_id=operator_id, reason=reason)
+
     async def list_refunds(self, *, order_no: str) -> list[dict[str, Any]]:
         return await self.refunds.list_for_order(order_no)
 

@@ -60,6 +60,14 @@ class PartialRefundNotAllowed(Conflict):
     code, message = "partial_refund_not_allowed", "A settled payment is refunded in full only: the agency reverses a settlement as a whole."
 
 
+class ReversalNotFound(NotFound):
+    code, message = "reversal_not_found", "This payment has no settlement reversal."
+
+
+class ReversalNotPending(Conflict):
+    code, message = "reversal_not_pending", "This reversal is not waiting for the agency's answer."
+
+
 class AgencyUnavailable(UpstreamUnavailable):
     code, message = "agency_unavailable", "The billing agency did not answer; try again."
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -128,6 +129,8 @@ class OrderDesk:
         self.channels = channels
         self.agencies = agencies
         self.clock = clock
+        # Order creations still running for a caller who hung up (kept referenced until done).
+        self._unfinished: set[asyncio.Future[Any]] = set()
         self.ref_patterns = {
             "traffic": re.compile(settings.traffic_ref_pattern),
             "tax": re.compile(settings.tax_ref_pattern),
@@ -166,8 +169,25 @@ class OrderDesk:
             raise IdempotencyKeyRequired()
         if request.channel not in self.channels:
             raise UnknownChannel(context={"channel": request.channel, "offered": sorted(self.channels)})
-        fingerprint = request.fingerprint()
-        replay = await self._claim_key(user_id, idempotency_key, fingerprint)
+        # A client that hangs up cancels its request; the work it started still runs to its end
+        # and stores its answer, so a retry under the same key gets that answer instead of
+        # `idempotency_key_in_progress` for minutes, and no step is cut off half-way.
+        work = asyncio.ensure_future(self._create_once(
+            user_id=user_id, payer_openid=payer_openid, idempotency_key=idempotency_key, request=request
+        ))
+        self._unfinished.add(work)
+        work.add_done_callback(self._forget)
+        return await asyncio.shield(work)
+
+    def _forget(self, work: asyncio.Future[Any]) -> None:
+        self._unfinished.discard(work)
+        if not work.cancelled():
+            work.exception()  # retrieved: a caller who hung up cannot see it anyway
+
+    async def _create_once(
+        self, *, user_id: int, payer_openid: str | None, idempotency_key: str, request: PaymentRequest
+    ) -> tuple[int, dict[str, Any]]:
+        replay = await self._claim_key(user_id, idempotency_key, request.fingerprint())
         if replay is not None:
             return replay
         try:

@@ -23,6 +23,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from app.ports import AgencyError, AgencyReversal, BillingAgency, Clock
+from app.services.payments.errors import OrderNotFound, ReversalNotFound, ReversalNotPending
 from app.services.payments.ledger import (
     REFUND_POLL,
     backoff,
@@ -31,12 +32,14 @@ from app.services.payments.ledger import (
     settlement_id_for,
     try_advance,
 )
-from models.payments import PaymentOrder, PaymentReceipt, PaymentRefund, SettlementReversal
+from models.payments import PaymentOrder, PaymentOrderEvent, PaymentReceipt, PaymentRefund, SettlementReversal
 
 log = logging.getLogger("app.payments.reversals")
 
 # The failure_code of a refund the agency would not let go ahead.
 REVERSAL_REFUSED = "reversal_refused"
+# The failure_code of a refund whose reversal an operator stopped asking for.
+REVERSAL_ABANDONED = "reversal_abandoned"
 
 
 def reversal_view(reversal: SettlementReversal) -> dict[str, Any]:
@@ -156,6 +159,73 @@ class ReversalDesk:
             attempts=attempts, last_error=exc.code[:255],
             next_attempt_at=self.clock.now() + backoff(self.retry_delays, attempts - 1),
         )
+
+    # ------------------------------------------------------------------ operators, for a silent agency
+    async def retry_now(self, *, order_no: str, operator_id: int) -> dict[str, Any]:
+        """Ask the agency again at the worker's next round instead of at the end of the backoff.
+
+        Safe at any time: the agency deduplicates by the reversal id, and its answer is recorded once.
+        """
+        order, reversal = await self._pending_reversal(order_no)
+        now = self.clock.now()
+        async with in_transaction() as conn:
+            if await SettlementReversal.filter(id=reversal.id, status="pending").using_db(conn).update(
+                next_attempt_at=now
+            ) != 1:
+                raise ReversalNotPending(context={"status": await self._status(reversal.id)})
+            # The order does not move; its history still says who asked, and when.
+            await PaymentOrderEvent.create(
+                order_id=order.id, event="reversal_retry_requested", from_status=order.status,
+                to_status=order.status, detail=self._audit(reversal, operator_id=operator_id), using_db=conn,
+            )
+        reversal.next_attempt_at = now
+        return reversal_view(reversal)
+
+    async def abandon(self, *, order_no: str, operator_id: int, reason: str) -> dict[str, Any]:
+        """Stop asking an agency that never answers: the refund fails, the order is `settled` again.
+
+        No money has moved (the channel refund waits for the agency's yes). Should the agency have
+        reversed after all, reconciliation reports a `reversal_mismatch`, and a new refund request
+        asks again under the same reversal id, which the agency answers from its record.
+        """
+        order, reversal = await self._pending_reversal(order_no)
+        now = self.clock.now()
+        detail = self._audit(reversal, operator_id=operator_id) | {"reason": reason[:80]}
+        async with in_transaction() as conn:
+            if await SettlementReversal.filter(id=reversal.id, status="pending").using_db(conn).update(
+                status="abandoned"
+            ) != 1:
+                raise ReversalNotPending(context={"status": await self._status(reversal.id)})
+            await try_advance(order, "reversal_abandoned", conn=conn, now=now, detail=detail)
+            await PaymentRefund.filter(order_id=order.id, status="awaiting_reversal").using_db(conn).update(
+                status="failed", failure_code=REVERSAL_ABANDONED, completed_at=now, next_poll_at=None
+            )
+        log.warning("operator abandoned a settlement reversal", extra={"order_no": order.order_no,
+                                                                        "operator_id": operator_id})
+        reversal.status = "abandoned"
+        return reversal_view(reversal)
+
+    @staticmethod
+    async def _pending_reversal(order_no: str) -> tuple[PaymentOrder, SettlementReversal]:
+        order = await PaymentOrder.get_or_none(order_no=order_no)
+        if order is None:
+            raise OrderNotFound()
+        reversal = await SettlementReversal.get_or_none(order_id=order.id)
+        if reversal is None:
+            raise ReversalNotFound()
+        if reversal.status != "pending":
+            raise ReversalNotPending(context={"status": reversal.status})
+        return order, reversal
+
+    @staticmethod
+    async def _status(reversal_id: int) -> str | None:
+        row = await SettlementReversal.get_or_none(id=reversal_id)
+        return None if row is None else str(row.status)
+
+    @staticmethod
+    def _audit(reversal: SettlementReversal, *, operator_id: int) -> dict[str, Any]:
+        return {"reversal_id": reversal.reversal_id, "operator_id": operator_id, "attempts": reversal.attempts,
+                "last_error": reversal.last_error}
 
     async def view_for_order(self, order_id: int) -> dict[str, Any] | None:
         reversal = await SettlementReversal.get_or_none(order_id=order_id)

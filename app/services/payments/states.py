@@ -34,6 +34,8 @@ TRANSITIONS: dict[tuple[OrderStatus, str], OrderStatus] = {
     (S.CREATED, "channel_opened"): S.PAYING,
     (S.CREATED, "channel_refused"): S.FAILED,
     (S.CREATED, "expired"): S.CLOSED,
+    # Our create call timed out after the channel took the order: the payer may still pay it.
+    (S.CREATED, "payment_confirmed"): S.PAID,
     (S.PAYING, "payment_confirmed"): S.PAID,
     (S.PAYING, "payment_failed"): S.FAILED,
     (S.PAYING, "expired"): S.CLOSED,
@@ -45,6 +47,8 @@ TRANSITIONS: dict[tuple[OrderStatus, str], OrderStatus] = {
     (S.SETTLED, "reversal_requested"): S.REFUNDING,
     (S.REFUNDING, "settlement_reversed"): S.REFUNDING,
     (S.REFUNDING, "reversal_refused"): S.SETTLED,
+    # An operator stops asking an agency that never answers: as if refused, no money moved.
+    (S.REFUNDING, "reversal_abandoned"): S.SETTLED,
     (S.REFUNDING, "refund_completed"): S.REFUNDED,
     (S.REFUNDING, "partial_refund_completed_paid"): S.PAID,
     (S.REFUNDING, "refund_failed_paid"): S.PAID,

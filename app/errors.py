@@ -54,14 +54,21 @@ class ValidationFailed(AppError):
 
 class Unauthorized(AppError):
     status, code, message = 401, "unauthorized", "Log in first."
+    # A 401 names its scheme (RFC 9110 §11.6.1, RFC 6750 §3); a bad token says so.
+    challenge = 'Bearer realm="api"'
+
+    def __init__(self, message: str | None = None, *, context: dict[str, Any] | None = None):
+        super().__init__(message, context=context, headers={"WWW-Authenticate": self.challenge})
 
 
 class TokenExpired(Unauthorized):
     code, message = "token_expired", "The token has expired."
+    challenge = 'Bearer realm="api", error="invalid_token", error_description="expired"'
 
 
 class TokenInvalid(Unauthorized):
     code, message = "token_invalid", "The token is not valid."
+    challenge = 'Bearer realm="api", error="invalid_token"'
 
 
 class Forbidden(AppError):

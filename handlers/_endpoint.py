@@ -172,7 +172,11 @@ def _guarded(handler: Handler, spec: EndpointSpec) -> Handler:
             kwargs["body"] = parse_body(request, body_model)
         if query_model is not None:
             kwargs["query"] = parse_query(request, query_model)
-        return await handler(request, *args, **kwargs)
+        response = await handler(request, *args, **kwargs)
+        if policy.authenticated and "cache-control" not in response.headers:
+            # A signed-in caller's answer is theirs alone: no shared or on-disk cache keeps it.
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
     return wrapper
 

@@ -184,3 +184,23 @@ async def test_times_in_answers_are_shown_in_shanghai_time(api, verified_residen
         shown = me["face_verified_at"]
         assert shown.endswith("+08:00"), shown
         assert datetime.fromisoformat(shown).utcoffset().total_seconds() == 8 * 3600
+
+
+async def test_a_401_names_the_bearer_scheme(api):
+    missing = await api.get("/api/v1/me")
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+    forged = await api.get("/api/v1/me", headers={"Authorization": "Bearer not-a-token"})
+    assert forged.status_code == 401
+    assert forged.headers["WWW-Authenticate"] == 'Bearer realm="api", error="invalid_token"'
+
+
+async def test_signed_in_answers_are_not_stored_by_caches(api):
+    session = await login(api)
+    me = await api.get("/api/v1/me", headers=session.headers)
+    assert me.status_code == 200
+    assert me.headers["Cache-Control"] == "no-store"
+    # Public answers keep their own caching rules.
+    trust_list = await api.get("/.well-known/licence-trust-list")
+    assert trust_list.headers["Cache-Control"] == "public, max-age=60"
+    assert "no-store" not in (await api.get("/healthz")).headers.get("Cache-Control", "")

@@ -186,6 +186,34 @@ test('payments: an order is shown with its refunds and a refund is sent in fen',
   assert.deepEqual(JSON.parse(calls.find((c) => c.path.endsWith('/refunds')).body), { amount: 1234, reason: '多缴' });
 });
 
+test('payments: a reversal the agency has not answered can be asked again or abandoned with a reason', async () => {
+  const root = document.createElement('main');
+  const pending = { order_no: 'P7', status: 'refunding', amount: 20600, refunded_amount: 0, refunds: [],
+    reversal: { status: 'pending', attempts: 4, last_error: 'timeout' } };
+  script({
+    'GET /api/v1/admin/payment-stats': () => [200, { orders: { refunding: 1 }, overdue_settlements: [] }],
+    'GET /api/v1/admin/payments/P7': () => [200, pending],
+    'POST /api/v1/admin/payments/P7/reversal/retry': () => [200, { status: 'pending' }],
+    'POST /api/v1/admin/payments/P7/reversal/abandon': () => [200, { status: 'abandoned' }],
+  });
+  body.append(root);
+  await paymentViews.ordersView(root);
+  root.all().find((el) => el.getAttribute('placeholder') === '订单号').value = 'P7';
+  byText(root, 'button', '查询').click();
+  await settle();
+  assert.ok(root.textContent.includes('等待缴费单位冲正（timeout，已尝试 4 次）'));
+  byText(root, 'button', '立即重试冲正').click();
+  await settle();
+  assert.equal(calls.filter((c) => c.path.endsWith('/reversal/retry')).length, 1);
+  byText(root, 'button', '放弃冲正').click();
+  await settle();
+  assert.equal(calls.filter((c) => c.path.endsWith('/reversal/abandon')).length, 0, 'no reason, no call');
+  fieldByLabel(root, '放弃原因').value = '缴费单位系统停用';
+  byText(root, 'button', '放弃冲正').click();
+  await settle();
+  assert.deepEqual(JSON.parse(calls.find((c) => c.path.endsWith('/reversal/abandon')).body), { reason: '缴费单位系统停用' });
+});
+
 test('reconciliation, audit and grants render and call their routes', async () => {
   const root = document.createElement('main');
   script({

@@ -10,9 +10,9 @@ const STATUS_LABELS = {
 };
 
 // A settled order is refunded in full only, after the agency reverses (冲正) its settlement.
-const REVERSAL_LABELS = { pending: '等待缴费单位冲正', confirmed: '已冲正', refused: '缴费单位拒绝冲正' };
+const REVERSAL_LABELS = { pending: '等待缴费单位冲正', confirmed: '已冲正', refused: '缴费单位拒绝冲正', abandoned: '已放弃冲正' };
 const REFUND_STATUS_LABELS = { awaiting_reversal: '等待冲正', processing: '退款中', succeeded: '已退款', failed: '失败' };
-const REFUND_FAILURES = { reversal_refused: '缴费单位拒绝冲正，未退款' };
+const REFUND_FAILURES = { reversal_refused: '缴费单位拒绝冲正，未退款', reversal_abandoned: '已放弃冲正，未退款' };
 
 function reversalText(reversal) {
   if (!reversal) return '';
@@ -52,6 +52,25 @@ export async function ordersView(root) {
         await show(no);
       },
     });
+    // A reversal the agency has not answered: ask again now, or stop asking (no money has moved).
+    const reversalActions = order.reversal && order.reversal.status === 'pending'
+      ? [h('h3', {}, '冲正处理'), form([
+        { name: 'reason', label: '放弃原因（仅放弃时需要）' },
+      ], {}, {
+        submitLabel: '放弃冲正',
+        successMessage: '已放弃冲正，退款未执行',
+        onSubmit: async (values) => {
+          if (!values.reason || !values.reason.trim()) throw new Error('请填写放弃原因');
+          if (!window.confirm('放弃冲正后本次退款失败、订单恢复为已入账，确认？')) return;
+          await payments.abandonReversal(no, values.reason.trim());
+          await show(no);
+        },
+        extraButtons: [h('button', {
+          type: 'button',
+          onclick: (e) => act(e.currentTarget, async () => { await payments.retryReversal(no); await show(no); }, '已重新询问缴费单位'),
+        }, '立即重试冲正')],
+      }).el]
+      : [];
     clear(detail,
       section(`订单 ${order.order_no}`,
         dl([
@@ -71,6 +90,7 @@ export async function ordersView(root) {
           { label: '失败原因', render: (r) => (r.failure_code ? REFUND_FAILURES[r.failure_code] || r.failure_code : '') },
           { label: '时间', render: (r) => beijing(r.created_at) },
         ], refunds, { empty: '无退款' }),
+        ...reversalActions,
         h('h3', {}, '退款'),
         refundForm.el));
   }

@@ -137,7 +137,12 @@ class RateLimitSettings:
     face_start_per_openid: int = 5
     phone_per_ip: int = 20
     phone_per_openid: int = 5
-    operator_login_per_ip: int = 10
+    # Operator logins: only failures count. This many failures for one username (or from one
+    # address) within operator_failure_window_seconds lock it out for operator_lockout_seconds.
+    operator_login_per_username: int = 5
+    operator_login_per_ip: int = 20
+    operator_failure_window_seconds: int = 900
+    operator_lockout_seconds: int = 900
 
 
 @dataclass(frozen=True)
@@ -389,6 +394,8 @@ def validate(settings: Settings) -> None:
     _decoded_key(security.blind_index_key, "security.blind_index_key", 32)
     if not 0 < settings.licences.refresh_after < settings.licences.presentation_ttl <= 90:
         raise ConfigError("licences: need 0 < refresh_after < presentation_ttl <= 90")
+    if any(getattr(settings.rate_limits, f.name) < 1 for f in fields(settings.rate_limits)):
+        raise ConfigError("rate_limits: every limit and window must be at least 1")
     if settings.licences.notify_interval_seconds < 1 or settings.licences.trust_list_cache_seconds < 1:
         raise ConfigError("licences: notify_interval_seconds and trust_list_cache_seconds must be at least 1")
     if service.is_production:

@@ -116,7 +116,7 @@ async def list_consents(request: Request, licence_id: LicenceId) -> HTTPResponse
 
 @holder_bp.delete("/<licence_id:int>/consents/<consent_id:int>")
 @endpoint(auth=RESIDENT, summary="Withdraw a consent not used yet", tags=TAGS,
-          errors=("licence_not_found", "consent_not_found"))
+          errors=("licence_not_found", "consent_not_found", "consent_not_withdrawable"))
 async def revoke_consent(request: Request, licence_id: LicenceId, consent_id: ConsentId) -> HTTPResponse:
     return ok(await services(request).licences.holders.revoke_consent(
         principal(request), licence_id=licence_id, consent_id=consent_id))

@@ -309,6 +309,25 @@ test('consents: granting asks for a face check when needed, shows the code once,
   assert.deepEqual(page.data.consents.map((c) => c.stateText), ['已撤回']);
 });
 
+test('consents: a consent used meanwhile cannot be withdrawn; the list shows it as used', async () => {
+  const consents = [{ id: 12, department: '某局', purpose: '核验', state: 'open', created_at: '2026-11-21T10:00:00+08:00', expires_at: '2026-11-22T10:00:00+08:00', used_at: null }];
+  const { wx } = setup({
+    'GET /api/v1/licences/5/consents': () => ({ statusCode: 200, data: { consents } }),
+    'DELETE /api/v1/licences/5/consents/12': () => {
+      Object.assign(consents[0], { state: 'used', used_at: '2026-11-21T11:00:00+08:00' });
+      return errorResponse(409, 'consent_not_withdrawable');
+    },
+  });
+  const page = loadPage('consents');
+  page.onLoad({ id: '5' });
+  await settle();
+  assert.deepEqual(page.data.consents.map((c) => c.stateText), ['待使用']);
+  page.revoke({ currentTarget: { dataset: { id: 12 } } });
+  await settle(40);
+  assert.ok(wx.ui.some(([, text]) => text === '该授权已被使用或已撤回，无法再撤回'));
+  assert.deepEqual(page.data.consents.map((c) => c.stateText), ['已使用']);
+});
+
 test('inspect: with the location switch on, the check carries where it happened', async () => {
   let sent = null;
   const { wx } = setup({ 'POST /api/v1/inspections': (call) => { sent = call.data; return { statusCode: 200, data: { valid: false, reason: 'expired' } }; } });

@@ -76,6 +76,7 @@ const ERROR_MESSAGES = {
   payload_invalid: '亮证码无效，请刷新后重试',
   transition_not_allowed: '证照当前状态不允许此操作',
   consent_not_found: '授权不存在或已失效',
+  consent_not_withdrawable: '该授权已被使用或已撤回，无法再撤回',
   feed_rejected: '发证数据被拒绝',
   // Payments
   invalid_bill_ref: '缴款编号格式有误，请核对',

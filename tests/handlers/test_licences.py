@@ -26,6 +26,7 @@ from app.lc1.trust_list import load_trust_list, revocation_hash
 from app.lc1.verifier import verify
 from app.services.licences.inspection import REPLAY_KEY
 from app.services.licences.keys import certificate_kid
+from models.identity import AuditEvent
 from models.licences import Inspection, Licence, LicenceIssuer
 from tests.conftest import (
     LiveServer,
@@ -763,6 +764,33 @@ async def test_consent_is_one_time_time_limited_and_revocable(api, world):
     stranger = await pass_face(api, await bind_realname(api, await login(api)))
     assert (await api.post(url, json={"department": "某局", "purpose": "核验"}, headers=stranger.headers)).status_code == 404
     assert (await api.post("/api/v1/consents/redeem", json={"code": code}, headers=owner.headers)).status_code == 403
+
+
+async def test_a_used_or_withdrawn_consent_cannot_be_withdrawn_again(api, world):
+    business = await make_business(api, world)
+    owner = await pass_face(api, business.owner)
+    url = f"/api/v1/licences/{business.licence_id}/consents"
+    used = (await api.post(url, json={"department": "某局", "purpose": "核验"}, headers=owner.headers)).json()
+    assert (await api.post("/api/v1/consents/redeem", json={"code": used["code"]},
+                           headers=world.inspector.headers)).status_code == 200
+    opened = (await api.post(url, json={"department": "某局", "purpose": "核验"}, headers=owner.headers)).json()
+    assert (await api.delete(f"{url}/{opened['id']}", headers=owner.headers)).status_code == 200
+
+    async def withdrawals(consent_id: int) -> int:
+        events = await AuditEvent.filter(kind="licence_consent_revoked", subject=f"licence:{business.licence_id}")
+        return sum(e.data.get("consent") == consent_id for e in events)
+
+    assert await withdrawals(opened["id"]) == 1
+    for consent_id, state in ((used["id"], "used"), (opened["id"], "revoked")):
+        refused = await api.delete(f"{url}/{consent_id}", headers=owner.headers)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "consent_not_withdrawable"
+        assert refused.json()["error"]["context"] == {"state": state}
+        assert await withdrawals(consent_id) == (0 if state == "used" else 1)
+    listed = {c["id"]: c["state"] for c in (await api.get(url, headers=owner.headers)).json()["consents"]}
+    assert listed == {used["id"]: "used", opened["id"]: "revoked"}
+    missing = await api.delete(f"{url}/987654321", headers=owner.headers)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "consent_not_found"
 
 
 async def test_consent_needs_a_fresh_face_check(api, world):

@@ -87,3 +87,11 @@ def test_short_keys_rejected():
 
 def test_defaults_build():
     assert isinstance(Settings(), Settings)
+
+
+def test_operator_lockout_settings_have_defaults_and_are_checked():
+    limits = load_settings(env={}).rate_limits
+    assert (limits.operator_login_per_username, limits.operator_login_per_ip) == (5, 20)
+    assert (limits.operator_failure_window_seconds, limits.operator_lockout_seconds) == (900, 900)
+    with pytest.raises(ConfigError, match="rate_limits"):
+        load_settings(env={"APP_RATE_LIMITS_OPERATOR_LOCKOUT_SECONDS": "0"})

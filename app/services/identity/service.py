@@ -40,7 +40,7 @@ from app.services.identity.idnumbers import InvalidIdNumber, validate_credit_cod
 from app.services.identity.logins import LoggedIn, LoginRecord, RoleSubject, roles_of_users, write_logins
 from app.services.identity.operators import check_password
 from app.services.identity.protection import BlindIndex, FieldCipher, mask_id_number, mask_name, mask_phone
-from app.services.identity.ratelimit import RateLimiter
+from app.services.identity.ratelimit import LoginLockout, RateLimiter
 from app.services.identity.tokens import AccessClaims, AccessTokens
 from models.identity import (
     AuditEvent,
@@ -201,9 +201,18 @@ class IdentityService:
     blind: BlindIndex
     _dummy_hash: str = field(default="", init=False)
     _write_login: Coalescer[LoginRecord, LoggedIn] = field(init=False, repr=False)
+    _operator_lockout: LoginLockout = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._write_login = Coalescer(partial(write_logins, audit=self.audit))
+        limits = self.settings.rate_limits
+        self._operator_lockout = LoginLockout(
+            self.cache,
+            action="operator_login",
+            limits={"username": limits.operator_login_per_username, "ip": limits.operator_login_per_ip},
+            window_seconds=limits.operator_failure_window_seconds,
+            lockout_seconds=limits.operator_lockout_seconds,
+        )
 
     async def drain(self) -> None:
         """Finish the logins being written (at shutdown)."""
@@ -243,14 +252,30 @@ class IdentityService:
         }
 
     async def operator_login(self, *, username: str, password: str, client_ip: str) -> dict[str, Any]:
-        await self.limits.hit("operator_login", "ip", client_ip, limit=self.settings.rate_limits.operator_login_per_ip)
+        """Failures count per username and per address; at the limit that one is locked out
+        (429) for a while, whether the username exists or not. Successes are not counted."""
+        subjects = {"username": username, "ip": client_ip}
+        await self._operator_lockout.check(subjects)
         credential = await OperatorCredential.get_or_none(username=username)
         stored = credential.password_hash if credential else self._dummy_password_hash()
         if not check_password(password, stored) or credential is None:
-            await self.audit.record(
-                "operator_login_failed", subject=f"operator:{username[:40]}", data={"ip": client_ip}
-            )
+            locked = await self._operator_lockout.failed(subjects)
+            async with in_transaction() as conn:
+                await self.audit.record(
+                    "operator_login_failed", subject=f"operator:{username[:40]}", data={"ip": client_ip},
+                    connection=conn,
+                )
+                for kind in locked:
+                    await self.audit.record(
+                        "operator_login_locked",
+                        subject=f"operator:{username[:40]}" if kind == "username" else f"ip:{client_ip}",
+                        data={"ip": client_ip, "seconds": self.settings.rate_limits.operator_lockout_seconds},
+                        connection=conn,
+                    )
+            if locked:
+                raise self._operator_lockout.locked_out()
             raise InvalidCredentials()
+        await self._operator_lockout.succeeded("username", username)
         user = await User.get(id=credential.user_id)
         roles = await self.roles_of(user)
         pair = await self._start_session(user, self.clock.now(), roles=roles)
@@ -480,10 +505,11 @@ class IdentityService:
         await self.limits.hit("phone", "ip", client_ip, limit=limits.phone_per_ip)
         await self.limits.hit("phone", "openid", user.openid or f"user{user.id}", limit=limits.phone_per_openid)
         phone = await self._wechat_call(self.wechat.get_phone_number(code))
-        await User.filter(id=user.id).update(
-            phone_enc=self.cipher.encrypt(phone, field="users.phone"), phone_index=self.blind.of(phone, field="phone")
-        )
-        await self.audit.record("phone_bound", actor_id=user.id, subject=f"user:{user.id}")
+        async with in_transaction() as conn:  # the number and its audit record, or neither
+            await User.filter(id=user.id).using_db(conn).update(
+                phone_enc=self.cipher.encrypt(phone, field="users.phone"), phone_index=self.blind.of(phone, field="phone")
+            )
+            await self.audit.record("phone_bound", actor_id=user.id, subject=f"user:{user.id}", connection=conn)
         await self.forget_profile(user.id)
         return {"phone_masked": mask_phone(phone)}
 

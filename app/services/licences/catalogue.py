@@ -11,6 +11,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
 
 from app.lc1.identifier import is_valid_credit_code
 from app.lc1.trust_list import IssuerKey
@@ -205,9 +206,17 @@ class LicenceCatalogue:
         if key is None:
             raise IssuerKeyNotFound()
         if key.retired_at is None:
-            key.retired_at = self.clock.now()
-            await key.save(update_fields=["retired_at"])
-            await self.audit.record("licence_key_retired", actor_id=actor_id, subject=f"issuer:{credit_code}", data={"kid": kid})
+            now = self.clock.now()
+            # Conditional, with its audit record in one transaction: two retirements at once
+            # record one, and a retirement that failed part-way is retried whole.
+            async with in_transaction() as conn:
+                retired = await LicenceIssuerKey.filter(kid=kid, retired_at=None).using_db(conn).update(retired_at=now)
+                if retired:
+                    await self.audit.record(
+                        "licence_key_retired", actor_id=actor_id, subject=f"issuer:{credit_code}", data={"kid": kid},
+                        connection=conn,
+                    )
+            await key.refresh_from_db(fields=["retired_at"])
         return self.key_view(key)
 
     async def trusted_keys(self, now: datetime) -> tuple[IssuerKey, ...]:

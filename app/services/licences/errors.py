@@ -65,5 +65,9 @@ class ConsentNotFound(NotFound):
     code, message = "consent_not_found", "No usable consent matches this code."
 
 
+class ConsentNotWithdrawable(Conflict):
+    code, message = "consent_not_withdrawable", "This consent was already used or withdrawn."
+
+
 class FeedRejected(BadRequest):
     code, message = "feed_rejected", "The feed batch is not signed by a key of this issuer."

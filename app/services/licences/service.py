@@ -36,6 +36,7 @@ from app.services.identity.service import IdentityService
 from app.services.licences.catalogue import REGION_CODE, SIGNER_CACHE_SECONDS, LicenceCatalogue
 from app.services.licences.errors import (
     ConsentNotFound,
+    ConsentNotWithdrawable,
     FeedRejected,
     IdentifierInvalid,
     IssuerNotAllowed,
@@ -280,6 +281,8 @@ class LicenceService:
         self, *, actor_id: int, licence_id: int, action: str, reason: str
     ) -> dict[str, Any]:
         now = self.clock.now()
+        # The cache first too: with Redis down the call is refused (503) before anything changes.
+        await self.trust.invalidate()
         async with in_transaction() as conn:
             licence = await Licence.select_for_update().using_db(conn).get_or_none(id=licence_id)
             if licence is None:
@@ -294,10 +297,13 @@ class LicenceService:
                 licence=licence, kind=action, from_status=previous, to_status=target,
                 actor_id=actor_id, reason=reason, at=now, using_db=conn,
             )
-        await self.trust.invalidate()
-        await self.audit.record(
-            f"licence_{action}", actor_id=actor_id, subject=f"licence:{licence_id}", data={"reason": reason}
-        )
+            # In the same transaction: a change is never stored without its audit record, and a
+            # 503 means nothing changed (so the retry is not refused as transition_not_allowed).
+            await self.audit.record(
+                f"licence_{action}", actor_id=actor_id, subject=f"licence:{licence_id}", data={"reason": reason},
+                connection=conn,
+            )
+        await self.trust.invalidate()  # the trust list's revocations, rebuilt on next read
         await licence.fetch_related("licence_type")
         return self.view(licence, now=now)
 
@@ -571,15 +577,16 @@ class LicenceService:
         if effective_status(licence, now) != LicenceStatus.ACTIVE:
             raise LicenceNotActive(context={"status": effective_status(licence, now)})
         code = secrets.token_urlsafe(24)
-        grant = await ConsentGrant.create(
-            licence=licence, granted_by_id=who.user_id, department=department, purpose=purpose,
-            code_hash=hashlib.sha256(code.encode()).hexdigest(),
-            expires_at=now + timedelta(minutes=ttl_minutes), created_at=now,
-        )
-        await self.audit.record(
-            "licence_consent_granted", actor_id=who.user_id, subject=f"licence:{licence.id}",
-            data={"consent": grant.id, "department": department},
-        )
+        async with in_transaction() as conn:  # the grant and its audit record, or neither
+            grant = await ConsentGrant.create(
+                licence=licence, granted_by_id=who.user_id, department=department, purpose=purpose,
+                code_hash=hashlib.sha256(code.encode()).hexdigest(),
+                expires_at=now + timedelta(minutes=ttl_minutes), created_at=now, using_db=conn,
+            )
+            await self.audit.record(
+                "licence_consent_granted", actor_id=who.user_id, subject=f"licence:{licence.id}",
+                data={"consent": grant.id, "department": department}, connection=conn,
+            )
         # The code is shown once, to the holder, who hands it to the department.
         return {**self._consent_view(grant, now), "code": code}
 
@@ -610,32 +617,43 @@ class LicenceService:
         return [self._consent_view(g, now) for g in await ConsentGrant.filter(licence_id=licence.id).order_by("-id")]
 
     async def revoke_consent(self, who: Principal, *, licence_id: int, consent_id: int) -> dict[str, Any]:
+        """Withdraws a consent nobody used yet; a used or withdrawn one answers 409 and changes nothing."""
         licence = await self.holder_licence(who, licence_id)
         now = self.clock.now()
-        await ConsentGrant.filter(id=consent_id, licence_id=licence.id, revoked_at=None, used_at=None).update(revoked_at=now)
-        grant = await ConsentGrant.get_or_none(id=consent_id, licence_id=licence.id)
-        if grant is None:
-            raise ConsentNotFound()
-        await self.audit.record(
-            "licence_consent_revoked", actor_id=who.user_id, subject=f"licence:{licence.id}", data={"consent": consent_id}
-        )
+        async with in_transaction() as conn:  # the withdrawal and its audit record, or neither
+            withdrawn = await ConsentGrant.filter(
+                id=consent_id, licence_id=licence.id, revoked_at=None, used_at=None
+            ).using_db(conn).update(revoked_at=now)
+            grant = await ConsentGrant.filter(id=consent_id, licence_id=licence.id).using_db(conn).first()
+            if grant is None:
+                raise ConsentNotFound()
+            if not withdrawn:
+                raise ConsentNotWithdrawable(context={"state": self._consent_view(grant, now)["state"]})
+            await self.audit.record(
+                "licence_consent_revoked", actor_id=who.user_id, subject=f"licence:{licence.id}",
+                data={"consent": consent_id}, connection=conn,
+            )
         return self._consent_view(grant, now)
 
     async def redeem_consent(self, *, reader_id: int, code: str) -> dict[str, Any]:
         """A department reads the licence once; the conditional update makes a second read fail."""
         now = self.clock.now()
         code_hash = hashlib.sha256(code.encode()).hexdigest()
-        claimed = await ConsentGrant.filter(
-            code_hash=code_hash, used_at=None, revoked_at=None, expires_at__gt=now
-        ).update(used_at=now, used_by_id=reader_id)
-        if claimed != 1:
-            raise ConsentNotFound()
-        grant = await ConsentGrant.get(code_hash=code_hash).select_related("licence__licence_type")
-        licence = grant.licence
+        # The claim and its audit record in one transaction: a redemption that fails part-way
+        # (503) leaves the code unused, so the department's retry reads the licence.
+        async with in_transaction() as conn:
+            claimed = await ConsentGrant.filter(
+                code_hash=code_hash, used_at=None, revoked_at=None, expires_at__gt=now
+            ).using_db(conn).update(used_at=now, used_by_id=reader_id)
+            if claimed != 1:
+                raise ConsentNotFound()
+            grant = await ConsentGrant.filter(code_hash=code_hash).using_db(conn).select_related("licence__licence_type").get()
+            licence = grant.licence
+            await self.audit.record(
+                "licence_consent_used", actor_id=reader_id, subject=f"licence:{licence.id}", data={"consent": grant.id},
+                connection=conn,
+            )
         visible = licence.licence_type.visible_fields.get("department", [])
-        await self.audit.record(
-            "licence_consent_used", actor_id=reader_id, subject=f"licence:{licence.id}", data={"consent": grant.id}
-        )
         view = self.view(licence, now=now)
         view["data"] = {k: v for k, v in licence.data.items() if k in visible}
         return {"consent": self._consent_view(grant, now), "licence": view}

@@ -113,6 +113,8 @@ Page({
           await this.load();
         } catch (err) {
           api.showError(err);
+          // Used or withdrawn meanwhile: show what it is now.
+          if (err.code === 'consent_not_withdrawable') await this.load();
         }
       },
     });

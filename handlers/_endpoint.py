@@ -99,6 +99,7 @@ class EndpointSpec:
     statuses: tuple[int, ...] = (200,)
     path: dict[str, Lookup] = field(default_factory=dict)
     documented_path: str | None = None
+    responses: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 Handler = Callable[..., Awaitable[HTTPResponse]]
@@ -118,16 +119,20 @@ def endpoint(
     errors: tuple[str, ...] = (),
     status: int | tuple[int, ...] = 200,
     documented_path: str | None = None,
+    responses: dict[str, dict[str, Any]] | None = None,
 ) -> Callable[[Handler], Handler]:
     """`status`: the success status or statuses the route answers with (201 for a create, 204
     without a body, (201, 200) when it may find the thing already made), as documented.
     `documented_path`: the path as the contract spells it, when the route pattern cannot (a
-    `path` parameter that ends in a file suffix)."""
+    `path` parameter that ends in a file suffix).
+    `responses`: OpenAPI response objects by status key that replace the generated ones, for a
+    route that does not answer in our JSON (a channel callback answers in the channel's format)."""
     statuses = (status,) if isinstance(status, int) else status
 
     def decorate(handler: Handler) -> Handler:
         spec = EndpointSpec(
-            auth, summary, body, query, response, tags, errors, statuses, _path_lookups(handler), documented_path
+            auth, summary, body, query, response, tags, errors, statuses, _path_lookups(handler), documented_path,
+            dict(responses or {}),
         )
         wrapper = _guarded(handler, spec)
         wrapper.__endpoint__ = spec  # type: ignore[attr-defined]

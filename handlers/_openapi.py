@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import re
 from http import HTTPStatus
@@ -122,6 +123,7 @@ def _operation(
         if body_ref is not None and status not in _NO_BODY:
             responses[str(status)].update(body_ref)
     responses["4XX"] = {"description": "Error: " + (", ".join(spec.errors) or "see code"), **error_ref}
+    responses.update(copy.deepcopy(spec.responses))
     operation: dict[str, Any] = {
         "summary": spec.summary,
         "operationId": route.name.replace(".", "_"),

@@ -165,6 +165,46 @@ async def test_item_bad_input_gets_clear_codes(api: httpx.AsyncClient, operator:
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "service_not_found"
 
 
+async def test_a_loose_guide_is_refused_field_by_field_in_every_way_in(
+    api: httpx.AsyncClient, operator: Session, demo: dict
+) -> None:
+    payload = item_payload(demo)
+    loose = {**payload["guide"], "free_of_charge": "maybe", "channels": "window", "colour": "blue"}
+    expected = {
+        "guide.free_of_charge": "must be true or false",
+        "guide.channels": "must be a list of distinct channels: window, mini_program, web, mail, app",
+        "guide.colour": "unknown field",
+    }
+
+    created = await api.post(f"{ADMIN}/items", json={**payload, "guide": loose}, headers=operator.headers)
+    assert created.status_code == 422, created.text
+    assert created.json()["error"]["code"] == "validation_failed"
+    assert {p["field"]: p["problem"] for p in created.json()["error"]["context"]["fields"]} == expected
+    assert (await api.get(f"{ADMIN}/items/{payload['code']}", headers=operator.headers)).status_code == 404
+
+    assert (await api.post(f"{ADMIN}/items", json=payload, headers=operator.headers)).status_code == 201
+    edited = await api.patch(
+        f"{ADMIN}/items/{payload['code']}", json={"revision": 1, "guide": loose}, headers=operator.headers
+    )
+    assert edited.status_code == 422 and edited.json()["error"]["code"] == "validation_failed"
+    assert {p["field"] for p in edited.json()["error"]["context"]["fields"]} == set(expected)
+    unchanged = (await api.get(f"{ADMIN}/items/{payload['code']}", headers=operator.headers)).json()
+    assert unchanged["revision"] == 1 and unchanged["content"]["guide"] == payload["guide"]
+
+    row = {**item_payload(demo), "guide": loose}
+    imported = await api.post(
+        f"{ADMIN}/import",
+        params={"publish": "true"},
+        content=json.dumps([row]),
+        headers={**operator.headers, "content-type": "application/json"},
+    )
+    assert imported.status_code == 422 and imported.json()["error"]["code"] == "import_rejected"
+    report = imported.json()["error"]["context"]["report"]
+    assert [(r["row"], r["code"]) for r in report] == [(1, row["code"])]
+    assert {p["field"]: p["problem"] for p in report[0]["problems"]} == expected
+    assert (await api.get(f"/api/v1/services/{row['code']}")).status_code == 404
+
+
 async def test_stale_revision_is_a_conflict(api: httpx.AsyncClient, operator: Session, demo: dict) -> None:
     payload = item_payload(demo)
     code = payload["code"]

@@ -75,7 +75,33 @@ def test_guide_money_and_time_rules() -> None:
     guide = _content()["guide"]
     bad = {**guide, "fees": [{"name": "工本费", "amount": 10.5, "basis": "规定"}], "promised_time_limit_days": 11}
     fields = {p["field"] for p in problems_with_item(_content(guide=bad), departments={"D"}, regions={"440106"})}
-    assert fields == {"guide.fees", "guide.promised_time_limit_days"}
+    assert fields == {"guide.fees.0.amount", "guide.promised_time_limit_days"}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"free_of_charge": "maybe"}, "guide.free_of_charge"),
+        ({"channels": "window"}, "guide.channels"),
+        ({"channels": ["window", "fax"]}, "guide.channels"),
+        ({"colour": "blue"}, "guide.colour"),
+        ({"conditions": "年满十六周岁"}, "guide.conditions"),
+        ({"consulting": {"phone": 12345}}, "guide.consulting.phone"),
+        ({"consulting": {"phone": "12345", "fax": "1"}}, "guide.consulting.fax"),
+        ({"materials": [{"name": "居民身份证", "copies": "2"}]}, "guide.materials.0.copies"),
+        ({"materials": [{"name": "居民身份证", "scan": True}]}, "guide.materials.0.scan"),
+        ({"materials": [{"form": "copy"}]}, "guide.materials.0.name"),
+        ({"steps": [{"name": "申请", "time_limit_days": "3"}]}, "guide.steps.0.time_limit_days"),
+        ({"fees": [{"name": "工本费", "amount": 1000}]}, "guide.fees.0.basis"),
+        ({"faqs": ["怎么办？"]}, "guide.faqs.0"),
+        ({"online_depth": True}, "guide.online_depth"),
+        ({"supports_delivery": 1}, "guide.supports_delivery"),
+    ],
+)
+def test_guide_refuses_unknown_and_wrongly_typed_fields(change: dict, field: str) -> None:
+    guide = {**_content()["guide"], **change}
+    problems = problems_with_item(_content(guide=guide), departments={"D"}, regions={"440106"})
+    assert field in {p["field"] for p in problems}, problems
 
 
 def test_changed_fields_summarise_guides() -> None:

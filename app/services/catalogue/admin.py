@@ -388,6 +388,7 @@ class CatalogueAdmin:
         }
 
     async def _check_zone_fields(self, fields: dict[str, Any]) -> None:
+        _refuse_nulls(fields, clearable=_ZONE_CLEARABLE)
         if "region_code" in fields and not await Region.filter(code=fields["region_code"]).exists():
             raise UnknownRegion(context={"region": fields["region_code"]})
         if "audiences" in fields and any(a not in AUDIENCES for a in fields["audiences"]):
@@ -485,6 +486,7 @@ class CatalogueAdmin:
         }
 
     async def _check_bundle_fields(self, fields: dict[str, Any]) -> None:
+        _refuse_nulls(fields, clearable=frozenset())
         if "region_code" in fields and not await Region.filter(code=fields["region_code"]).exists():
             raise UnknownRegion(context={"region": fields["region_code"]})
         if "audiences" in fields and any(a not in AUDIENCES for a in fields["audiences"]):
@@ -539,6 +541,21 @@ async def _item(code: str) -> ServiceItem:
     if item is None:
         raise ServiceItemNotFound(context={"code": code})
     return item
+
+
+# A zone's publishing window may be cleared with null; no other zone or bundle field may be empty.
+_ZONE_CLEARABLE = frozenset({"publish_from", "publish_until"})
+
+
+def _refuse_nulls(fields: dict[str, Any], *, clearable: frozenset[str]) -> None:
+    """An edit that sends null for a field that must hold a value is refused (422), not stored."""
+    problems = [
+        {"field": name, "problem": "must not be null"}
+        for name, value in fields.items()
+        if value is None and name not in clearable
+    ]
+    if problems:
+        raise ValidationFailed(context={"fields": problems})
 
 
 async def _zone(zone_id: int) -> Zone:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from app.services.catalogue.demo_templates import ITEM_TYPE_CODES
@@ -71,52 +73,185 @@ def _non_negative_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _check_guide(guide: Any, problem: Any) -> None:
-    if not isinstance(guide, dict):
-        problem("guide", "must be an object")
+# The guide (办事指南) schema: every field it may have, with its type. Anything else is refused,
+# so a typo or a wrongly typed field is reported instead of being published as it is.
+# A check answers None when the value is fine, else what it must be.
+_Check = Callable[[Any], "str | None"]
+_TEXT_MAX = 2000
+_LIST_MAX = 100
+
+
+def _text(*, required: bool = False) -> _Check:
+    def check(value: Any) -> str | None:
+        if not isinstance(value, str) or len(value) > _TEXT_MAX or (required and not value.strip()):
+            return "must be a non-empty text" if required else f"must be a text of at most {_TEXT_MAX} characters"
+        return None
+
+    return check
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else _text()(value)
+
+
+def _flag(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
+def _whole(least: int = 0, most: int | None = None, *, unit: str = "number") -> _Check:
+    def check(value: Any) -> str | None:
+        if not _non_negative_int(value) or value < least or (most is not None and value > most):
+            if most is not None:
+                return f"must be {least} to {most}"
+            return f"must be a whole {unit}" + (f" of at least {least}" if least else "")
+        return None
+
+    return check
+
+
+def _choice(values: tuple[str, ...]) -> _Check:
+    def check(value: Any) -> str | None:
+        return None if isinstance(value, str) and value in values else f"must be one of {', '.join(values)}"
+
+    return check
+
+
+def _texts(value: Any) -> str | None:
+    if not isinstance(value, list) or len(value) > _LIST_MAX or any(_text(required=True)(v) for v in value):
+        return f"must be a list of at most {_LIST_MAX} non-empty texts"
+    return None
+
+
+@dataclass(frozen=True)
+class _Record:
+    """An object with these fields (`required` must be present); no others."""
+
+    fields: dict[str, _Check | _Record | _Records]
+    required: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class _Records:
+    """A list of at most _LIST_MAX objects of one kind."""
+
+    record: _Record
+
+
+CHANNELS = ("window", "mini_program", "web", "mail", "app")
+
+
+def _channels(value: Any) -> str | None:
+    if isinstance(value, list) and all(isinstance(c, str) and c in CHANNELS for c in value):
+        if len(set(value)) == len(value):
+            return None
+    return f"must be a list of distinct channels: {', '.join(CHANNELS)}"
+
+
+GUIDE_SCHEMA = _Record(
+    {
+        "subject": _text(),
+        "subject_nature": _text(),
+        "exercise_level": _text(),
+        "handling_kind": _text(),
+        "service_object": _texts,
+        "conditions": _texts,
+        "materials": _Records(
+            _Record(
+                {
+                    "name": _text(required=True),
+                    "form": _choice(MATERIAL_FORMS),
+                    "copies": _whole(1),
+                    "required": _flag,
+                    "licence_type": _optional_text,
+                    "note": _text(),
+                },
+                required=frozenset({"name"}),
+            )
+        ),
+        "steps": _Records(
+            _Record(
+                {
+                    "name": _text(required=True),
+                    "description": _text(),
+                    "department": _text(),
+                    "time_limit_days": _whole(unit="number of days"),
+                },
+                required=frozenset({"name"}),
+            )
+        ),
+        "legal_time_limit_days": _whole(unit="number of days"),
+        "promised_time_limit_days": _whole(unit="number of days"),
+        "visits": _whole(),
+        "on_site_reason": _text(),
+        "fees": _Records(
+            _Record(
+                {
+                    "name": _text(required=True),
+                    "amount": _whole(unit="number of fen"),
+                    "basis": _text(required=True),
+                    "standard": _text(),
+                    "reducible": _flag,
+                },
+                required=frozenset({"name", "amount", "basis"}),
+            )
+        ),
+        "free_of_charge": _flag,
+        "online_depth": _whole(1, 4),
+        "online_depth_label": _text(),
+        "channels": _channels,
+        "supports_online_payment": _flag,
+        "supports_appointment": _flag,
+        "supports_delivery": _flag,
+        "cross_region": _flag,
+        "result": _Record({"name": _text(), "kind": _text()}),
+        "consulting": _Record({"phone": _text(), "address": _text()}),
+        "complaint": _Record({"phone": _text(), "channel": _text()}),
+        "windows": _Records(_Record({"address": _text(), "hours": _text()})),
+        "faqs": _Records(
+            _Record({"question": _text(required=True), "answer": _text(required=True)}),
+        ),
+        "legal_basis": _texts,
+        "guide_version": _whole(1),
+    }
+)
+
+
+def _check_record(value: Any, record: _Record, where: str, problem: Any) -> None:
+    if not isinstance(value, dict):
+        problem(where, "must be an object")
         return
-    materials = guide.get("materials", [])
-    if not isinstance(materials, list):
-        problem("guide.materials", "must be a list")
-        materials = []
-    for index, material in enumerate(materials):
-        where = f"guide.materials.{index}"
-        if not isinstance(material, dict) or not isinstance(material.get("name"), str) or not material["name"]:
-            problem(where, "needs a name")
-            continue
-        if material.get("form", "original") not in MATERIAL_FORMS:
-            problem(f"{where}.form", f"must be one of {', '.join(MATERIAL_FORMS)}")
-        copies = material.get("copies", 1)
-        if not _non_negative_int(copies) or copies < 1:
-            problem(f"{where}.copies", "must be a whole number of at least 1")
-        if not isinstance(material.get("required", True), bool):
-            problem(f"{where}.required", "must be true or false")
-    steps = guide.get("steps", [])
-    if not isinstance(steps, list) or any(
-        not isinstance(s, dict) or not s.get("name") or not _non_negative_int(s.get("time_limit_days", 0))
-        for s in steps
-    ):
-        problem("guide.steps", "each step needs a name and a whole number of days")
+    for name in sorted(set(value) - set(record.fields), key=str):
+        problem(f"{where}.{name}", "unknown field")
+    for name in sorted(record.required - set(value)):
+        problem(f"{where}.{name}", "missing")
+    for name, kind in record.fields.items():
+        if name in value:
+            _check_value(value[name], kind, f"{where}.{name}", problem)
+
+
+def _check_value(value: Any, kind: _Check | _Record | _Records, where: str, problem: Any) -> None:
+    if isinstance(kind, _Record):
+        _check_record(value, kind, where, problem)
+    elif isinstance(kind, _Records):
+        if not isinstance(value, list) or len(value) > _LIST_MAX:
+            problem(where, f"must be a list of at most {_LIST_MAX} objects")
+            return
+        for index, entry in enumerate(value):
+            _check_record(entry, kind.record, f"{where}.{index}", problem)
+    else:
+        wrong = kind(value)
+        if wrong:
+            problem(where, wrong)
+
+
+def _check_guide(guide: Any, problem: Any) -> None:
+    _check_record(guide, GUIDE_SCHEMA, "guide", problem)
+    if not isinstance(guide, dict):
+        return
     legal = guide.get("legal_time_limit_days", 0)
     promised = guide.get("promised_time_limit_days", 0)
-    if not _non_negative_int(legal):
-        problem("guide.legal_time_limit_days", "must be a whole number of days")
-    if not _non_negative_int(promised):
-        problem("guide.promised_time_limit_days", "must be a whole number of days")
-    elif _non_negative_int(legal) and legal and promised > legal:
+    if _non_negative_int(legal) and _non_negative_int(promised) and legal and promised > legal:
         problem("guide.promised_time_limit_days", "cannot exceed the legal time limit")
-    fees = guide.get("fees", [])
-    if not isinstance(fees, list) or any(
-        not isinstance(f, dict) or not f.get("name") or not _non_negative_int(f.get("amount")) or not f.get("basis")
-        for f in fees
-    ):
-        problem("guide.fees", "each fee needs a name, an amount in fen and its legal basis")
-    depth = guide.get("online_depth", 1)
-    if not (isinstance(depth, int) and 1 <= depth <= 4):
-        problem("guide.online_depth", "must be 1 to 4")
-    visits = guide.get("visits", 0)
-    if not _non_negative_int(visits):
-        problem("guide.visits", "must be a whole number")
 
 
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import signal
+import sys
 from datetime import date
 from typing import Any
 
@@ -78,8 +79,21 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
+    from app.config import load_settings
+    from app.ports import AgencyError, ChannelError
+
     async def work(service: Any) -> int:
-        run = await service.reconcile(day=args.date)
+        try:
+            run = await service.reconcile(day=args.date)
+        except (ChannelError, AgencyError) as exc:
+            # A channel or agency did not answer: one line, not a traceback; nothing was stored.
+            print(f"reconcile: {exc} ({exc.code}); nothing was stored", file=sys.stderr)
+            settings = load_settings()
+            if settings.sandbox.enabled:
+                print(f"the sandboxes are served by the running service at {settings.service.self_base_url}: "
+                      "start it (python -m app serve) and give this command the same APP_SERVICE_PORT",
+                      file=sys.stderr)
+            return 1
         print(json.dumps(run, ensure_ascii=False, indent=2))
         return 0
 

@@ -76,12 +76,17 @@ _OUTAGES: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
 )
 _SQLITE_OUTAGES = ("locked", "busy", "unable to open", "disk i/o")
+# asyncpg's InterfaceError when the connection broke between the pool handing it out and the
+# query: a lost connection detaches the pool's proxy ("released back to the pool") or closes it.
+_ASYNCPG_LOST = ("connection has been released back to the pool", "connection is closed")
 
 
 def is_database_outage(error: BaseException) -> bool:
     """The database was unreachable, shut down, overloaded or (SQLite) locked, rather than the
     statement being wrong: such a request may simply be tried again."""
     if isinstance(error, _OUTAGES):
+        return True
+    if isinstance(error, asyncpg.InterfaceError) and any(sign in str(error) for sign in _ASYNCPG_LOST):
         return True
     return isinstance(error, sqlite3.OperationalError) and any(sign in str(error).lower() for sign in _SQLITE_OUTAGES)
 

@@ -11,6 +11,7 @@ from typing import Any
 from sanic import Sanic
 
 from app.db import MAX_ID
+from app.errors import AppError
 from handlers._endpoint import EndpointSpec, Lookup
 
 _PARAM = re.compile(r"<([a-zA-Z_][a-zA-Z0-9_]*)(?::([^>]+))?>")
@@ -38,13 +39,40 @@ def _error_schema() -> dict[str, Any]:
     }
 
 
+_ERROR_REF = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_WAIT = "seconds to wait before sending the request again"
+_RETRY_AFTER: dict[str, Any] = {"description": _WAIT, "schema": {"type": "integer", "minimum": 1}}
+
+
+def _shared_responses() -> dict[str, Any]:
+    """Answers the shared error renderer (app/factory.py) gives on any route, documented once."""
+    return {
+        "StoreUnavailable": {
+            "description": (
+                "Error: store_unavailable: PostgreSQL, Redis or a locked SQLite file did not answer; what the "
+                "request wrote was one transaction or nothing, so it may be sent again after Retry-After "
+                "seconds. (service_unavailable: the answer took longer than the request timeout.)"
+            ),
+            "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
+            **_ERROR_REF,
+        },
+        "RateLimited": {
+            "description": "Error: rate_limited; context.retry_after is the Retry-After header's value",
+            "headers": {"Retry-After": {**_RETRY_AFTER, "required": True}},
+            **_ERROR_REF,
+        },
+    }
+
+
 def build_openapi(app: Sanic) -> dict[str, Any]:
+    """The contract: the routes declared with @endpoint. The sandbox's routes (/sandbox/...) are
+    a development stand-in for outside parties, never served in production, and not in it."""
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {"Error": _error_schema()}
     for route in app.router.routes:
         spec: EndpointSpec | None = getattr(route.handler, "__endpoint__", None)
         uri = "/" + route.path.lstrip("/")
-        if spec is None and not uri.startswith("/sandbox"):
+        if spec is None:
             continue
         for openapi_path, params, variant in _concrete_paths(uri, spec):
             for method in sorted(route.methods):
@@ -64,19 +92,21 @@ def build_openapi(app: Sanic) -> dict[str, Any]:
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": schemas,
+            "responses": _shared_responses(),
+            "headers": {"RetryAfter": {**_RETRY_AFTER, "description": "always sent with store_unavailable: " + _WAIT}},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     }
 
 
-def _concrete_paths(uri: str, spec: EndpointSpec | None) -> list[tuple[str, list[dict[str, Any]], str]]:
+def _concrete_paths(uri: str, spec: EndpointSpec) -> list[tuple[str, list[dict[str, Any]], str]]:
     """The OpenAPI paths of one route, each with its path parameters and a variant name.
 
     A parameter that is an alternation (`<action:publish|retire>`) is a fixed word, so the route
     is one documented path per word; `documented_path` replaces the route's own spelling."""
-    lookups = spec.path if spec else {}
+    lookups = spec.path
     kinds = {m.group(1): m.group(2) or "" for m in _PARAM.finditer(uri)}
-    if spec is not None and spec.documented_path:
+    if spec.documented_path:
         named = _TEMPLATE.findall(spec.documented_path)
         assert sorted(named) == sorted(kinds), f"{spec.documented_path} does not name the parameters of {uri}"
         return [(spec.documented_path, [_parameter(name, kinds[name], lookups.get(name)) for name in named], "")]
@@ -102,17 +132,24 @@ def _parameter(name: str, kind: str, lookup: Lookup | None) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
+def _codes_by_status() -> dict[str, int]:
+    """Every error code the application raises, with its status."""
+    found: dict[str, int] = {}
+    classes: list[type[AppError]] = [AppError]
+    while classes:
+        cls = classes.pop()
+        found.setdefault(cls.code, cls.status)
+        classes.extend(cls.__subclasses__())
+    return found
+
+
 def _operation(
-    spec: EndpointSpec | None, route: Any, params: list[dict[str, Any]], schemas: dict[str, Any]
+    spec: EndpointSpec, route: Any, params: list[dict[str, Any]], schemas: dict[str, Any]
 ) -> dict[str, Any]:
-    error_ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    if spec is None:
-        return {
-            "summary": f"Sandbox protocol route {route.name}",
-            "tags": ["sandbox"],
-            "parameters": params,
-            "responses": {"200": {"description": "as the real party answers"}},
-        }
+    error_ref = _ERROR_REF
+    statuses = _codes_by_status()
+    client_errors = [code for code in spec.errors if statuses.get(code, 400) < 500]
+    unavailable = [code for code in spec.errors if statuses.get(code) == 503]
     body_ref = None
     if spec.response is not None:
         schemas[spec.response.__name__] = _schema(spec.response, schemas)
@@ -122,7 +159,17 @@ def _operation(
         responses[str(status)] = {"description": HTTPStatus(status).phrase}
         if body_ref is not None and status not in _NO_BODY:
             responses[str(status)].update(body_ref)
-    responses["4XX"] = {"description": "Error: " + (", ".join(spec.errors) or "see code"), **error_ref}
+    responses["4XX"] = {"description": "Error: " + (", ".join(client_errors) or "see code"), **error_ref}
+    if "rate_limited" in spec.errors:
+        responses["429"] = {"$ref": "#/components/responses/RateLimited"}
+    # Any route may meet a store outage: the shared renderer answers it (README "The API").
+    responses["503"] = {"$ref": "#/components/responses/StoreUnavailable"}
+    if unavailable:  # the route's own 503s too, which carry no Retry-After
+        responses["503"] = {
+            "description": "Error: store_unavailable (with Retry-After), " + ", ".join(unavailable),
+            "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
+            **error_ref,
+        }
     responses.update(copy.deepcopy(spec.responses))
     operation: dict[str, Any] = {
         "summary": spec.summary,

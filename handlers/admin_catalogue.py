@@ -3,9 +3,9 @@ bulk import and export, and the change log. Edits name the revision they were ma
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sanic import Blueprint
 from sanic.response import HTTPResponse
 
@@ -40,7 +40,26 @@ class NewItem(ItemContent):
     code: str = Field(min_length=6, max_length=40, pattern=_CODE, description="implementation code")
 
 
-class ItemPatch(BaseModel):
+def _null_only_where_clearable(schema: dict[str, Any], model: type[Any]) -> None:
+    """An edit's fields are optional, but null clears only the model's `clearable` ones: the
+    service refuses null for any other (422 `must not be null`), so the schema does not offer it."""
+    for name, prop in schema.get("properties", {}).items():
+        if name in model.clearable or "anyOf" not in prop:
+            continue
+        kept = [choice for choice in prop.pop("anyOf") if choice != {"type": "null"}]
+        prop.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+        if prop.get("default", ...) is None:
+            del prop["default"]
+
+
+class EditBody(BaseModel):
+    """A PATCH body: what is left out stays as it is."""
+
+    model_config = ConfigDict(json_schema_extra=_null_only_where_clearable)
+    clearable: ClassVar[frozenset[str]] = frozenset()
+
+
+class ItemPatch(EditBody):
     revision: int = Field(ge=1, description="the revision the edit was made against")
     basic_code: str | None = Field(default=None, min_length=4, max_length=20, pattern=_CODE)
     name: str | None = Field(default=None, min_length=2, max_length=200)
@@ -89,7 +108,8 @@ class NewZone(ZoneFields):
     slug: str = Field(pattern=_SLUG)
 
 
-class ZonePatch(BaseModel):
+class ZonePatch(EditBody):
+    clearable = frozenset({"publish_from", "publish_until"})  # an open publishing window
     revision: int = Field(ge=1)
     title: str | None = Field(default=None, min_length=1, max_length=40)
     icon: str | None = Field(default=None, max_length=200)
@@ -128,7 +148,7 @@ class NewBundle(BundleFields):
     slug: str = Field(pattern=_SLUG)
 
 
-class BundlePatch(BaseModel):
+class BundlePatch(EditBody):
     revision: int = Field(ge=1)
     title: str | None = Field(default=None, min_length=2, max_length=60)
     description: str | None = Field(default=None, max_length=300)

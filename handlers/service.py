@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sanic import Blueprint
 from sanic.response import HTTPResponse, html
@@ -55,8 +56,24 @@ class RecentHealth:
             self._running = None
 
 
+_UNHEALTHY: dict[str, dict[str, Any]] = {
+    "503": {
+        "description": "A store does not answer",
+        "content": {"application/json": {"schema": {
+            "type": "object",
+            "required": ["status", "checks"],
+            "properties": {
+                "status": {"const": "unavailable"},
+                "checks": {"type": "object", "additionalProperties": {"type": "boolean"}},
+            },
+        }}},
+    }
+}
+
+
 @bp.get("/healthz")
-@endpoint(auth=PUBLIC, summary="200 when the database and Redis answer, 503 otherwise", tags=("service",))
+@endpoint(auth=PUBLIC, summary="200 when the database and Redis answer, 503 otherwise", tags=("service",),
+          responses=_UNHEALTHY)
 async def healthz(request: Request) -> HTTPResponse:
     recent = getattr(request.app.ctx, "recent_health", None)
     if recent is None:

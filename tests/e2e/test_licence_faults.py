@@ -16,16 +16,21 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.services.identity.audit import AuditLog
+from app.services.licences.keys import make_self_signed_certificate
 from models.identity import AuditEvent
-from models.licences import ConsentGrant, LicenceEvent, LicenceIssuerKey
+from models.licences import ConsentGrant, LicenceEvent, LicenceIssuer, LicenceIssuerKey, LicenceType
 from tests.conftest import ON_POSTGRES, OPERATOR_PASSWORD, Session, free_port, login, make_inspector, pass_face
 from tests.e2e.test_serve import wait_healthy
 from tests.e2e.test_store_outages import assert_store_unavailable
+from tests.factories import make_credit_code
 from tests.handlers.test_licence_rotation_and_trust_list import _throwaway_key
 from tests.handlers.test_licences import (  # noqa: F401
     FOOD,
@@ -128,6 +133,50 @@ async def test_a_key_retirement_cut_part_way_is_retried_whole(api, world, audit_
 async def _retirements(kid: str) -> int:
     rows = await AuditEvent.filter(kind="licence_key_retired", subject=f"issuer:{SAMR}").values_list("data", flat=True)
     return sum(1 for data in rows if isinstance(data, dict) and data.get("kid") == kid)
+
+
+async def test_catalogue_saves_cut_part_way_store_nothing_and_are_retried_whole(api, world, audit_outage):  # noqa: F811
+    """Saving a licence type or an issuer, and adding an issuer key, cut at the audit record:
+    503, nothing saved, and the retry saves it with exactly one audit record."""
+    headers = world.operator.headers
+    code = "T" + secrets.token_hex(10).upper()
+    type_url, type_subject = f"/api/v1/admin/licence-types/{code}", f"licence_type:{code}"
+    audit_outage.add("licence_type_saved")
+    assert_store_unavailable(await api.put(type_url, json=FOOD_TYPE, headers=headers))
+    assert not await LicenceType.exists(code=code)
+    assert (await api.put(type_url, json=FOOD_TYPE, headers=headers)).status_code == 200
+    assert await audit_count("licence_type_saved", type_subject) == 1
+    # An update cut part-way leaves the type as it was.
+    audit_outage.add("licence_type_saved")
+    assert_store_unavailable(await api.put(type_url, json=FOOD_TYPE | {"name": "改名"}, headers=headers))
+    assert (await LicenceType.get(code=code)).name == FOOD_TYPE["name"]
+    assert (await api.put(type_url, json=FOOD_TYPE | {"name": "改名"}, headers=headers)).json()["name"] == "改名"
+    assert await audit_count("licence_type_saved", type_subject) == 2
+
+    credit_code = make_credit_code("440100")
+    issuer_url, issuer_subject = f"/api/v1/admin/licence-issuers/{credit_code}", f"issuer:{credit_code}"
+    issuer = {"name": "测试发证机关", "region_code": "440100", "licence_types": [code]}
+    audit_outage.add("licence_issuer_saved")
+    assert_store_unavailable(await api.put(issuer_url, json=issuer, headers=headers))
+    assert not await LicenceIssuer.exists(credit_code=credit_code)
+    assert (await api.put(issuer_url, json=issuer, headers=headers)).status_code == 200
+    assert await audit_count("licence_issuer_saved", issuer_subject) == 1
+
+    certificate = make_self_signed_certificate(
+        ec.generate_private_key(ec.SECP256R1()), common_name="fault test", credit_code=credit_code,
+        not_before=datetime.now(UTC) - timedelta(days=1), not_after=datetime.now(UTC) + timedelta(days=30),
+    )
+    key = {"certificate_pem": certificate.public_bytes(serialization.Encoding.PEM).decode()}
+    audit_outage.add("licence_key_added")
+    assert_store_unavailable(await api.post(f"{issuer_url}/keys", json=key, headers=headers))
+    assert not await LicenceIssuerKey.exists(issuer_id=credit_code)
+    # The retry adds it with its record (a key stored by the cut try would be found and never
+    # recorded); sending it once more finds it and records nothing more.
+    for _ in range(2):
+        added = await api.post(f"{issuer_url}/keys", json=key, headers=headers)
+        assert added.status_code == 201, added.text
+    rows = await AuditEvent.filter(kind="licence_key_added", subject=issuer_subject).values_list("data", flat=True)
+    assert [data["kid"] for data in rows] == [added.json()["kid"]]
 
 
 async def test_duplicates_at_once_are_accepted_once(api, world):  # noqa: F811

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 from tests.conftest import LiveServer, Session
 from tests.handlers.test_catalogue import demo_catalogue  # noqa: F401  (the shared `demo` fixture)
@@ -17,6 +18,13 @@ def _documented(operation: dict[str, Any], status: int) -> dict[str, Any]:
     responses = operation["responses"]
     found = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX")
     assert found is not None, (status, sorted(responses))
+    return found
+
+
+def _resolve(document: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in found:
+        section, name = found["$ref"].split("/")[-2:]
+        found = document["components"][section][name]
     return found
 
 
@@ -39,7 +47,7 @@ def _matches(value: Any, schema: dict[str, Any], document: dict[str, Any]) -> bo
 def _assert_conforms(
     document: dict[str, Any], operation: dict[str, Any], status: int, content_type: str, body: bytes
 ) -> None:
-    documented = _documented(operation, status)
+    documented = _resolve(document, _documented(operation, status))
     if not body:
         return
     media = content_type.split(";")[0].strip()
@@ -99,3 +107,105 @@ async def test_null_in_a_zone_or_bundle_edit_is_refused_not_a_500(
                               json={"revision": 1, "publish_until": None})
     assert cleared.status_code == 200, cleared.text
     assert cleared.json()["publish_until"] is None
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(path, method, op) for path, ops in document["paths"].items() for method, op in ops.items()]
+
+
+async def test_the_document_is_valid_openapi_3_1(api: httpx.AsyncClient) -> None:
+    definitions = pytest.importorskip("schemathesis.specs.openapi.definitions")
+    jsonschema_rs = pytest.importorskip("jsonschema_rs")
+    document = (await api.get("/openapi.json")).json()
+    errors = [str(e) for e in jsonschema_rs.validator_for(definitions.OPENAPI_31).iter_errors(document)]
+    assert errors == [], errors[:5]
+
+
+async def test_every_route_documents_store_unavailable_and_limited_ones_429(
+    api: httpx.AsyncClient, live: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README "The API": a store outage answers 503 `store_unavailable` with Retry-After on any
+    route (the shared renderer), and a rate-limited route answers 429 with Retry-After."""
+    document = (await api.get("/openapi.json")).json()
+    for path, method, operation in _operations(document):
+        unavailable = _resolve(document, _documented(operation, 503))
+        if path == "/healthz":  # its own answer: which store is down
+            assert unavailable["content"]["application/json"]["schema"]["required"] == ["status", "checks"]
+            continue
+        assert "store_unavailable" in unavailable["description"], (method, path)
+        assert _resolve(document, unavailable["headers"]["Retry-After"])["schema"]["type"] == "integer"
+        if "rate_limited" in operation["responses"]["4XX"]["description"]:
+            limited = _resolve(document, operation["responses"]["429"])
+            assert limited["headers"]["Retry-After"]["required"] is True, (method, path)
+    limited_routes = {(p, m) for p, m, op in _operations(document) if "429" in op["responses"]}
+    assert {("/api/v1/auth/login", "post"), ("/api/v1/auth/operator-login", "post"),
+            ("/api/v1/auth/face/start", "post"), ("/api/v1/me/phone", "post")} <= limited_routes
+    # The 503 a store outage gives is the documented one.
+    async def cut(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionRefusedError(111, "store cut by the test")
+
+    monkeypatch.setattr(live.app.ctx.services.catalogue.reader, "region_tree", cut)
+    answer = await api.get("/api/v1/regions")
+    assert answer.status_code == 503 and answer.json()["error"]["code"] == "store_unavailable", answer.text
+    operation = document["paths"]["/api/v1/regions"]["get"]
+    _assert_conforms(document, operation, 503, answer.headers["content-type"], answer.content)
+    assert "Retry-After" in _resolve(document, operation["responses"]["503"])["headers"]
+    assert int(answer.headers["Retry-After"]) >= 1
+
+
+def _allows_null(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "null" or any(_allows_null(choice) for choice in schema.get("anyOf", ()))
+
+
+async def test_patch_bodies_offer_null_only_where_the_service_takes_it(
+    api: httpx.AsyncClient, operator: Session, demo: dict
+) -> None:
+    """Each PATCH body field the document lets be null is taken as null, and each other field
+    sent as null is refused with 422 (so a fuzzer following the document meets no surprise)."""
+    from tests.handlers.test_catalogue_admin import item_payload
+
+    document = (await api.get("/openapi.json")).json()
+    codes = demo["catalogue"].basic_codes
+    item = await api.post(f"{ADMIN}/items", headers=operator.headers, json=item_payload(demo))
+    zone = await api.post(f"{ADMIN}/zones", headers=operator.headers, json={
+        "slug": "patch-zone-" + secrets.token_hex(3), "title": "编辑专区", "audiences": ["individual"],
+        "region_code": "440100", "publish_from": "2024-01-01T00:00:00+08:00",
+    })
+    bundle = await api.post(f"{ADMIN}/bundles", headers=operator.headers, json={
+        "slug": "patch-bundle-" + secrets.token_hex(3), "title": "编辑一件事", "audiences": ["individual"],
+        "region_code": "440000", "basic_codes": [codes["内地居民结婚登记"], codes["生育登记"]],
+    })
+    assert [r.status_code for r in (item, zone, bundle)] == [201] * 3, (item.text, zone.text, bundle.text)
+    targets = {
+        "/api/v1/admin/catalogue/items/{code}": f"{ADMIN}/items/{item.json()['code']}",
+        "/api/v1/admin/catalogue/zones/{zone_id}": f"{ADMIN}/zones/{zone.json()['id']}",
+        "/api/v1/admin/catalogue/bundles/{bundle_id}": f"{ADMIN}/bundles/{bundle.json()['id']}",
+    }
+    patched = {path for path, method, _ in _operations(document) if method == "patch"}
+    assert patched == set(targets)
+    nullable = {}
+    for path, url in targets.items():
+        body = _resolve(document, document["paths"][path]["patch"]["requestBody"]["content"]["application/json"]["schema"])
+        nullable[path] = {name for name, prop in body["properties"].items() if _allows_null(prop)}
+        for name in sorted(set(body["properties"]) - {"revision"}):
+            revision = (await api.get(url, headers=operator.headers)).json()["revision"]
+            answer = await api.patch(url, headers=operator.headers, json={"revision": revision, name: None})
+            assert (answer.status_code == 200) is (name in nullable[path]), (path, name, answer.text)
+            if answer.status_code != 200:
+                assert answer.status_code == 422, (path, name, answer.text)
+                assert answer.json()["error"]["context"]["fields"] == [{"field": name, "problem": "must not be null"}]
+    assert nullable == {
+        "/api/v1/admin/catalogue/items/{code}": set(),
+        "/api/v1/admin/catalogue/zones/{zone_id}": {"publish_from", "publish_until"},
+        "/api/v1/admin/catalogue/bundles/{bundle_id}": set(),
+    }
+
+
+async def test_sandbox_routes_are_not_in_the_contract(api: httpx.AsyncClient, live: LiveServer) -> None:
+    """The sandbox plays outside parties in development and tests; production never serves it,
+    so /openapi.json (the contract) leaves its routes out even while they are mounted."""
+    assert live.settings.sandbox.enabled
+    assert (await api.post("/sandbox/wechat/login-code", json={})).status_code == 200
+    document = (await api.get("/openapi.json")).json()
+    assert [path for path in document["paths"] if path.startswith("/sandbox")] == []
+    assert all("sandbox" not in op.get("tags", ()) for _, _, op in _operations(document))

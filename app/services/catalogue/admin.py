@@ -117,6 +117,7 @@ class CatalogueAdmin:
         return view
 
     async def update_item(self, *, actor_id: int, code: str, revision: int, changes: dict[str, Any]) -> dict[str, Any]:
+        _refuse_nulls(changes, clearable=frozenset())
         item = await _item(code)
         _transition(item.status, "edit", code)
         if item.revision != revision:

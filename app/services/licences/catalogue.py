@@ -114,8 +114,12 @@ class LicenceCatalogue:
             identity_class=identity_class, field_schema=field_schema, qr_fields=qr_fields,
             visible_fields=visible_fields,
         )
-        licence_type, _ = await LicenceType.update_or_create(defaults=values, code=code)
-        await self.audit.record("licence_type_saved", actor_id=actor_id, subject=f"licence_type:{code}")
+        # The change and its audit record in one transaction: a 503 means nothing was saved.
+        async with in_transaction() as conn:
+            licence_type, _ = await LicenceType.update_or_create(defaults=values, code=code, using_db=conn)
+            await self.audit.record(
+                "licence_type_saved", actor_id=actor_id, subject=f"licence_type:{code}", connection=conn
+            )
         return type_view(licence_type)
 
     async def list_types(self, *, limit: int, offset: int) -> dict[str, Any]:
@@ -141,11 +145,16 @@ class LicenceCatalogue:
         known = {t.code for t in await LicenceType.filter(code__in=licence_types)}
         if missing := sorted(set(licence_types) - known):
             raise LicenceTypeNotFound(context={"codes": missing})
-        issuer, _ = await LicenceIssuer.update_or_create(
-            defaults=dict(name=name, region_code=region_code, licence_types=licence_types),
-            credit_code=credit_code,
-        )
-        await self.audit.record("licence_issuer_saved", actor_id=actor_id, subject=f"issuer:{credit_code}")
+        # The change and its audit record in one transaction: a 503 means nothing was saved.
+        async with in_transaction() as conn:
+            issuer, _ = await LicenceIssuer.update_or_create(
+                defaults=dict(name=name, region_code=region_code, licence_types=licence_types),
+                credit_code=credit_code,
+                using_db=conn,
+            )
+            await self.audit.record(
+                "licence_issuer_saved", actor_id=actor_id, subject=f"issuer:{credit_code}", connection=conn
+            )
         return issuer_view(issuer)
 
     async def get_issuer(self, credit_code: str) -> LicenceIssuer:
@@ -171,20 +180,27 @@ class LicenceCatalogue:
         if subject_code is not None and subject_code != credit_code:
             raise CertificateInvalid(context={"problem": "the certificate names another organisation"})
         kid = certificate_kid(certificate).hex()
-        key, created = await LicenceIssuerKey.get_or_create(
-            kid=kid,
-            defaults=dict(
-                issuer=issuer,
-                certificate_pem=certificate_pem,
-                not_before=certificate.not_valid_before_utc,
-                not_after=certificate.not_valid_after_utc,
-                signs_from=max(signs_from or self.clock.now(), certificate.not_valid_before_utc),
-            ),
-        )
-        if key.issuer_id != credit_code:  # type: ignore[attr-defined]
-            raise CertificateInvalid(context={"problem": "this certificate belongs to another issuer"})
-        if created:
-            await self.audit.record("licence_key_added", actor_id=actor_id, subject=f"issuer:{credit_code}", data={"kid": kid})
+        # The key and its audit record in one transaction: a key added part-way is not left
+        # without its record (its retry would find it and record nothing), and a 503 means no key.
+        async with in_transaction() as conn:
+            key, created = await LicenceIssuerKey.get_or_create(
+                kid=kid,
+                defaults=dict(
+                    issuer=issuer,
+                    certificate_pem=certificate_pem,
+                    not_before=certificate.not_valid_before_utc,
+                    not_after=certificate.not_valid_after_utc,
+                    signs_from=max(signs_from or self.clock.now(), certificate.not_valid_before_utc),
+                ),
+                using_db=conn,
+            )
+            if key.issuer_id != credit_code:  # type: ignore[attr-defined]
+                raise CertificateInvalid(context={"problem": "this certificate belongs to another issuer"})
+            if created:
+                await self.audit.record(
+                    "licence_key_added", actor_id=actor_id, subject=f"issuer:{credit_code}", data={"kid": kid},
+                    connection=conn,
+                )
         return self.key_view(key, public_key)
 
     def key_view(self, key: LicenceIssuerKey, public_key: ec.EllipticCurvePublicKey | None = None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from sanic import Blueprint
 from sanic.response import HTTPResponse
 
 from app.context import Request
+from app.services.catalogue.admin import ZONE_CLEARABLE
 from app.services.catalogue.errors import BundleNotFound, ServiceItemNotFound, ZoneNotFound
 from handlers._endpoint import OPERATOR, Lookup, endpoint, ok, principal, services
 
@@ -109,7 +110,7 @@ class NewZone(ZoneFields):
 
 
 class ZonePatch(EditBody):
-    clearable = frozenset({"publish_from", "publish_until"})  # an open publishing window
+    clearable = ZONE_CLEARABLE  # an open publishing window
     revision: int = Field(ge=1)
     title: str | None = Field(default=None, min_length=1, max_length=40)
     icon: str | None = Field(default=None, max_length=200)

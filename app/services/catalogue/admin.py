@@ -389,7 +389,7 @@ class CatalogueAdmin:
         }
 
     async def _check_zone_fields(self, fields: dict[str, Any]) -> None:
-        _refuse_nulls(fields, clearable=_ZONE_CLEARABLE)
+        _refuse_nulls(fields, clearable=ZONE_CLEARABLE)
         if "region_code" in fields and not await Region.filter(code=fields["region_code"]).exists():
             raise UnknownRegion(context={"region": fields["region_code"]})
         if "audiences" in fields and any(a not in AUDIENCES for a in fields["audiences"]):
@@ -545,7 +545,7 @@ async def _item(code: str) -> ServiceItem:
 
 
 # A zone's publishing window may be cleared with null; no other zone or bundle field may be empty.
-_ZONE_CLEARABLE = frozenset({"publish_from", "publish_until"})
+ZONE_CLEARABLE = frozenset({"publish_from", "publish_until"})
 
 
 def _refuse_nulls(fields: dict[str, Any], *, clearable: frozenset[str]) -> None:

@@ -271,6 +271,28 @@ test('a store outage (503 store_unavailable) is sent once more, same key and bod
   assert.equal(seen.length, 2);
 });
 
+test('a login that meets a store outage is tried once more with a fresh wx.login code', async () => {
+  let issued = 0;
+  const sent = [];
+  let answers = [errorResponse(503, 'store_unavailable', 'req-login', { 'retry-after': '0' })];
+  const wx = createWx({
+    'POST /sandbox/wechat/login-code': () => ({ statusCode: 200, data: { code: `code-${++issued}` } }),
+    'POST /api/v1/auth/login': (call) => {
+      sent.push(call.data.code);
+      return answers.shift() || tokens('s');
+    },
+  });
+  global.wx = wx;
+  const { request } = loadModules({ sandbox: true });
+  assert.equal((await request.login()).id, 'u1');
+  // WeChat spent the first code at its first exchange: the retry must not send it again.
+  assert.deepEqual(sent, ['code-1', 'code-2']);
+  answers = [0, 1].map(() => errorResponse(503, 'store_unavailable', 'req-down', { 'retry-after': '0' }));
+  sent.length = 0;
+  await assert.rejects(request.login(), (err) => err.code === 'store_unavailable');
+  assert.deepEqual(sent, ['code-3', 'code-4'], 'one retry, no third try');
+});
+
 test('idempotency keys are UUID v4 and differ between attempts', () => {
   const { request } = loadModules();
   const keys = new Set();

@@ -187,16 +187,28 @@ async function send(options, { retried = false } = {}) {
   throw error;
 }
 
-async function login() {
-  let code;
+async function loginCode() {
   try {
-    code = await platform.getLoginCode();
+    return await platform.getLoginCode();
   } catch (err) {
     throw fromClientError(err);
   }
-  const body = await send({ method: 'POST', path: '/api/v1/auth/login', data: { code } });
-  session.save(body);
-  return body.user;
+}
+
+// WeChat spends a wx.login code at its first exchange, even when our answer was a 503: the one
+// retry of a login that met store_unavailable takes a fresh code instead of resending the spent one.
+async function login() {
+  for (let attempt = 0; ; attempt += 1) {
+    const code = await loginCode();
+    try {
+      const body = await send({ method: 'POST', path: '/api/v1/auth/login', data: { code } }, { retried: true });
+      session.save(body);
+      return body.user;
+    } catch (error) {
+      if (error.code !== 'store_unavailable' || attempt > 0) throw error;
+      await pause(Math.min(error.retryAfter || 1, STORE_RETRY_CAP_SECONDS));
+    }
+  }
 }
 
 // A rejected refresh token (expired, revoked, reused) means a fresh silent wx.login;

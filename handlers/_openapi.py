@@ -69,6 +69,7 @@ def build_openapi(app: Sanic) -> dict[str, Any]:
     a development stand-in for outside parties, never served in production, and not in it."""
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {"Error": _error_schema()}
+    statuses = _codes_by_status()
     for route in app.router.routes:
         spec: EndpointSpec | None = getattr(route.handler, "__endpoint__", None)
         uri = "/" + route.path.lstrip("/")
@@ -78,7 +79,7 @@ def build_openapi(app: Sanic) -> dict[str, Any]:
             for method in sorted(route.methods):
                 if method in ("HEAD", "OPTIONS"):
                     continue
-                operation = _operation(spec, route, params, schemas)
+                operation = _operation(spec, route, params, schemas, statuses)
                 if variant and "operationId" in operation:
                     operation["operationId"] += "_" + variant
                 paths.setdefault(openapi_path, {})[method.lower()] = operation
@@ -144,10 +145,10 @@ def _codes_by_status() -> dict[str, int]:
 
 
 def _operation(
-    spec: EndpointSpec, route: Any, params: list[dict[str, Any]], schemas: dict[str, Any]
+    spec: EndpointSpec, route: Any, params: list[dict[str, Any]], schemas: dict[str, Any], statuses: dict[str, int]
 ) -> dict[str, Any]:
+    """`statuses`: every error code's HTTP status (_codes_by_status, read once per document)."""
     error_ref = _ERROR_REF
-    statuses = _codes_by_status()
     client_errors = [code for code in spec.errors if statuses.get(code, 400) < 500]
     unavailable = [code for code in spec.errors if statuses.get(code) == 503]
     body_ref = None

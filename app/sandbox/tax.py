@@ -318,19 +318,6 @@ async def settle_with_faults(
     return response
 
 
-async def reverse_with_faults(
-    knobs: FaultKnobs, gateway_secret: str | None, accept: Callable[[bool], HTTPResponse]
-) -> HTTPResponse:
-    """Runs a reversal under the fault knobs; `accept(refuse)` answers a replay even when told to refuse."""
-    fault = knobs.draw("reverse")
-    if fault is not None and fault.mode in ("timeout", "error"):
-        if fault.mode == "timeout":
-            await asyncio.sleep(fault.delay)
-        return AgencyGateway.error(gateway_secret, 503, "unavailable", "the agency is unavailable")
-    response = accept(fault is not None and fault.mode == "refuse")
-    if fault is not None and fault.mode == "accept_then_timeout":
-        await asyncio.sleep(fault.delay)
-    return response
 
 
 class ReversibleBill(Protocol):
@@ -392,6 +379,27 @@ def accept_reversal(
     book.reversals[reversal_id] = answer
     book.reversed_by_bill[entry["bill_ref"]] = book.reversed_by_bill.get(entry["bill_ref"], 0) + 1
     return gateway.answer(secret, 201, answer)
+
+
+async def answer_reversal(
+    request: Request, gateway: AgencyGateway, knobs: FaultKnobs, book: SettlementBook, *,
+    bills: Mapping[str, ReversibleBill], ref_field: str,
+) -> HTTPResponse:
+    """An agency's `POST /api/v1/reversals`, under the fault knobs; a replay is answered from the
+    book even when the knobs say to refuse."""
+    secret, payload, refusal = gateway.signed_body(request)
+    if refusal is not None:
+        return refusal
+    fault = knobs.draw("reverse")
+    if fault is not None and fault.mode in ("timeout", "error"):
+        if fault.mode == "timeout":
+            await asyncio.sleep(fault.delay)
+        return AgencyGateway.error(secret, 503, "unavailable", "the agency is unavailable")
+    response = accept_reversal(book, gateway, secret, payload, bills=bills, ref_field=ref_field,
+                               refuse=fault is not None and fault.mode == "refuse")
+    if fault is not None and fault.mode == "accept_then_timeout":
+        await asyncio.sleep(fault.delay)
+    return response
 
 
 def settlement_replay(book: SettlementBook, gateway: AgencyGateway, secret: str | None, settlement_id: str) -> HTTPResponse:
@@ -537,11 +545,8 @@ def create_blueprint(settings: Settings | TaxSandboxConfig) -> Blueprint:
 
     @bp.post("/api/v1/reversals")
     async def agency_reverse(request: Request) -> HTTPResponse:
-        secret, payload, refusal = state.gateway.signed_body(request)
-        if refusal is not None:
-            return refusal
-        return await reverse_with_faults(state.knobs, secret, lambda refuse: accept_reversal(
-            state.book, state.gateway, secret, payload, bills=state.notices, ref_field="notice_code", refuse=refuse))
+        return await answer_reversal(request, state.gateway, state.knobs, state.book,
+                                     bills=state.notices, ref_field="notice_code")
 
     @bp.get("/api/v1/settlements")
     async def agency_settlements_of_day(request: Request) -> HTTPResponse:

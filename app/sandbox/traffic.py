@@ -25,15 +25,14 @@ from app.sandbox.tax import (
     FaultKnobs,
     FiscalReceiptIssuer,
     SettlementBook,
-    accept_reversal,
     add_counter_and_fault_routes,
+    answer_reversal,
     local_day,
     lookup_with_faults,
     mask_name,
     parse_paid_at,
     random_digits,
     request_day,
-    reverse_with_faults,
     settle_with_faults,
     settlement_amount_ok,
     settlement_replay,
@@ -149,11 +148,8 @@ def create_blueprint(settings: Settings | TrafficSandboxConfig) -> Blueprint:
 
     @bp.post("/api/v1/reversals")
     async def agency_reverse(request: Request) -> HTTPResponse:
-        secret, payload, refusal = state.gateway.signed_body(request)
-        if refusal is not None:
-            return refusal
-        return await reverse_with_faults(state.knobs, secret, lambda refuse: accept_reversal(
-            state.book, state.gateway, secret, payload, bills=state.fines, ref_field="decision_no", refuse=refuse))
+        return await answer_reversal(request, state.gateway, state.knobs, state.book,
+                                     bills=state.fines, ref_field="decision_no")
 
     @bp.get("/api/v1/settlements")
     async def agency_settlements_of_day(request: Request) -> HTTPResponse:

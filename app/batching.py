@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
 Call = TypeVar("Call")
 Result = TypeVar("Result")
+Key = TypeVar("Key", bound=Hashable)
 
 log = logging.getLogger("app.batching")
 
@@ -93,3 +94,31 @@ def _settle(
         future.set_exception(error)
     else:
         future.set_result(result)  # type: ignore[arg-type]
+
+
+class SharedCall(Generic[Key, Result]):
+    """Calls with the same key made while one is running wait for that one's result.
+
+    For refreshing a cached value: when it runs out under load, every request in flight would
+    otherwise run its own identical query at once. The run is shielded, so a caller that gives
+    up does not cancel it for the others; a failure reaches every caller, and the next call
+    runs again.
+    """
+
+    def __init__(self, run: Callable[[Key], Awaitable[Result]]):
+        self._run = run
+        self._running: dict[Key, asyncio.Future[Result]] = {}
+
+    async def __call__(self, key: Key) -> Result:
+        running = self._running.get(key)
+        if running is None:
+            running = asyncio.ensure_future(self._run(key))
+            self._running[key] = running
+            running.add_done_callback(lambda done, key=key: self._finished(key, done))
+        return await asyncio.shield(running)
+
+    def _finished(self, key: Key, done: asyncio.Future[Result]) -> None:
+        if self._running.get(key) is done:
+            del self._running[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: every caller may have given up before it ended

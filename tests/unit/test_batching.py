@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from app.batching import Coalescer
+from app.batching import Coalescer, SharedCall
 
 
 class Recorder:
@@ -127,3 +127,53 @@ async def test_drain_waits_for_every_batch_in_flight():
     await asyncio.sleep(0)
     await coalescer.drain()
     assert all(call.done() for call in calls) and run.batches == [[0], [1]]
+
+
+# ----------------------------------------------------------------------------- SharedCall
+class Reader:
+    def __init__(self, *, fail: bool = False):
+        self.runs: list[str] = []
+        self.fail = fail
+        self.release = asyncio.Event()
+
+    async def __call__(self, key: str) -> str:
+        self.runs.append(key)
+        await self.release.wait()
+        if self.fail:
+            raise ValueError("the store did not answer")
+        return key.upper()
+
+
+async def test_calls_with_one_key_made_while_it_runs_share_that_run():
+    read = Reader()
+    shared = SharedCall(read)
+    callers = [asyncio.create_task(shared("a")) for _ in range(20)] + [asyncio.create_task(shared("b"))]
+    await asyncio.sleep(0)
+    read.release.set()
+    assert await asyncio.gather(*callers) == ["A"] * 20 + ["B"]
+    assert read.runs == ["a", "b"]
+    assert await shared("a") == "A" and read.runs == ["a", "b", "a"]  # a later call runs again
+
+
+async def test_a_caller_that_gives_up_does_not_cancel_the_run_for_the_others():
+    read = Reader()
+    shared = SharedCall(read)
+    leaving, staying = asyncio.create_task(shared("a")), asyncio.create_task(shared("a"))
+    await asyncio.sleep(0)
+    leaving.cancel()
+    await asyncio.sleep(0)
+    read.release.set()
+    assert await staying == "A"
+    assert leaving.cancelled() and read.runs == ["a"]
+
+
+async def test_a_failed_run_fails_every_caller_and_the_next_call_runs_again():
+    read = Reader(fail=True)
+    shared = SharedCall(read)
+    callers = [asyncio.create_task(shared("a")) for _ in range(3)]
+    await asyncio.sleep(0)
+    read.release.set()
+    outcomes = await asyncio.gather(*callers, return_exceptions=True)
+    assert all(isinstance(outcome, ValueError) for outcome in outcomes)
+    read.fail = False
+    assert await shared("a") == "A" and read.runs == ["a", "a"]

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from tortoise.exceptions import IntegrityError
 
-from app.batching import Coalescer
+from app.batching import Coalescer, SharedCall
 from app.config import LicenceSettings
 from app.db import is_postgres, markers, text_in
 from app.lc1.verifier import InspectorScope, Reason, VerificationResult
@@ -110,9 +110,11 @@ class InspectionService:
     # Inspections whose codes were checked together are settled together: one licence query,
     # one pipelined round of cti claims and one insert for the group (app/batching.py).
     _settle: Coalescer[VerifiedCode, Outcome] = field(init=False, repr=False)
+    _read_scope: SharedCall[int, InspectorScope] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._settle = Coalescer(self._settle_group, in_flight=2)
+        self._read_scope = SharedCall(self._read_scope_row)
 
     async def inspect(self, *, inspector_id: int, payload: str, location: dict[str, Any] | None) -> dict[str, Any]:
         now = self.clock.now()
@@ -171,6 +173,9 @@ class InspectionService:
         cached = self._scopes.get(inspector_id)
         if cached is not None and time.monotonic() - cached[0] < SCOPE_CACHE_SECONDS:
             return cached[1]
+        return await self._read_scope(inspector_id)  # one read for the inspector's calls in flight
+
+    async def _read_scope_row(self, inspector_id: int) -> InspectorScope:
         row = await InspectorScopeRow.get_or_none(user_id=inspector_id)
         scope = InspectorScope(
             licence_types=frozenset(row.licence_types if row else ()),

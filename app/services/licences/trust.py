@@ -11,6 +11,7 @@ from datetime import timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from app.batching import SharedCall
 from app.lc1.trust_list import TrustList, revocation_hash, sign_trust_list, trust_list_payload
 from app.ports import Cache, Clock
 from app.services.licences.catalogue import LicenceCatalogue
@@ -44,6 +45,11 @@ class TrustStore:
     cache_seconds: int
     revocation_window: timedelta
     _online: tuple[float, TrustList] | None = field(default=None, repr=False)
+    _generation: int = field(default=0, repr=False)  # moves on at each invalidate()
+    _read_online: SharedCall[int, TrustList] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._read_online = SharedCall(self._read_keys)
 
     def private_key_for(self, row: LicenceIssuerKey) -> ec.EllipticCurvePrivateKey | None:
         public_key = x509.load_pem_x509_certificate(row.certificate_pem.encode()).public_key()
@@ -52,20 +58,27 @@ class TrustStore:
 
     async def online(self, *, max_age: float = ONLINE_SNAPSHOT_SECONDS) -> TrustList:
         """The keys the service itself verifies against (no revocations: it reads status live)."""
-        now_mono = time.monotonic()
-        if self._online is not None and now_mono - self._online[0] < max_age:
+        if self._online is not None and time.monotonic() - self._online[0] < max_age:
             return self._online[1]
+        # Requests in flight when the snapshot runs out share one read; one after invalidate()
+        # waits for a read that began after it.
+        return await self._read_online(self._generation)
+
+    async def _read_keys(self, generation: int) -> TrustList:
+        now_mono = time.monotonic()
         keys = await self.catalogue.trusted_keys(self.clock.now())
         # The same object while nothing changed: the verifier process is sent a list only once.
         if self._online is not None and self._online[1].keys == keys:
             trust_list = self._online[1]
         else:
             trust_list = TrustList(keys=keys)
-        self._online = (now_mono, trust_list)
+        if generation == self._generation:
+            self._online = (now_mono, trust_list)
         return trust_list
 
     async def invalidate(self) -> None:
         self._online = None
+        self._generation += 1
         await self.cache.delete(DOCUMENT_KEY)
 
     async def signed_document(self) -> SignedTrustList:

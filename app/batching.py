@@ -18,6 +18,7 @@ work that rolls back with the transaction.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
@@ -114,7 +115,7 @@ class SharedCall(Generic[Key, Result]):
         if running is None:
             running = asyncio.ensure_future(self._run(key))
             self._running[key] = running
-            running.add_done_callback(lambda done, key=key: self._finished(key, done))
+            running.add_done_callback(functools.partial(self._finished, key))
         return await asyncio.shield(running)
 
     def _finished(self, key: Key, done: asyncio.Future[Result]) -> None:

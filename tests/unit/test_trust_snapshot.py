@@ -12,7 +12,6 @@ from app.adapters.cache import MemoryCache
 from app.lc1.trust_list import IssuerKey
 from app.services.licences.trust import TrustStore
 
-
 NEW_KEY = IssuerKey(kid=b"\x01" * 8, issuer="11440000MB2C901609",
                     public_key=ec.derive_private_key(7, ec.SECP256R1()).public_key(), not_before=0, not_after=2**40)
 

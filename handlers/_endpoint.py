@@ -100,7 +100,13 @@ class EndpointSpec:
     path: dict[str, Lookup] = field(default_factory=dict)
     documented_path: str | None = None
     responses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    upstream: bool = False
+    documented_body: dict[str, type[BaseModel] | dict[str, Any]] = field(default_factory=dict)
 
+
+# What a route that calls an outside party while it answers may answer when that party fails
+# or refuses (502; its own unavailable codes, 503, it declares in `errors`).
+UPSTREAM_ERRORS = ("upstream_error",)
 
 Handler = Callable[..., Awaitable[HTTPResponse]]
 
@@ -120,19 +126,27 @@ def endpoint(
     status: int | tuple[int, ...] = 200,
     documented_path: str | None = None,
     responses: dict[str, dict[str, Any]] | None = None,
+    upstream: bool = False,
+    documented_body: dict[str, type[BaseModel] | dict[str, Any]] | None = None,
 ) -> Callable[[Handler], Handler]:
     """`status`: the success status or statuses the route answers with (201 for a create, 204
     without a body, (201, 200) when it may find the thing already made), as documented.
     `documented_path`: the path as the contract spells it, when the route pattern cannot (a
     `path` parameter that ends in a file suffix).
     `responses`: OpenAPI response objects by status key that replace the generated ones, for a
-    route that does not answer in our JSON (a channel callback answers in the channel's format)."""
+    route that does not answer in our JSON (a channel callback answers in the channel's format).
+    `upstream`: the route calls an outside party (WeChat, a pay channel, a billing agency) while it
+    answers, so it may answer 502 `upstream_error` (UPSTREAM_ERRORS), documented with its errors.
+    `documented_body`: the request body as documented, a model or a JSON Schema by media type, for
+    a route that reads its raw body itself (an import that takes JSON or CSV)."""
     statuses = (status,) if isinstance(status, int) else status
+    if upstream:
+        errors = (*errors, *(code for code in UPSTREAM_ERRORS if code not in errors))
 
     def decorate(handler: Handler) -> Handler:
         spec = EndpointSpec(
             auth, summary, body, query, response, tags, errors, statuses, _path_lookups(handler), documented_path,
-            dict(responses or {}),
+            dict(responses or {}), upstream, dict(documented_body or {}),
         )
         wrapper = _guarded(handler, spec)
         wrapper.__endpoint__ = spec  # type: ignore[attr-defined]

@@ -41,6 +41,7 @@ def _error_schema() -> dict[str, Any]:
 
 _ERROR_REF = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _WAIT = "seconds to wait before sending the request again"
+_BAD_GATEWAY = ": an outside party (WeChat, a pay channel, a billing agency) failed or refused the request"
 _RETRY_AFTER: dict[str, Any] = {"description": _WAIT, "schema": {"type": "integer", "minimum": 1}}
 
 
@@ -151,6 +152,8 @@ def _operation(
     error_ref = _ERROR_REF
     client_errors = [code for code in spec.errors if statuses.get(code, 400) < 500]
     unavailable = [code for code in spec.errors if statuses.get(code) == 503]
+    # 502: an outside party failed or refused (upstream_error, or the route's own such code).
+    bad_gateway = [code for code in spec.errors if statuses.get(code) == 502]
     body_ref = None
     if spec.response is not None:
         schemas[spec.response.__name__] = _schema(spec.response, schemas)
@@ -163,6 +166,8 @@ def _operation(
     responses["4XX"] = {"description": "Error: " + (", ".join(client_errors) or "see code"), **error_ref}
     if "rate_limited" in spec.errors:
         responses["429"] = {"$ref": "#/components/responses/RateLimited"}
+    if bad_gateway:
+        responses["502"] = {"description": "Error: " + ", ".join(bad_gateway) + _BAD_GATEWAY, **error_ref}
     # Any route may meet a store outage: the shared renderer answers it (README "The API").
     responses["503"] = {"$ref": "#/components/responses/StoreUnavailable"}
     if unavailable:  # the route's own 503s too, which carry no Retry-After
@@ -194,6 +199,15 @@ def _operation(
             "required": True,
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{spec.body.__name__}"}}},
         }
+    elif spec.documented_body:
+        content: dict[str, Any] = {}
+        for media, described in spec.documented_body.items():
+            if isinstance(described, dict):
+                content[media] = {"schema": copy.deepcopy(described)}
+            else:
+                schemas[described.__name__] = _schema(described, schemas)
+                content[media] = {"schema": {"$ref": f"#/components/schemas/{described.__name__}"}}
+        operation["requestBody"] = {"required": True, "content": content}
     if spec.query is not None:
         for name, prop in _schema(spec.query, schemas).get("properties", {}).items():
             required = name in spec.query.model_json_schema().get("required", [])

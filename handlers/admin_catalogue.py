@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 from sanic import Blueprint
 from sanic.response import HTTPResponse
 
 from app.context import Request
 from app.services.catalogue.admin import ZONE_CLEARABLE
 from app.services.catalogue.errors import BundleNotFound, ServiceItemNotFound, ZoneNotFound
+from app.services.catalogue.transfer import CSV_COLUMNS
 from handlers._endpoint import OPERATOR, Lookup, endpoint, ok, principal, services
+from handlers.catalogue import Guide
 
 bp = Blueprint("admin_catalogue", url_prefix="/api/v1/admin/catalogue")
 
@@ -34,11 +36,26 @@ class ItemContent(BaseModel):
     region_code: str = Field(max_length=12)
     audiences: list[str] = Field(min_length=1, max_length=2)
     aliases: list[str] = Field(default_factory=list, max_length=20)
-    guide: dict[str, Any] = Field(default_factory=dict)
+    guide: Guide = Field(default_factory=lambda: Guide({}))
 
 
 class NewItem(ItemContent):
     code: str = Field(min_length=6, max_length=40, pattern=_CODE, description="implementation code")
+
+
+class ImportItems(BaseModel):
+    items: list[NewItem]
+
+
+class ImportFile(RootModel[list[NewItem] | ImportItems]):
+    """A JSON import: a list of items, or {"items": [...]}."""
+
+
+_IMPORT_CSV = {
+    "type": "string",
+    "description": "A header row naming some of " + ", ".join(CSV_COLUMNS) + " (code at least); audiences and "
+    'aliases are "|"-separated, guide is a JSON object (the Guide schema).',
+}
 
 
 def _null_only_where_clearable(schema: dict[str, Any], model: type[Any]) -> None:
@@ -69,7 +86,7 @@ class ItemPatch(EditBody):
     region_code: str | None = Field(default=None, max_length=12)
     audiences: list[str] | None = Field(default=None, min_length=1, max_length=2)
     aliases: list[str] | None = Field(default=None, max_length=20)
-    guide: dict[str, Any] | None = None
+    guide: Guide | None = None
 
 
 class RevisionBody(BaseModel):
@@ -417,6 +434,7 @@ async def bundle_status(request: Request, bundle_id: BundleId, action: str, body
     summary="Import items from JSON or CSV (the raw body); all rows or none",
     tags=_TAGS,
     errors=("import_rejected", "import_unreadable"),
+    documented_body={"application/json": ImportFile, "text/csv": _IMPORT_CSV},
 )
 async def import_items(request: Request, query: ImportQuery) -> HTTPResponse:
     transfer = services(request).catalogue.transfer

@@ -67,7 +67,8 @@ async def show_payment(request: Request, order_no: OrderNo) -> HTTPResponse:
 @bp.post("/payments/<order_no:str>/refunds")
 @endpoint(auth=OPERATOR, body=RefundBody,
           summary="Refund part or all of a payment (a settled one in full, once the agency reversed it)", tags=TAGS,
-          status=201, errors=("payment_not_found", "refund_exceeds_paid", "refund_not_allowed", "partial_refund_not_allowed"))
+          status=201, errors=("payment_not_found", "refund_exceeds_paid", "refund_not_allowed", "partial_refund_not_allowed"),
+          upstream=True)
 async def refund(request: Request, order_no: OrderNo, body: RefundBody) -> HTTPResponse:
     result = await services(request).payments.refund(
         order_no=order_no, amount=body.amount, reason=body.reason, operator_id=principal(request).user_id
@@ -102,7 +103,7 @@ async def stats(request: Request) -> HTTPResponse:
 
 
 @bp.post("/reconciliations")
-@endpoint(auth=OPERATOR, body=ReconcileBody, summary="Reconcile one day now", tags=TAGS, status=201)
+@endpoint(auth=OPERATOR, body=ReconcileBody, summary="Reconcile one day now", tags=TAGS, status=201, upstream=True)
 async def reconcile(request: Request, body: ReconcileBody) -> HTTPResponse:
     return ok(await services(request).payments.reconcile(day=body.date), status=201)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 from sanic import Blueprint
 from sanic.response import HTTPResponse
@@ -30,13 +32,31 @@ class FaceFinishBody(BaseModel):
     verify_id: str = Field(min_length=1, max_length=256)
 
 
+class SignedInUser(BaseModel):
+    id: int
+    roles: list[str]
+    realname_verified: bool
+    face_verified_at: datetime | None
+
+
+class SessionAnswer(BaseModel):
+    """What login, operator login and refresh answer."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int = Field(description="seconds the access token lives")
+    user: SignedInUser
+
+
 @bp.post("/login")
 @endpoint(
     auth=PUBLIC,
     body=LoginBody,
     summary="Log in with a wx.login code",
     tags=("identity",),
+    response=SessionAnswer,
     errors=("code_invalid", "code_used", "rate_limited", "upstream_unavailable"),
+    upstream=True,
 )
 async def login(request: Request, body: LoginBody) -> HTTPResponse:
     return ok(await services(request).identity.login(code=body.code, client_ip=request.client_ip))
@@ -48,6 +68,7 @@ async def login(request: Request, body: LoginBody) -> HTTPResponse:
     body=OperatorLoginBody,
     summary="Operator console login",
     tags=("identity",),
+    response=SessionAnswer,
     errors=("invalid_credentials", "rate_limited"),
 )
 async def operator_login(request: Request, body: OperatorLoginBody) -> HTTPResponse:
@@ -61,8 +82,9 @@ async def operator_login(request: Request, body: OperatorLoginBody) -> HTTPRespo
 @endpoint(
     auth=PUBLIC,
     body=RefreshBody,
-    summary="Rotate the refresh token for a new pair",
+    summary="Rotate the refresh token for a new pair (and the user, as login answers it)",
     tags=("identity",),
+    response=SessionAnswer,
     errors=("token_invalid", "token_expired", "refresh_token_reused"),
 )
 async def refresh(request: Request, body: RefreshBody) -> HTTPResponse:
@@ -82,6 +104,7 @@ async def logout(request: Request) -> HTTPResponse:
     summary="Start WeChat face verification 2.0 for the bound identity",
     tags=("identity",),
     errors=("realname_required", "rate_limited", "upstream_unavailable"),
+    upstream=True,
 )
 async def face_start(request: Request) -> HTTPResponse:
     return ok(await services(request).identity.start_face_check(principal(request), client_ip=request.client_ip))
@@ -93,7 +116,11 @@ async def face_start(request: Request) -> HTTPResponse:
     body=FaceFinishBody,
     summary="Finish face verification; returns a face-verified access token",
     tags=("identity",),
-    errors=("verify_id_invalid", "verify_id_used", "verify_id_expired", "face_not_completed", "face_failed"),
+    errors=(
+        "verify_id_invalid", "verify_id_used", "verify_id_expired", "face_not_completed", "face_failed",
+        "upstream_unavailable",
+    ),
+    upstream=True,
 )
 async def face_finish(request: Request, body: FaceFinishBody) -> HTTPResponse:
     return ok(await services(request).identity.finish_face_check(principal(request), verify_id=body.verify_id))

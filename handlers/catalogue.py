@@ -5,13 +5,15 @@ Every answer carries an ETag; a request whose If-None-Match names it gets 304 an
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 from sanic import Blueprint
 from sanic.response import HTTPResponse
 
 from app.context import Request
+from app.services.catalogue.content import guide_json_schema
 from app.services.catalogue.errors import BundleNotFound, ServiceItemNotFound, ZoneNotFound
 from app.services.catalogue.reads import Rendered
 from handlers._endpoint import PUBLIC, Lookup, Response, endpoint, not_modified, services
@@ -42,6 +44,42 @@ class SearchQuery(BaseModel):
     audience: str | None = Field(default=None, max_length=20)
     page: int = Field(default=1, ge=1, le=100)
     page_size: int = Field(default=20, ge=1, le=50)
+
+
+def _described_by_guide_schema(schema: dict[str, Any]) -> None:
+    schema.update(guide_json_schema())
+
+
+class Guide(RootModel[dict[str, Any]]):
+    """A guide (办事指南) as the API document shows it: the service's own schema (GUIDE_SCHEMA).
+    Bodies take any object here; the service checks it and names each problem's field."""
+
+    model_config = ConfigDict(json_schema_extra=_described_by_guide_schema)
+
+
+class DepartmentView(BaseModel):
+    code: str
+    name: str
+
+
+class RegionView(BaseModel):
+    code: str
+    name: str | None = Field(default=None, description="absent for a region no longer in the tree")
+    level: str | None = None
+
+
+class ServiceItemAnswer(BaseModel):
+    code: str
+    basic_code: str
+    name: str
+    item_type: str
+    department: DepartmentView
+    region: RegionView
+    audiences: list[str]
+    aliases: list[str]
+    guide: Guide
+    revision: int | None
+    published_at: datetime | None
 
 
 def reply(request: Request, answer: Rendered) -> HTTPResponse:
@@ -83,7 +121,8 @@ async def zone_detail(request: Request, zone_ref: ZoneRef, query: RegionQuery) -
 
 @bp.get("/services/<code:str>")
 @endpoint(
-    auth=PUBLIC, summary="A service item's full guide (办事指南)", tags=_TAGS, status=_READ, errors=("service_not_found",)
+    auth=PUBLIC, summary="A service item's full guide (办事指南)", tags=_TAGS, status=_READ, errors=("service_not_found",),
+    response=ServiceItemAnswer,
 )
 async def service_detail(request: Request, code: ServiceCode) -> HTTPResponse:
     return reply(request, await services(request).catalogue.reader.item(code=code))

@@ -51,7 +51,8 @@ async def bind_realname(request: Request, body: RealNameBody) -> HTTPResponse:
     body=PhoneBody,
     summary="Bind the phone number from a getPhoneNumber code",
     tags=("identity",),
-    errors=("code_invalid", "rate_limited"),
+    errors=("code_invalid", "rate_limited", "upstream_unavailable"),
+    upstream=True,
 )
 async def bind_phone(request: Request, body: PhoneBody) -> HTTPResponse:
     return ok(

@@ -51,7 +51,7 @@ class PaymentBody(BaseModel):
 
 @bp.get("/fines")
 @endpoint(auth=RESIDENT, query=FineQuery, summary="The amount due on a traffic fine, late fee included",
-          tags=TAGS, errors=("invalid_bill_ref", "bill_not_found", "agency_unavailable"))
+          tags=TAGS, errors=("invalid_bill_ref", "bill_not_found", "agency_unavailable"), upstream=True)
 async def find_fine(request: Request, query: FineQuery) -> HTTPResponse:
     party = query.plate or query.name or ""
     return ok(await services(request).payments.find_fine(decision_no=query.decision_no, party=party))
@@ -59,7 +59,7 @@ async def find_fine(request: Request, query: FineQuery) -> HTTPResponse:
 
 @bp.get("/bills/<notice_code:str>")
 @endpoint(auth=RESIDENT, summary="The amount due on a tax or fee notice", tags=TAGS,
-          errors=("invalid_bill_ref", "bill_not_found", "agency_unavailable"))
+          errors=("invalid_bill_ref", "bill_not_found", "agency_unavailable"), upstream=True)
 async def find_notice(request: Request, notice_code: str) -> HTTPResponse:
     return ok(await services(request).payments.find_notice(notice_code=notice_code))
 
@@ -68,7 +68,7 @@ async def find_notice(request: Request, notice_code: str) -> HTTPResponse:
 @endpoint(auth=RESIDENT, body=PaymentBody, summary="Open a payment for a bill (needs an Idempotency-Key header)",
           tags=TAGS, status=(201, 200), errors=("idempotency_key_required", "idempotency_key_reused", "idempotency_key_in_progress",
                              "unknown_channel", "invalid_bill_ref", "bill_not_found", "bill_not_payable",
-                             "bill_being_paid", "channel_unavailable", "channel_refused"))
+                             "bill_being_paid", "channel_unavailable", "channel_refused"), upstream=True)
 async def create_payment(request: Request, body: PaymentBody) -> HTTPResponse:
     payment = PaymentRequest(bill_type=body.bill_type, bill_ref=body.bill_ref, channel=body.channel,
                              party=body.plate or body.name)

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from models.identity import RefreshToken, User
-from tests.conftest import login
+from tests.conftest import bind_realname, login, pass_face
 
 
 async def code_for(api, openid=None):
@@ -126,6 +126,28 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(api):
     me = await api.get("/api/v1/me", headers={"Authorization": f"Bearer {pair['access_token']}"})
     assert me.status_code == 401
     assert await RefreshToken.filter(user_id=session.user_id, revoked_at=None).count() == 0
+
+
+async def test_refresh_answers_the_user_as_login_does(api):
+    """API.md: refresh answers a new pair; like login it also says who the user is now (a real
+    name bound or a face checked since login shows), in login's shape."""
+    session = await pass_face(api, await bind_realname(api, await login(api)))
+    refreshed = await api.post("/api/v1/auth/refresh", json={"refresh_token": session.refresh_token})
+    assert refreshed.status_code == 200, refreshed.text
+    body = refreshed.json()
+    assert set(body) == {"access_token", "refresh_token", "expires_in", "user"}
+    assert body["user"]["id"] == session.user_id
+    assert body["user"]["realname_verified"] is True and body["user"]["face_verified_at"]
+    logged_in = await api.post("/api/v1/auth/login", json={"code": await code_for(api, session.openid)})
+    assert logged_in.status_code == 200, logged_in.text
+    assert body["user"] == logged_in.json()["user"]
+    jsonschema = pytest.importorskip("jsonschema")
+    document = (await api.get("/openapi.json")).json()
+    for path, answer in (("/api/v1/auth/refresh", body), ("/api/v1/auth/login", logged_in.json())):
+        documented = document["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert documented == {"$ref": "#/components/schemas/SessionAnswer"}
+        validator = jsonschema.Draft202012Validator({**documented, "components": document["components"]})
+        assert [e.message for e in validator.iter_errors(answer)] == []
 
 
 async def test_refresh_tokens_are_stored_hashed(api):

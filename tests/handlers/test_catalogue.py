@@ -54,10 +54,15 @@ async def test_zones_for_a_district_resolve_entries_to_local_items(api: httpx.As
 
 
 async def test_zones_reject_unknown_region_and_audience(api: httpx.AsyncClient, demo: dict) -> None:
+    """A query naming a region or audience that does not exist is well-formed but wrong: 422."""
     unknown = await api.get("/api/v1/zones", params={"region": "999999"})
-    assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "unknown_region"
+    assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "unknown_region"
     audience = await api.get("/api/v1/zones", params={"audience": "martians"})
-    assert audience.status_code == 400 and audience.json()["error"]["code"] == "unknown_audience"
+    assert audience.status_code == 422 and audience.json()["error"]["code"] == "unknown_audience"
+    in_query = await api.get("/api/v1/zones/births", params={"region": "999999"})
+    assert in_query.status_code == 422 and in_query.json()["error"]["code"] == "unknown_region"
+    in_path = await api.get("/api/v1/zones/no-such-zone")  # a path naming a missing row stays 404
+    assert in_path.status_code == 404 and in_path.json()["error"]["code"] == "zone_not_found"
 
 
 async def test_zone_detail_by_slug_and_id(api: httpx.AsyncClient, demo: dict) -> None:
@@ -146,22 +151,22 @@ async def test_search_filters_by_region_and_audience(api: httpx.AsyncClient, dem
 
 
 @pytest.mark.parametrize(
-    ("params", "code"),
+    ("params", "status", "code"),
     [
-        ({"q": ""}, "search_query_empty"),
-        ({"q": "   "}, "search_query_empty"),
-        ({"q": "驾" * 500}, "search_query_too_long"),
-        ({"q": "驾驶证\x00"}, "search_query_invalid"),
-        ({"q": "驾驶\u202e证"}, "search_query_invalid"),
-        ({"q": "驾驶证", "region": "12345678"}, "unknown_region"),
-        ({"q": "驾驶证", "audience": "robots"}, "unknown_audience"),
+        ({"q": ""}, 400, "search_query_empty"),
+        ({"q": "   "}, 400, "search_query_empty"),
+        ({"q": "驾" * 500}, 400, "search_query_too_long"),
+        ({"q": "驾驶证\x00"}, 400, "search_query_invalid"),
+        ({"q": "驾驶\u202e证"}, 400, "search_query_invalid"),
+        ({"q": "驾驶证", "region": "12345678"}, 422, "unknown_region"),
+        ({"q": "驾驶证", "audience": "robots"}, 422, "unknown_audience"),
     ],
 )
 async def test_search_rejects_bad_input_with_its_own_codes(
-    api: httpx.AsyncClient, demo: dict, params: dict, code: str
+    api: httpx.AsyncClient, demo: dict, params: dict, status: int, code: str
 ) -> None:
     response = await api.get("/api/v1/search", params=params)
-    assert response.status_code == 400, response.text
+    assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
 
 

@@ -149,7 +149,7 @@ async def test_item_bad_input_gets_clear_codes(api: httpx.AsyncClient, operator:
     unknown_region = await api.post(
         f"{ADMIN}/items", json=item_payload(demo, region_code="449999"), headers=operator.headers
     )
-    assert unknown_region.status_code == 400 and unknown_region.json()["error"]["code"] == "unknown_region"
+    assert unknown_region.status_code == 422 and unknown_region.json()["error"]["code"] == "unknown_region"
     bad_guide = item_payload(demo)
     bad_guide["guide"]["promised_time_limit_days"] = 50
     bad = await api.post(f"{ADMIN}/items", json=bad_guide, headers=operator.headers)

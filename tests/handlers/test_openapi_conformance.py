@@ -1,15 +1,23 @@
 """Answers agree with /openapi.json: their status is documented, in the documented content type
 and shape (what a contract fuzzer such as schemathesis checks)."""
 
+import inspect
+import itertools
+import re
 import secrets
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from sanic import Request
+from sanic.exceptions import ServerError
 
-from tests.conftest import LiveServer, Session
+from app.ports import AgencyError, ChannelError
+from tests.conftest import LiveServer, Session, bind_realname, login, pass_face
 from tests.handlers.test_catalogue import demo_catalogue  # noqa: F401  (the shared `demo` fixture)
+from tests.test_payment_support import make_fine, make_notice, open_payment
 
 ADMIN = "/api/v1/admin/catalogue"
 
@@ -209,3 +217,220 @@ async def test_sandbox_routes_are_not_in_the_contract(api: httpx.AsyncClient, li
     document = (await api.get("/openapi.json")).json()
     assert [path for path in document["paths"] if path.startswith("/sandbox")] == []
     assert all("sandbox" not in op.get("tags", ()) for _, _, op in _operations(document))
+
+
+_ROUTE_PARAM = re.compile(r"<([a-zA-Z_][a-zA-Z0-9_]*)(?::[^>]+)?>")
+
+
+class _Recorded:
+    """An outside party's adapter that notes which route called it: the request being answered
+    when the call was made (background work such as the payment worker answers none)."""
+
+    def __init__(self, party: Any, calls: set[tuple[str, str]]) -> None:
+        self._party = party
+        self._calls = calls
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._party, name)
+        if not inspect.iscoroutinefunction(value):
+            return value
+
+        async def recorded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                request = Request.get_current()
+            except ServerError:
+                request = None
+            if request is not None and request.route is not None:
+                path = "/" + _ROUTE_PARAM.sub(r"{\1}", request.route.path.lstrip("/"))
+                self._calls.add((path, request.method.lower()))
+            return await value(*args, **kwargs)
+
+        return recorded
+
+
+def _outside_parties(live: LiveServer) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Where the services hold WeChat, the pay channels and the billing agencies."""
+    services = live.app.ctx.services
+    payments = services.payments
+    channels, agencies = payments.orders.channels, payments.orders.agencies
+    # One dict each, shared by every desk: replacing an entry reaches all of them.
+    assert payments.refunds.channels is channels and payments.reconciler.channels is channels
+    assert payments.reversals.agencies is agencies and payments.reconciler.agencies is agencies
+    return services.identity, channels, agencies
+
+
+def _documents_bad_gateway(document: dict[str, Any], operation: dict[str, Any]) -> bool:
+    documented = operation["responses"].get("502")
+    if documented is None:
+        return False
+    schema = _resolve(document, documented)["content"]["application/json"]["schema"]
+    return schema == {"$ref": "#/components/schemas/Error"} and "upstream_error" in documented["description"]
+
+
+async def test_routes_that_call_an_outside_party_document_502(
+    api: httpx.AsyncClient, live: LiveServer, operator: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A route that calls WeChat, a pay channel or a billing agency while it answers may answer
+    502 upstream_error (README "The API"): each such route documents it with the Error envelope.
+    Which routes call out is observed here, not taken from the routes' own declarations."""
+    calls: set[tuple[str, str]] = set()
+    identity, channels, agencies = _outside_parties(live)
+    monkeypatch.setattr(identity, "wechat", _Recorded(identity.wechat, calls))
+    for parties in (channels, agencies):
+        for name, party in list(parties.items()):
+            monkeypatch.setitem(parties, name, _Recorded(party, calls))
+
+    resident = await pass_face(api, await bind_realname(api, await login(api)))
+    phone_code = (await api.post("/sandbox/wechat/phone-code", json={"phone": "13800138000"})).json()["code"]
+    assert (await api.post("/api/v1/me/phone", json={"code": phone_code}, headers=resident.headers)).status_code == 200
+    fine = await make_fine(api)
+    found = await api.get("/api/v1/fines", params={"decision_no": fine["decision_no"], "plate": fine["plate"]},
+                          headers=resident.headers)
+    assert found.status_code == 200, found.text
+    notice = await make_notice(api)
+    assert (await api.get(f"/api/v1/bills/{notice['notice_code']}", headers=resident.headers)).status_code == 200
+    assert (await open_payment(api, resident.headers, fine)).status_code == 201
+    long_ago = (date.today() - timedelta(days=400)).isoformat()  # a day no other test reconciles
+    reconciled = await api.post("/api/v1/admin/reconciliations", json={"date": long_ago}, headers=operator.headers)
+    assert reconciled.status_code == 201, reconciled.text
+
+    assert calls >= {
+        ("/api/v1/auth/login", "post"), ("/api/v1/auth/face/start", "post"), ("/api/v1/auth/face/finish", "post"),
+        ("/api/v1/me/phone", "post"), ("/api/v1/fines", "get"), ("/api/v1/bills/{notice_code}", "get"),
+        ("/api/v1/payments", "post"), ("/api/v1/admin/reconciliations", "post"),
+    }
+    document = (await api.get("/openapi.json")).json()
+    undocumented = sorted(
+        (path, method) for path, method in calls
+        if not _documents_bad_gateway(document, document["paths"][path][method])
+    )
+    assert undocumented == []
+
+
+async def test_every_declared_5xx_code_is_documented_with_its_status(api: httpx.AsyncClient, live: LiveServer) -> None:
+    """A code a route declares in `errors` is documented under its own status: a 502 code
+    (upstream_error, channel_refused) under 502, not dropped with the 4XX list."""
+    from handlers._openapi import _codes_by_status, _concrete_paths
+
+    statuses = _codes_by_status()
+    document = (await api.get("/openapi.json")).json()
+    declared_502 = set()
+    for route in live.app.router.routes:
+        spec = getattr(route.handler, "__endpoint__", None)
+        if spec is None or spec.responses:  # a channel callback documents its own answers
+            continue
+        paths = [path for path, _, _ in _concrete_paths("/" + route.path.lstrip("/"), spec)]
+        for path, method in itertools.product(paths, route.methods - {"HEAD", "OPTIONS"}):
+            operation = document["paths"][path][method.lower()]
+            for code in spec.errors:
+                status = statuses.get(code, 400)
+                if status < 500:
+                    assert code in operation["responses"]["4XX"]["description"], (path, method, code)
+                    continue
+                documented = _resolve(document, operation["responses"][str(status)])
+                assert code in documented["description"], (path, method, code, status)
+                if status == 502:
+                    declared_502.add((path, method.lower()))
+    assert ("/api/v1/payments", "post") in declared_502
+
+
+class _Failing:
+    """An outside party whose calls named in `failures` raise; the rest go to the real one."""
+
+    def __init__(self, party: Any, failures: dict[str, Exception]) -> None:
+        self._party = party
+        self._failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._failures:
+            failure = self._failures[name]
+
+            async def fail(*args: Any, **kwargs: Any) -> Any:
+                raise failure
+
+            return fail
+        return getattr(self._party, name)
+
+
+async def test_outside_failures_answer_what_the_document_says(
+    api: httpx.AsyncClient, live: LiveServer, resident: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pay channel refusing an order answers 502 channel_refused, and an agency that does not
+    answer 503 agency_unavailable: both as the document describes them."""
+    document = (await api.get("/openapi.json")).json()
+    _, channels, agencies = _outside_parties(live)
+    fine = await make_fine(api)
+    refused = ChannelError("the channel refused the order", code="channel_rejected", retryable=False)
+    monkeypatch.setitem(channels, "wechatpay", _Failing(channels["wechatpay"], {"create": refused}))
+    answer = await open_payment(api, resident.headers, fine)
+    assert answer.status_code == 502 and answer.json()["error"]["code"] == "channel_refused", answer.text
+    operation = document["paths"]["/api/v1/payments"]["post"]
+    _assert_conforms(document, operation, 502, answer.headers["content-type"], answer.content)
+    assert "channel_refused" in operation["responses"]["502"]["description"]
+
+    silent = AgencyError("the agency did not answer", code="agency_timeout", retryable=True)
+    for name in list(agencies):
+        monkeypatch.setitem(agencies, name, _Failing(agencies[name], {"lookup": silent}))
+    answer = await api.get("/api/v1/fines", params={"decision_no": fine["decision_no"], "plate": fine["plate"]},
+                           headers=resident.headers)
+    assert answer.status_code == 503 and answer.json()["error"]["code"] == "agency_unavailable", answer.text
+    operation = document["paths"]["/api/v1/fines"]["get"]
+    _assert_conforms(document, operation, 503, answer.headers["content-type"], answer.content)
+    assert "agency_unavailable" in _resolve(document, operation["responses"]["503"])["description"]
+
+
+def _schema_validator(document: dict[str, Any], name: str) -> Any:
+    """A JSON Schema validator for components/schemas/<name>, its $refs resolved in the document."""
+    jsonschema = pytest.importorskip("jsonschema")
+    return jsonschema.Draft202012Validator(
+        {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
+    )
+
+
+async def test_the_guide_is_documented_with_the_services_own_schema(
+    api: httpx.AsyncClient, operator: Session, demo: dict
+) -> None:
+    """Bodies that carry a guide (create, edit, import) and the service item answer show the
+    service's guide schema (GUIDE_SCHEMA), not "any object"; what the service takes and answers
+    validates against it."""
+    from app.services.catalogue.content import GUIDE_SCHEMA, guide_json_schema
+    from tests.handlers.test_catalogue_admin import item_payload
+
+    document = (await api.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    guide = schemas["Guide"]
+    assert set(guide["properties"]) == set(GUIDE_SCHEMA.fields) and guide["additionalProperties"] is False
+    assert {k: v for k, v in guide.items() if k != "title"} == guide_json_schema()
+    ref = {"$ref": "#/components/schemas/Guide"}
+    assert schemas["NewItem"]["properties"]["guide"] == ref
+    assert schemas["ItemPatch"]["properties"]["guide"] == ref  # null is refused, so not offered
+    admin = "/api/v1/admin/catalogue"
+    imported = document["paths"][f"{admin}/import"]["post"]["requestBody"]["content"]
+    assert imported["application/json"]["schema"] == {"$ref": "#/components/schemas/ImportFile"}
+    assert "text/csv" in imported
+    answer_schema = document["paths"]["/api/v1/services/{code}"]["get"]["responses"]["200"]["content"]
+    assert answer_schema["application/json"]["schema"] == {"$ref": "#/components/schemas/ServiceItemAnswer"}
+    assert schemas["ServiceItemAnswer"]["properties"]["guide"] == ref
+
+    jsonschema = pytest.importorskip("jsonschema")
+    for name in ("Guide", "NewItem", "ItemPatch", "ImportFile", "ServiceItemAnswer"):
+        jsonschema.Draft202012Validator.check_schema(schemas[name])
+    payload = item_payload(demo)
+    assert list(_schema_validator(document, "NewItem").iter_errors(payload)) == []
+    assert list(_schema_validator(document, "ImportFile").iter_errors({"items": [payload]})) == []
+    created = await api.post(f"{admin}/items", json=payload, headers=operator.headers)
+    assert created.status_code == 201, created.text
+    published = await api.post(f"{admin}/items/{payload['code']}/publish", json={"revision": 1},
+                               headers=operator.headers)
+    assert published.status_code == 200, published.text
+    for code in (payload["code"], demo["catalogue"].items[0].code):
+        shown = await api.get(f"/api/v1/services/{code}")
+        assert shown.status_code == 200, shown.text
+        errors = [e.message for e in _schema_validator(document, "ServiceItemAnswer").iter_errors(shown.json())]
+        assert errors == [], errors[:5]
+    wrong = {**payload, "guide": {**payload["guide"], "colour": "blue"}}
+    assert not _schema_validator(document, "NewItem").is_valid(wrong)
+    refused = await api.post(f"{admin}/items", json={**wrong, "code": payload["code"] + "X"}, headers=operator.headers)
+    assert refused.status_code == 422 and {"field": "guide.colour", "problem": "unknown field"} in (
+        refused.json()["error"]["context"]["fields"]
+    ), refused.text

@@ -124,7 +124,7 @@ async def test_bill_references_are_checked(api: httpx.AsyncClient, resident: Ses
 async def test_payment_creation_rejects_bad_requests(api: httpx.AsyncClient, resident: Session) -> None:
     fine = await make_fine(api)
     unknown_channel = await open_payment(api, resident.headers, fine, channel="paypal")
-    assert unknown_channel.status_code == 400
+    assert unknown_channel.status_code == 422
     assert unknown_channel.json()["error"]["code"] == "unknown_channel"
     no_key = await api.post("/api/v1/payments", headers=resident.headers, json={
         "bill_type": "fine", "bill_ref": fine["decision_no"], "plate": fine["plate"], "channel": "wechatpay"})

@@ -8,7 +8,7 @@ import pytest
 
 from app.services.catalogue.admin import TRANSITIONS, _transition
 from app.services.catalogue.bundles import merged_flow, merged_materials
-from app.services.catalogue.content import changed_fields, problems_with_item
+from app.services.catalogue.content import GUIDE_SCHEMA, changed_fields, guide_json_schema, problems_with_item
 from app.services.catalogue.errors import ImportUnreadable, TransitionNotAllowed
 from app.services.catalogue.transfer import parse_rows
 
@@ -102,6 +102,50 @@ def test_guide_refuses_unknown_and_wrongly_typed_fields(change: dict, field: str
     guide = {**_content()["guide"], **change}
     problems = problems_with_item(_content(guide=guide), departments={"D"}, regions={"440106"})
     assert field in {p["field"] for p in problems}, problems
+    # The API document's guide schema (derived from the same definition) refuses it too.
+    assert not _guide_validator().is_valid(guide)
+
+
+def _guide_validator():  # type: ignore[no-untyped-def]
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = guide_json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _record_fields(schema: dict) -> dict:
+    """{field: its fields, or None for one value}, all the way down (arrays of records included)."""
+    if schema.get("type") == "array":
+        schema = schema["items"]
+    if schema.get("type") != "object":
+        return {}
+    return {name: _record_fields(prop) or None for name, prop in schema["properties"].items()}
+
+
+def test_the_documented_guide_schema_is_guide_schema() -> None:
+    """One definition: the JSON Schema the API document shows has exactly GUIDE_SCHEMA's fields,
+    the same required ones, and refuses others, at every level."""
+    schema = guide_json_schema()
+    assert set(schema["properties"]) == set(GUIDE_SCHEMA.fields)
+    assert schema["additionalProperties"] is False
+    materials = schema["properties"]["materials"]["items"]
+    assert set(materials["properties"]) == set(GUIDE_SCHEMA.fields["materials"].record.fields)  # type: ignore[union-attr]
+    assert materials["required"] == ["name"] and materials["additionalProperties"] is False
+    assert schema["properties"]["fees"]["items"]["required"] == ["amount", "basis", "name"]
+    assert _record_fields(schema)["consulting"] == {"phone": None, "address": None}
+
+
+def test_guides_the_service_accepts_validate_against_the_documented_schema() -> None:
+    """Every guide of the demo catalogue (all accepted by the service) and the fullest sample
+    here are valid by the schema the API document shows."""
+    from app.services.catalogue.demo_data import generate
+
+    validator = _guide_validator()
+    guides = [_content()["guide"]] + [item.guide for item in generate(scale=200).items]
+    for guide in guides:
+        assert problems_with_item(_content(guide=guide), departments={"D"}, regions={"440106"}) == []
+        errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(guide)]
+        assert errors == [], errors[:5]
 
 
 def test_changed_fields_summarise_guides() -> None:

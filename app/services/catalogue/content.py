@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -75,30 +76,41 @@ def _non_negative_int(value: Any) -> bool:
 
 # The guide (办事指南) schema: every field it may have, with its type. Anything else is refused,
 # so a typo or a wrongly typed field is reported instead of being published as it is.
-# A check answers None when the value is fine, else what it must be.
-_Check = Callable[[Any], "str | None"]
 _TEXT_MAX = 2000
 _LIST_MAX = 100
 
 
-def _text(*, required: bool = False) -> _Check:
+@dataclass(frozen=True)
+class _Value:
+    """A field holding one value: `problem` answers None when a value is fine, else what it must
+    be; `schema` says the same in JSON Schema, for the API document (guide_json_schema)."""
+
+    problem: Callable[[Any], str | None]
+    schema: dict[str, Any]
+
+
+def _text(*, required: bool = False) -> _Value:
     def check(value: Any) -> str | None:
         if not isinstance(value, str) or len(value) > _TEXT_MAX or (required and not value.strip()):
             return "must be a non-empty text" if required else f"must be a text of at most {_TEXT_MAX} characters"
         return None
 
-    return check
+    schema: dict[str, Any] = {"type": "string", "maxLength": _TEXT_MAX}
+    if required:
+        schema |= {"minLength": 1, "pattern": r"\S"}  # not only spaces
+    return _Value(check, schema)
 
 
-def _optional_text(value: Any) -> str | None:
-    return None if value is None else _text()(value)
+def _optional_text() -> _Value:
+    text = _text()
+    return _Value(lambda value: None if value is None else text.problem(value), {**text.schema, "type": ["string", "null"]})
 
 
-def _flag(value: Any) -> str | None:
-    return None if isinstance(value, bool) else "must be true or false"
+def _flag() -> _Value:
+    return _Value(lambda value: None if isinstance(value, bool) else "must be true or false", {"type": "boolean"})
 
 
-def _whole(least: int = 0, most: int | None = None, *, unit: str = "number") -> _Check:
+def _whole(least: int = 0, most: int | None = None, *, unit: str = "number") -> _Value:
     def check(value: Any) -> str | None:
         if not _non_negative_int(value) or value < least or (most is not None and value > most):
             if most is not None:
@@ -106,27 +118,35 @@ def _whole(least: int = 0, most: int | None = None, *, unit: str = "number") -> 
             return f"must be a whole {unit}" + (f" of at least {least}" if least else "")
         return None
 
-    return check
+    schema: dict[str, Any] = {"type": "integer", "minimum": least}
+    if most is not None:
+        schema["maximum"] = most
+    return _Value(check, schema)
 
 
-def _choice(values: tuple[str, ...]) -> _Check:
+def _choice(values: tuple[str, ...]) -> _Value:
     def check(value: Any) -> str | None:
         return None if isinstance(value, str) and value in values else f"must be one of {', '.join(values)}"
 
-    return check
+    return _Value(check, {"type": "string", "enum": list(values)})
 
 
-def _texts(value: Any) -> str | None:
-    if not isinstance(value, list) or len(value) > _LIST_MAX or any(_text(required=True)(v) for v in value):
-        return f"must be a list of at most {_LIST_MAX} non-empty texts"
-    return None
+def _texts() -> _Value:
+    text = _text(required=True)
+
+    def check(value: Any) -> str | None:
+        if not isinstance(value, list) or len(value) > _LIST_MAX or any(text.problem(v) for v in value):
+            return f"must be a list of at most {_LIST_MAX} non-empty texts"
+        return None
+
+    return _Value(check, {"type": "array", "maxItems": _LIST_MAX, "items": text.schema})
 
 
 @dataclass(frozen=True)
 class _Record:
     """An object with these fields (`required` must be present); no others."""
 
-    fields: dict[str, _Check | _Record | _Records]
+    fields: dict[str, _Value | _Record | _Records]
     required: frozenset[str] = frozenset()
 
 
@@ -140,11 +160,14 @@ class _Records:
 CHANNELS = ("window", "mini_program", "web", "mail", "app")
 
 
-def _channels(value: Any) -> str | None:
-    if isinstance(value, list) and all(isinstance(c, str) and c in CHANNELS for c in value):
-        if len(set(value)) == len(value):
-            return None
-    return f"must be a list of distinct channels: {', '.join(CHANNELS)}"
+def _channels() -> _Value:
+    def check(value: Any) -> str | None:
+        if isinstance(value, list) and all(isinstance(c, str) and c in CHANNELS for c in value):
+            if len(set(value)) == len(value):
+                return None
+        return f"must be a list of distinct channels: {', '.join(CHANNELS)}"
+
+    return _Value(check, {"type": "array", "items": {"type": "string", "enum": list(CHANNELS)}, "uniqueItems": True})
 
 
 GUIDE_SCHEMA = _Record(
@@ -153,16 +176,16 @@ GUIDE_SCHEMA = _Record(
         "subject_nature": _text(),
         "exercise_level": _text(),
         "handling_kind": _text(),
-        "service_object": _texts,
-        "conditions": _texts,
+        "service_object": _texts(),
+        "conditions": _texts(),
         "materials": _Records(
             _Record(
                 {
                     "name": _text(required=True),
                     "form": _choice(MATERIAL_FORMS),
                     "copies": _whole(1),
-                    "required": _flag,
-                    "licence_type": _optional_text,
+                    "required": _flag(),
+                    "licence_type": _optional_text(),
                     "note": _text(),
                 },
                 required=frozenset({"name"}),
@@ -190,19 +213,19 @@ GUIDE_SCHEMA = _Record(
                     "amount": _whole(unit="number of fen"),
                     "basis": _text(required=True),
                     "standard": _text(),
-                    "reducible": _flag,
+                    "reducible": _flag(),
                 },
                 required=frozenset({"name", "amount", "basis"}),
             )
         ),
-        "free_of_charge": _flag,
+        "free_of_charge": _flag(),
         "online_depth": _whole(1, 4),
         "online_depth_label": _text(),
-        "channels": _channels,
-        "supports_online_payment": _flag,
-        "supports_appointment": _flag,
-        "supports_delivery": _flag,
-        "cross_region": _flag,
+        "channels": _channels(),
+        "supports_online_payment": _flag(),
+        "supports_appointment": _flag(),
+        "supports_delivery": _flag(),
+        "cross_region": _flag(),
         "result": _Record({"name": _text(), "kind": _text()}),
         "consulting": _Record({"phone": _text(), "address": _text()}),
         "complaint": _Record({"phone": _text(), "channel": _text()}),
@@ -210,7 +233,7 @@ GUIDE_SCHEMA = _Record(
         "faqs": _Records(
             _Record({"question": _text(required=True), "answer": _text(required=True)}),
         ),
-        "legal_basis": _texts,
+        "legal_basis": _texts(),
         "guide_version": _whole(1),
     }
 )
@@ -229,7 +252,7 @@ def _check_record(value: Any, record: _Record, where: str, problem: Any) -> None
             _check_value(value[name], kind, f"{where}.{name}", problem)
 
 
-def _check_value(value: Any, kind: _Check | _Record | _Records, where: str, problem: Any) -> None:
+def _check_value(value: Any, kind: _Value | _Record | _Records, where: str, problem: Any) -> None:
     if isinstance(kind, _Record):
         _check_record(value, kind, where, problem)
     elif isinstance(kind, _Records):
@@ -239,7 +262,7 @@ def _check_value(value: Any, kind: _Check | _Record | _Records, where: str, prob
         for index, entry in enumerate(value):
             _check_record(entry, kind.record, f"{where}.{index}", problem)
     else:
-        wrong = kind(value)
+        wrong = kind.problem(value)
         if wrong:
             problem(where, wrong)
 
@@ -252,6 +275,31 @@ def _check_guide(guide: Any, problem: Any) -> None:
     promised = guide.get("promised_time_limit_days", 0)
     if _non_negative_int(legal) and _non_negative_int(promised) and legal and promised > legal:
         problem("guide.promised_time_limit_days", "cannot exceed the legal time limit")
+
+
+def guide_json_schema() -> dict[str, Any]:
+    """GUIDE_SCHEMA in JSON Schema (2020-12, as OpenAPI 3.1 uses), for the API document. What it
+    cannot say, _check_guide still checks: the promised time limit is within the legal one."""
+    schema = _json_schema(GUIDE_SCHEMA)
+    schema["description"] = (
+        "办事指南: only these fields. promised_time_limit_days is at most legal_time_limit_days when both are set."
+    )
+    return schema
+
+
+def _json_schema(kind: _Value | _Record | _Records) -> dict[str, Any]:
+    if isinstance(kind, _Record):
+        schema: dict[str, Any] = {
+            "type": "object",
+            "properties": {name: _json_schema(field) for name, field in kind.fields.items()},
+            "additionalProperties": False,
+        }
+        if kind.required:
+            schema["required"] = sorted(kind.required)
+        return schema
+    if isinstance(kind, _Records):
+        return {"type": "array", "maxItems": _LIST_MAX, "items": _json_schema(kind.record)}
+    return copy.deepcopy(kind.schema)
 
 
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:

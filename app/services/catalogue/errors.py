@@ -17,12 +17,14 @@ class BundleNotFound(AppError):
     status, code, message = 404, "bundle_not_found", "No such bundle."
 
 
+# A body or query naming something that does not exist is well-formed but wrong: 422, like
+# validation_failed (a path naming a missing row is 404: the *_not_found codes above).
 class UnknownRegion(AppError):
-    status, code, message = 400, "unknown_region", "The region code is not a known region."
+    status, code, message = 422, "unknown_region", "The region code is not a known region."
 
 
 class UnknownAudience(AppError):
-    status, code, message = 400, "unknown_audience", "The audience must be individual or enterprise."
+    status, code, message = 422, "unknown_audience", "The audience must be individual or enterprise."
 
 
 class UnknownDepartment(AppError):

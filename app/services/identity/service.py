@@ -290,7 +290,8 @@ class IdentityService:
             self._dummy_hash = hash_password(secrets.token_hex(8))
         return self._dummy_hash
 
-    async def refresh(self, *, refresh_token: str) -> TokenPair:
+    async def refresh(self, *, refresh_token: str) -> dict[str, Any]:
+        """A new pair and the user, as login answers them (the roles and face check may have changed)."""
         now = self.clock.now()
         record = await RefreshToken.get_or_none(token_hash=_hash_token(refresh_token))
         if record is None or record.revoked_at is not None:
@@ -320,8 +321,9 @@ class IdentityService:
             await self._revoke_family(record.family_id, now, reason="refresh_reuse", user_id=record.user_id)
             raise RefreshTokenReused()
         user = await User.get(id=record.user_id)
-        access = self._access_token(user, record.family_id, now, await self.roles_of(user))
-        return TokenPair(access, new_token, self.tokens.ttl)
+        roles = await self.roles_of(user)
+        access = self._access_token(user, record.family_id, now, roles)
+        return {**TokenPair(access, new_token, self.tokens.ttl).__dict__, "user": self._summary(user, roles)}
 
     async def logout(self, who: Principal) -> None:
         await self._revoke_family(who.session_id, self.clock.now(), reason="logout", user_id=who.user_id)

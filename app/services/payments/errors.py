@@ -9,6 +9,7 @@ from app.errors import (
     NotFound,
     UpstreamRejected,
     UpstreamUnavailable,
+    ValidationFailed,
 )
 
 
@@ -28,7 +29,7 @@ class BillBeingPaid(Conflict):
     code, message = "bill_being_paid", "This bill is already being paid or has been paid."
 
 
-class UnknownChannel(BadRequest):
+class UnknownChannel(ValidationFailed):  # a body naming a channel not offered: 422
     code, message = "unknown_channel", "This payment channel is not offered."
 
 

@@ -103,7 +103,8 @@ async def stats(request: Request) -> HTTPResponse:
 
 
 @bp.post("/reconciliations")
-@endpoint(auth=OPERATOR, body=ReconcileBody, summary="Reconcile one day now", tags=TAGS, status=201, upstream=True)
+@endpoint(auth=OPERATOR, body=ReconcileBody, summary="Reconcile one day now", tags=TAGS, status=201, upstream=True,
+          errors=("channel_unavailable", "channel_refused", "agency_unavailable"))
 async def reconcile(request: Request, body: ReconcileBody) -> HTTPResponse:
     return ok(await services(request).payments.reconcile(day=body.date), status=201)
 

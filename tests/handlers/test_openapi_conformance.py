@@ -379,6 +379,33 @@ async def test_outside_failures_answer_what_the_document_says(
     assert "agency_unavailable" in _resolve(document, operation["responses"]["503"])["description"]
 
 
+async def test_a_reconciliation_whose_bills_cannot_be_fetched_answers_502_or_503_and_stores_nothing(
+    api: httpx.AsyncClient, live: LiveServer, operator: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A channel or agency failing the bill download is the outside party's failure (it was a
+    500): 503 when trying again may work, 502 when it refused; no run is stored either way."""
+    document = (await api.get("/openapi.json")).json()
+    operation = document["paths"]["/api/v1/admin/reconciliations"]["post"]
+    _, channels, agencies = _outside_parties(live)
+    day = (date.today() - timedelta(days=401)).isoformat()
+    failures = [
+        (channels, "download_bill", ChannelError("timed out", code="channel_timeout"), 503, "channel_unavailable"),
+        (channels, "download_bill", ChannelError("no", code="bill_unavailable", retryable=False), 502,
+         "channel_refused"),
+        (agencies, "settlements_on", AgencyError("timed out", code="agency_timeout"), 503, "agency_unavailable"),
+        (agencies, "settlements_on", AgencyError("no", code="agency_refused", retryable=False), 502, "upstream_error"),
+    ]
+    for parties, call, failure, status, code in failures:
+        with monkeypatch.context() as patch:
+            name = sorted(parties)[0]
+            patch.setitem(parties, name, _Failing(parties[name], {call: failure}))
+            answer = await api.post("/api/v1/admin/reconciliations", json={"date": day}, headers=operator.headers)
+        assert answer.status_code == status and answer.json()["error"]["code"] == code, answer.text
+        _assert_conforms(document, operation, status, answer.headers["content-type"], answer.content)
+    runs = await api.get("/api/v1/admin/reconciliations", params={"date": day}, headers=operator.headers)
+    assert runs.status_code == 200 and runs.json()["runs"] == []
+
+
 def _schema_validator(document: dict[str, Any], name: str) -> Any:
     """A JSON Schema validator for components/schemas/<name>, its $refs resolved in the document."""
     jsonschema = pytest.importorskip("jsonschema")

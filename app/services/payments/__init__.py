@@ -13,7 +13,9 @@ from typing import Any
 
 from app.config import Settings
 from app.context import Adapters
-from app.ports import Cache, Clock
+from app.errors import UpstreamRejected
+from app.ports import AgencyError, Cache, ChannelError, Clock
+from app.services.payments.errors import AgencyUnavailable, ChannelRefused, ChannelUnavailable
 from app.services.payments.ledger import local_iso
 from app.services.payments.notify import NotifyDesk
 from app.services.payments.orders import OrderDesk, PaymentRequest
@@ -106,7 +108,17 @@ class PaymentService:
         return await self.refunds.list_for_order(order_no)
 
     async def reconcile(self, *, day: date) -> dict[str, Any]:
-        return await self.reconciler.run(day)
+        """Nothing is stored unless every bill and book came in: the operator can run it again."""
+        try:
+            return await self.reconciler.run(day)
+        except ChannelError as exc:
+            if exc.retryable:
+                raise ChannelUnavailable() from exc
+            raise ChannelRefused(f"The payment channel refused the bill download ({exc.code}).") from exc
+        except AgencyError as exc:
+            if exc.retryable:
+                raise AgencyUnavailable() from exc
+            raise UpstreamRejected(f"The billing agency refused the settlement list ({exc.code}).") from exc
 
     async def list_reconciliations(self, *, day: date | None = None) -> list[dict[str, Any]]:
         return await self.reconciler.list_runs(day=day)

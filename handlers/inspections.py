@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, Field
 from sanic import Blueprint
 from sanic.response import HTTPResponse
 
 from app.context import Request
-from app.lc1.verifier import MAX_PAYLOAD_CHARS
 from handlers._endpoint import INSPECTOR, PUBLIC, endpoint, not_modified, ok, principal, services
 
 inspections_bp = Blueprint("inspections", url_prefix="/api/v1")
@@ -21,8 +22,22 @@ class Location(BaseModel):
     address: str | None = Field(default=None, max_length=100)
 
 
+# Scanner guns end what they read with CR/LF. A code never begins or ends with whitespace ("LC1:"
+# first, and the last base45 character of any group encodes at most 32, "W", never 36, " "), so
+# whitespace at the ends is the scanner's; whitespace inside stays the verifier's to refuse.
+_ASCII_WHITESPACE = " \t\n\r\x0b\x0c"
+# Far above any QR code: a payload longer than app.lc1.verifier.MAX_PAYLOAD_CHARS is answered
+# `too_large` and recorded like any refused code; beyond this one the body is refused as invalid
+# (422), and beyond service.max_body_bytes it is not read (413).
+MAX_PAYLOAD_FIELD_CHARS = 64 * 1024
+
+
+def strip_scanned(value: Any) -> Any:
+    return value.strip(_ASCII_WHITESPACE) if isinstance(value, str) else value
+
+
 class InspectionBody(BaseModel):
-    payload: str = Field(min_length=1, max_length=MAX_PAYLOAD_CHARS)
+    payload: Annotated[str, BeforeValidator(strip_scanned), Field(min_length=1, max_length=MAX_PAYLOAD_FIELD_CHARS)]
     location: Location | None = None
 
 
@@ -43,7 +58,7 @@ class RedeemBody(BaseModel):
 
 @inspections_bp.post("/consents/redeem")
 @endpoint(auth=INSPECTOR, body=RedeemBody, summary="Read a licence once with the holder's consent code",
-          tags=("inspections",), errors=("consent_not_found",))
+          tags=("inspections",), errors=("consent_not_found", "licence_not_active"))
 async def redeem_consent(request: Request, body: RedeemBody) -> HTTPResponse:
     return ok(await services(request).licences.holders.redeem_consent(
         reader_id=principal(request).user_id, code=body.code))

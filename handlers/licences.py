@@ -23,6 +23,7 @@ from handlers._endpoint import (
     principal,
     services,
 )
+from handlers.inspections import strip_scanned
 
 holder_bp = Blueprint("licences", url_prefix="/api/v1/licences")
 admin_bp = Blueprint("admin_licences", url_prefix="/api/v1/admin")
@@ -68,15 +69,15 @@ _IMAGE_SUFFIXES = ("png", "svg")
 
 @holder_bp.get("/<licence_id:int>/presentations/<payload:path>")
 @endpoint(auth=RESIDENT, query=RenderQuery, summary="Render a presentation payload as PNG (default) or SVG",
-          tags=TAGS, errors=("licence_not_found", "payload_invalid"),
+          tags=TAGS, errors=("licence_not_found", "licence_not_active", "payload_invalid"),
           documented_path="/api/v1/licences/{licence_id}/presentations/{payload}.png")
 async def render(request: Request, licence_id: LicenceId, payload: str, query: RenderQuery) -> HTTPResponse:
     # Sanic hands the segment over still percent-encoded; base45 has "%", " ", "/", "+", ":" and
     # ".", but no lower-case letters, so a ".png" or ".svg" ending is the suffix, never payload.
-    payload = unquote(payload)
+    payload = strip_scanned(unquote(payload))
     stem, _, suffix = payload.rpartition(".")
     if suffix in _IMAGE_SUFFIXES:
-        payload = stem
+        payload = strip_scanned(stem)
     image_format = query.format or (suffix if suffix in _IMAGE_SUFFIXES else "png")
     image, content_type = await services(request).licences.holders.render(
         principal(request), licence_id=licence_id, payload=payload, image_format=image_format
@@ -85,7 +86,7 @@ async def render(request: Request, licence_id: LicenceId, payload: str, query: R
 
 
 @holder_bp.get("/<licence_id:int>/usage")
-@endpoint(auth=RESIDENT, summary="Who checked this licence, when, and with what result", tags=TAGS,
+@endpoint(auth=RESIDENT, summary="Who checked or read (by consent) this licence, when, with what result", tags=TAGS,
           errors=("licence_not_found",))
 async def usage(request: Request, licence_id: LicenceId) -> HTTPResponse:
     return ok({"inspections": await services(request).licences.holders.usage(principal(request), licence_id=licence_id)})
@@ -201,10 +202,12 @@ class IssuerBody(BaseModel):
 @endpoint(auth=OPERATOR, body=IssuerBody, summary="Create or update a licence issuer", tags=ADMIN_TAGS,
           errors=("credit_code_invalid", "licence_invalid", "licence_type_not_found"))
 async def put_issuer(request: Request, credit_code: str, body: IssuerBody) -> HTTPResponse:
-    return ok(await services(request).licences.catalogue.upsert_issuer(
+    issuer = await services(request).licences.catalogue.upsert_issuer(
         actor_id=principal(request).user_id, credit_code=credit_code, name=body.name,
         region_code=body.region_code, licence_types=body.licence_types,
-    ))
+    )
+    await services(request).licences.trust.invalidate()  # each key lists the types its issuer may sign
+    return ok(issuer)
 
 
 class IssuerKeyBody(BaseModel):

@@ -121,7 +121,8 @@ class LicenceService:
     trust: TrustStore
     renderer: QrRenderer
     verifier: PresentationVerifier
-    _signers: dict[str, tuple[float, str, Any]] = field(default_factory=dict, repr=False)
+    # issuer -> (when chosen, kid, private key, certificate end)
+    _signers: dict[str, tuple[float, str, Any, datetime]] = field(default_factory=dict, repr=False)
 
     # ----------------------------------------------------------------- views
     def view(self, licence: Licence, *, now: datetime, locked: bool = False) -> dict[str, Any]:
@@ -475,20 +476,32 @@ class LicenceService:
 
     # ----------------------------------------------------------------- presentations
     async def _signing_key(self, issuer_code: str, now: datetime) -> tuple[str, Any]:
-        """(kid, private key): the issuer's newest key whose signing window has begun and whose
-        private key we hold. Each worker reuses its choice for a few seconds."""
+        """(kid, private key): the issuer's newest key whose signing window has begun, whose
+        certificate outlives the code, and whose private key we hold. Each worker reuses its
+        choice for a few seconds."""
+        # Verifiers drop a key when its certificate ends, and accept a code until exp + skew: a
+        # key ending sooner would sign codes that die early (unknown_kid) in the inspector's hand.
+        lasts_until = now + timedelta(seconds=self.settings.presentation_ttl + self.settings.clock_skew)
         cached = self._signers.get(issuer_code)
-        if cached is not None and time.monotonic() - cached[0] < SIGNER_CACHE_SECONDS:
+        if cached is not None and time.monotonic() - cached[0] < SIGNER_CACHE_SECONDS and cached[3] > lasts_until:
             return cached[1], cached[2]
         candidates = await LicenceIssuerKey.filter(
-            issuer_id=issuer_code, retired_at=None, signs_from__lte=now, not_after__gt=now
+            issuer_id=issuer_code, retired_at=None, signs_from__lte=now, not_after__gt=lasts_until
         ).order_by("-signs_from")
         for row in candidates:
             private_key = self.trust.private_key_for(row)
             if private_key is not None:
-                self._signers[issuer_code] = (time.monotonic(), row.kid, private_key)
+                self._signers[issuer_code] = (time.monotonic(), row.kid, private_key, row.not_after)
                 return row.kid, private_key
         raise SigningKeyUnavailable()
+
+    def _require_showable(self, licence: Licence, now: datetime) -> None:
+        """A code is minted, and drawn, only for a licence that inspection would accept now."""
+        status = effective_status(licence, now)
+        if status != LicenceStatus.ACTIVE:
+            raise LicenceNotActive(context={"status": status})
+        if licence.valid_from > local_today(now):
+            raise LicenceNotActive(context={"status": status, "valid_from": licence.valid_from.isoformat()})
 
     async def present(self, who: Principal, *, licence_id: int) -> dict[str, Any]:
         licence = await self.holder_licence(who, licence_id)
@@ -496,11 +509,7 @@ class LicenceService:
         if licence_type.identity_class:
             self.identity.require_recent_face(who)
         now = self.clock.now()
-        status = effective_status(licence, now)
-        if status != LicenceStatus.ACTIVE:
-            raise LicenceNotActive(context={"status": status})
-        if licence.valid_from > local_today(now):
-            raise LicenceNotActive(context={"status": status, "valid_from": licence.valid_from.isoformat()})
+        self._require_showable(licence, now)
         kid, private_key = await self._signing_key(licence.issuer_id, now)  # type: ignore[attr-defined]
         claim: dict[str, Any] = {
             "id": licence.identifier,
@@ -531,11 +540,12 @@ class LicenceService:
         }
 
     async def render(self, who: Principal, *, licence_id: int, payload: str, image_format: str) -> tuple[bytes, str]:
-        """PNG or SVG of one of this licence's own current presentations."""
+        """PNG or SVG of one of this licence's own current presentations, while the licence may
+        still be shown (a code minted before a suspension would still pass the signature check)."""
         licence = await self.holder_licence(who, licence_id)
-        result = await self.verifier.verify(
-            payload, await self.trust.online(), self.clock.now(), skew=self.settings.clock_skew
-        )
+        now = self.clock.now()
+        self._require_showable(licence, now)
+        result = await self.verifier.verify(payload, await self.trust.online(), now, skew=self.settings.clock_skew)
         if not result.valid or result.claims is None or result.claims.identifier != licence.identifier:
             raise PayloadInvalid(context={"reason": result.reason or "other_licence"})
         if image_format == "svg":
@@ -545,11 +555,18 @@ class LicenceService:
 
     # ----------------------------------------------------------------- usage
     async def usage(self, who: Principal, *, licence_id: int) -> list[dict[str, Any]]:
+        """Every read of this licence, newest first: inspections of its codes (`kind`
+        "inspection") and departments' reads through a consent (`kind` "consent")."""
         licence = await self.holder_licence(who, licence_id)
         rows = await Inspection.filter(licence_id=licence.id).order_by("-at", "-id").limit(USAGE_LIMIT)
-        names = await self._inspector_names({row.inspector_id for row in rows})
-        return [
+        # A redeemed consent is its own record of the read (used_at, used_by): nothing to copy.
+        used = ConsentGrant.filter(licence_id=licence.id, used_at__isnull=False)
+        reads = await used.order_by("-used_at", "-id").limit(USAGE_LIMIT)
+        readers = {row.inspector_id for row in rows} | {g.used_by_id for g in reads if g.used_by_id is not None}
+        names = await self._inspector_names(readers)
+        entries = [
             {
+                "kind": "inspection",
                 "at": row.at.astimezone(SHANGHAI),
                 "inspector": {"id": row.inspector_id, "name": names.get(row.inspector_id)},
                 "valid": row.valid,
@@ -557,7 +574,21 @@ class LicenceService:
                 "location": row.location,
             }
             for row in rows
+        ] + [
+            {
+                "kind": "consent",
+                "at": grant.used_at.astimezone(SHANGHAI),
+                "inspector": {"id": grant.used_by_id, "name": names.get(grant.used_by_id)},
+                "valid": True,
+                "reason": None,
+                "location": None,
+                "consent": {"id": grant.id, "department": grant.department, "purpose": grant.purpose},
+            }
+            for grant in reads
+            if grant.used_at is not None
         ]
+        entries.sort(key=lambda entry: entry["at"], reverse=True)  # stable: ties keep their order
+        return entries[:USAGE_LIMIT]
 
     async def _inspector_names(self, user_ids: set[int]) -> dict[int, str | None]:
         names: dict[int, str | None] = {}
@@ -636,7 +667,9 @@ class LicenceService:
         return self._consent_view(grant, now)
 
     async def redeem_consent(self, *, reader_id: int, code: str) -> dict[str, Any]:
-        """A department reads the licence once; the conditional update makes a second read fail."""
+        """A department reads the licence once; the conditional update makes a second read fail.
+        A licence suspended, revoked or expired since the grant is not read (409), and the
+        consent stays open for a read once it is active again, within the consent's time."""
         now = self.clock.now()
         code_hash = hashlib.sha256(code.encode()).hexdigest()
         # The claim and its audit record in one transaction: a redemption that fails part-way
@@ -649,6 +682,9 @@ class LicenceService:
                 raise ConsentNotFound()
             grant = await ConsentGrant.filter(code_hash=code_hash).using_db(conn).select_related("licence__licence_type").get()
             licence = grant.licence
+            status = effective_status(licence, now)
+            if status != LicenceStatus.ACTIVE:
+                raise LicenceNotActive(context={"status": status})  # rolls the claim back
             await self.audit.record(
                 "licence_consent_used", actor_id=reader_id, subject=f"licence:{licence.id}", data={"consent": grant.id},
                 connection=conn,

@@ -158,3 +158,18 @@ test('a phone clock ahead of the server still refreshes on time', async () => {
   assert.equal(minted, 2);
   ticker.stop();
 });
+
+test('the usage log tells a consent read from a scan', () => {
+  const { usageRecord } = require('../utils/licences');
+  const scan = usageRecord({ kind: 'inspection', inspector: { name: '李*' }, valid: false, reason: 'replayed',
+    location: { latitude: 23.12911, longitude: 113.26441 } }, '2026-11-22 10:00:00');
+  assert.equal(scan.verdict, '未通过');
+  assert.equal(scan.who, '李*');
+  assert.equal(scan.location, '北纬 23.1291，东经 113.2644');
+  assert.notEqual(scan.reason, '');
+  const read = usageRecord({ kind: 'consent', inspector: { id: 7, name: null }, valid: true, reason: null, location: null,
+    consent: { id: 3, department: '广州市市场监督管理局', purpose: '食品经营许可核查' } }, '2026-11-22 10:05:00');
+  assert.deepEqual(read, { when: '2026-11-22 10:05:00', who: '广州市市场监督管理局', valid: true, verdict: '授权用证',
+    reason: '广州市市场监督管理局 · 食品经营许可核查', location: '' });
+  assert.equal(usageRecord({ valid: true }, '').verdict, '核验通过'); // older answers carry no kind
+});

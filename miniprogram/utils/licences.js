@@ -74,4 +74,37 @@ function inspectedRows(licence) {
   return rows;
 }
 
-module.exports = { INSPECTION_REASONS, statusView, reasonText, inspectedRows };
+function locationText(location) {
+  if (!location) return '';
+  if (location.address) return location.address;
+  if (typeof location.latitude === 'number') return `北纬 ${location.latitude.toFixed(4)}，东经 ${location.longitude.toFixed(4)}`;
+  return '';
+}
+
+// One entry of GET /licences/{id}/usage, as the usage page lists it: a scan by an inspector, or
+// a department's read through a consent the holder granted (kind "consent").
+function usageRecord(entry, when) {
+  const reader = (entry.inspector && entry.inspector.name) || '';
+  if (entry.kind === 'consent') {
+    const consent = entry.consent || {};
+    return {
+      when,
+      who: reader || consent.department || '授权部门',
+      valid: true,
+      verdict: '授权用证',
+      reason: [consent.department, consent.purpose].filter(Boolean).join(' · '),
+      location: '',
+    };
+  }
+  const valid = entry.valid === true;
+  return {
+    when,
+    who: reader || '核验人员',
+    valid,
+    verdict: valid ? '核验通过' : '未通过',
+    reason: valid ? '' : reasonText(entry.reason),
+    location: locationText(entry.location),
+  };
+}
+
+module.exports = { INSPECTION_REASONS, statusView, reasonText, inspectedRows, usageRecord };

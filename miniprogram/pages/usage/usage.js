@@ -1,15 +1,8 @@
 'use strict';
 const api = require('../../utils/request');
 const { listOf } = require('../../utils/catalogue');
-const { reasonText } = require('../../utils/licences');
+const { usageRecord } = require('../../utils/licences');
 const { beijingTime } = require('../../utils/format');
-
-function locationText(location) {
-  if (!location) return '';
-  if (location.address) return location.address;
-  if (typeof location.latitude === 'number') return `北纬 ${location.latitude.toFixed(4)}，东经 ${location.longitude.toFixed(4)}`;
-  return '';
-}
 
 Page({
   data: { records: [], loading: true, failed: '' },
@@ -26,13 +19,7 @@ Page({
   async load() {
     try {
       const body = await api.get(`/api/v1/licences/${encodeURIComponent(this.licenceId)}/usage`);
-      const records = listOf(body, 'inspections').map((r) => ({
-        when: beijingTime(r.at, { withSeconds: true }),
-        who: (r.inspector && r.inspector.name) || '核验人员',
-        valid: r.valid === true,
-        reason: r.valid === true ? '' : reasonText(r.reason),
-        location: locationText(r.location),
-      }));
+      const records = listOf(body, 'inspections').map((r) => usageRecord(r, beijingTime(r.at, { withSeconds: true })));
       this.setData({ records, failed: '' });
     } catch (err) {
       this.setData({ failed: err.userMessage });

@@ -80,14 +80,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from app.config import load_settings
-    from app.ports import AgencyError, ChannelError
+    from app.errors import UpstreamRejected, UpstreamUnavailable
 
     async def work(service: Any) -> int:
         try:
             run = await service.reconcile(day=args.date)
-        except (ChannelError, AgencyError) as exc:
+        except (UpstreamUnavailable, UpstreamRejected) as exc:
             # A channel or agency did not answer: one line, not a traceback; nothing was stored.
-            print(f"reconcile: {exc} ({exc.code}); nothing was stored", file=sys.stderr)
+            failure = exc.__cause__ or exc
+            print(f"reconcile: {failure} ({getattr(failure, 'code', exc.code)}); nothing was stored", file=sys.stderr)
             settings = load_settings()
             if settings.sandbox.enabled:
                 print(f"the sandboxes are served by the running service at {settings.service.self_base_url}: "

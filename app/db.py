@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import sqlite3
@@ -122,6 +123,7 @@ def tortoise_config(database: DatabaseSettings) -> dict[str, Any]:
     if url.startswith("sqlite://"):
         _release_sqlite_lock_when_begin_fails()
     _release_connection_lock_when_connect_fails()
+    _restore_task_connection_when_begin_fails()
     if url.startswith("sqlite://") and "synchronous=" not in url:
         # WAL (Tortoise's default) with NORMAL sync survives a crash of the process; only an OS
         # crash can lose the last commits. The embedded default is for one process; production
@@ -203,6 +205,57 @@ def _release_connection_lock_when_connect_fails() -> None:
 
     ConnectionWrapper.__aenter__ = enter  # type: ignore[method-assign]
     ConnectionWrapper._releases_lock_when_connect_fails = True  # type: ignore[attr-defined]
+
+
+def _restore_task_connection_when_begin_fails() -> None:
+    """Work around Tortoise 1.1.9: its pooled (PostgreSQL) transaction takes a connection from
+    the pool, makes itself the task's connection (a context variable), then awaits BEGIN. When
+    BEGIN fails (PostgreSQL cut at that moment) or the task is cancelled there, nothing undoes
+    that: the task keeps the broken transaction, whose connection asyncpg has taken back, so every
+    later query in it fails with "connection has been released back to the pool" however long
+    PostgreSQL has been back. In Sanic that is every later request on the same keep-alive
+    connection, and the tasks they start (health checks, batch runners). A cancelled BEGIN also
+    kept the pool's connection for ever. Enter the same way, but undo both on any failure; and on
+    leaving, restore the task's connection before giving the pooled one back, which may fail."""
+    from tortoise.backends.base.client import TransactionContextPooled
+    from tortoise.connection import get_connections
+    from tortoise.exceptions import TransactionManagementError
+
+    if getattr(TransactionContextPooled, "_restores_task_connection", False):
+        return
+
+    async def enter(self: Any) -> Any:
+        await self.ensure_connection()
+        pool = self.client._parent._pool
+        self.client._connection = await pool.acquire()
+        self.token = get_connections().set(self.connection_name, self.client)
+        try:
+            await self.client.begin()
+        except BaseException:
+            get_connections().reset(self.token)
+            # asyncpg rolls back or terminates what it cannot reset; the BEGIN error is the news.
+            with contextlib.suppress(Exception):
+                await pool.release(self.client._connection)
+            raise
+        return self.client
+
+    async def leave(self: Any, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        try:
+            if not self.client._finalized:
+                if exc_type:
+                    # Can't roll back a transaction that already failed.
+                    if exc_type is not TransactionManagementError:
+                        await self.client.rollback()
+                else:
+                    await self.client.commit()
+        finally:
+            get_connections().reset(self.token)
+            if self.client._parent._pool:
+                await self.client._parent._pool.release(self.client._connection)
+
+    TransactionContextPooled.__aenter__ = enter  # type: ignore[method-assign]
+    TransactionContextPooled.__aexit__ = leave  # type: ignore[method-assign]
+    TransactionContextPooled._restores_task_connection = True  # type: ignore[attr-defined]
 
 
 async def migrate(database: DatabaseSettings) -> None:

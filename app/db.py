@@ -208,15 +208,14 @@ def _release_connection_lock_when_connect_fails() -> None:
 
 
 def _restore_task_connection_when_begin_fails() -> None:
-    """Work around Tortoise 1.1.9: its pooled (PostgreSQL) transaction takes a connection from
-    the pool, makes itself the task's connection (a context variable), then awaits BEGIN. When
-    BEGIN fails (PostgreSQL cut at that moment) or the task is cancelled there, nothing undoes
-    that: the task keeps the broken transaction, whose connection asyncpg has taken back, so every
-    later query in it fails with "connection has been released back to the pool" however long
-    PostgreSQL has been back. In Sanic that is every later request on the same keep-alive
-    connection, and the tasks they start (health checks, batch runners). A cancelled BEGIN also
-    kept the pool's connection for ever. Enter the same way, but undo both on any failure; and on
-    leaving, restore the task's connection before giving the pooled one back, which may fail."""
+    """Work around Tortoise 1.1.9: a pooled (PostgreSQL) transaction makes itself the task's
+    connection (a context variable), then awaits BEGIN. When BEGIN fails (PostgreSQL cut just
+    then) or is cancelled, nothing undoes that: the task keeps the broken transaction, and every
+    later query in it fails with "connection has been released back to the pool" long after
+    PostgreSQL is back; in Sanic, every later request on that keep-alive connection and the tasks
+    they start (health check, batch runners). A cancelled BEGIN also kept the pooled connection
+    for ever. Same steps, but undo both on failure; and on leaving, restore the task's connection
+    before the release, which may raise."""
     from tortoise.backends.base.client import TransactionContextPooled
     from tortoise.connection import get_connections
     from tortoise.exceptions import TransactionManagementError

@@ -69,7 +69,7 @@ _IMAGE_SUFFIXES = ("png", "svg")
 
 @holder_bp.get("/<licence_id:int>/presentations/<payload:path>")
 @endpoint(auth=RESIDENT, query=RenderQuery, summary="Render a presentation payload as PNG (default) or SVG",
-          tags=TAGS, errors=("licence_not_found", "licence_not_active", "payload_invalid"),
+          tags=TAGS, errors=("licence_not_found", "licence_not_active", "face_verification_required", "payload_invalid"),
           documented_path="/api/v1/licences/{licence_id}/presentations/{payload}.png")
 async def render(request: Request, licence_id: LicenceId, payload: str, query: RenderQuery) -> HTTPResponse:
     # Sanic hands the segment over still percent-encoded; base45 has "%", " ", "/", "+", ":" and

@@ -149,3 +149,7 @@ class ConsentGrant(Model):
 
     class Meta:
         table = "licence_consents"
+        # The holder's consent list and usage log find consents by licence. An index here, not
+        # db_index on the key: Tortoise alters a key on SQLite by rebuilding the table, which
+        # drops the table's other indexes and creates none.
+        indexes = (("licence_id",),)

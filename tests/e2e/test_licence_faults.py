@@ -97,9 +97,18 @@ async def test_a_consent_redemption_cut_part_way_leaves_the_code_usable(api, wor
     assert (await ConsentGrant.get(id=granted.json()["id"])).used_at is None
     read = await api.post("/api/v1/consents/redeem", json={"code": code}, headers=world.inspector.headers)
     assert read.status_code == 200, read.text
-    again = await api.post("/api/v1/consents/redeem", json={"code": code}, headers=world.inspector.headers)
+    again = await api.post("/api/v1/consents/redeem", json={"code": code}, headers=world.other_inspector.headers)
     assert again.status_code == 404 and again.json()["error"]["code"] == "consent_not_found"
     assert await audit_count("licence_consent_used", subject) == 1
+
+    # The reader's own repeat cut part-way answers nothing; asking again answers the same read.
+    audit_outage.add("licence_consent_repeated")
+    assert_store_unavailable(await api.post("/api/v1/consents/redeem", json={"code": code},
+                                            headers=world.inspector.headers))
+    repeated = await api.post("/api/v1/consents/redeem", json={"code": code}, headers=world.inspector.headers)
+    assert repeated.status_code == 200 and repeated.json() == read.json()
+    assert await audit_count("licence_consent_used", subject) == 1
+    assert await audit_count("licence_consent_repeated", subject) == 1
 
 
 async def test_a_status_change_cut_part_way_changes_nothing(api, world, audit_outage):  # noqa: F811
@@ -317,9 +326,13 @@ async def test_kill_9_in_a_burst_loses_and_doubles_nothing(tmp_path, live):
                 assert [e["kind"] for e in history.json()["events"]] == ["issued"]
             for payload in seen["accepted"]:  # still refused as replayed after the restart
                 assert (await inspect(api, inspector, payload))["reason"] == "replayed"
-            for code in seen["redeemed"]:
+            other = await make_inspector(api, operator, licence_types=[FOOD], regions=["440000"])
+            for code in seen["redeemed"]:  # used for good: nobody else reads it
                 assert (await api.post("/api/v1/consents/redeem", json={"code": code},
-                                       headers=inspector.headers)).status_code == 404
+                                       headers=other.headers)).status_code == 404
+            for code in seen["open"]:  # the reader's retry reads it, whether or not the killed call had
+                assert (await api.post("/api/v1/consents/redeem", json={"code": code},
+                                       headers=inspector.headers)).status_code == 200
             for session in seen["sessions"]:  # refresh tokens survive
                 refreshed = await api.post("/api/v1/auth/refresh", json={"refresh_token": session.refresh_token})
                 assert refreshed.status_code == 200, refreshed.text

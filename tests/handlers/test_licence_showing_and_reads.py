@@ -1,16 +1,20 @@
 """What a holder may show and what they see of its reads: a code is drawn only while its licence
-may be shown, signing keys outlive the codes they sign, codes arrive with a scanner's CR/LF or
-oversize and are answered as codes, consent reads refuse an inactive licence and appear in the
-usage log, and an issuer's changed licence types reach the trust list at once."""
+may be shown (and an identity licence's only after a face check), signing keys outlive the codes
+they sign, codes arrive with a scanner's CR/LF or oversize and are answered as codes, consents
+are neither granted nor read for a licence that may not be shown, a reader's retry is the same
+read, each read appears once in the usage log, and an issuer's changed licence types reach the
+trust list at once."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import secrets
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import quote
 
+import httpx
 import pytest
 import zxingcpp
 from cryptography import x509
@@ -24,15 +28,17 @@ from app.lc1.trust_list import load_trust_list
 from app.lc1.verifier import MAX_PAYLOAD_CHARS
 from app.services.licences.keys import certificate_kid, make_self_signed_certificate
 from models.identity import AuditEvent
-from models.licences import Inspection
-from tests.conftest import pass_face
+from models.licences import ConsentGrant, Inspection, Licence
+from tests.conftest import Session, bind_realname, login, pass_face
 from tests.factories import make_credit_code
 from tests.handlers.test_licences import (  # noqa: F401  (world: the shared module fixture)
     FOOD,
     KEYS,
     PERMIT,
+    PSB,
     World,
     inspect,
+    issue_food,
     make_business,
     present,
     world,
@@ -104,11 +110,36 @@ async def test_a_code_is_not_drawn_once_its_licence_may_not_be_shown(api, world,
         assert response.json()["error"]["context"] == minted.json()["error"]["context"] == {"status": status}
 
 
+async def test_an_identity_licences_code_is_drawn_only_after_a_recent_face_check(api, world):  # noqa: F811
+    person = await bind_realname(api, await login(api), name="赵六")
+    issued = await api.post("/api/v1/admin/licences", json={
+        "type_code": PERMIT, "issuer_code": PSB, "serial": "JZ" + secrets.token_hex(5).upper(),
+        "holder": {"name": "赵六", "id_number": person.id_number}, "region_code": "440106",
+        "data": {"permit_no": "440106199001010011", "address": "广州市天河区某路2号"},
+        "valid_from": "2025-06-01", "valid_until": "2028-06-01",
+    }, headers=world.operator.headers)
+    assert issued.status_code == 201, issued.text
+    licence_id = issued.json()["id"]
+    without_face = dict(person.headers)
+    payload = await present(api, await pass_face(api, person), licence_id)
+    url = _png_url(licence_id, payload)
+    assert (await api.get(url, headers=person.headers)).status_code == 200
+    minted = await api.post(f"/api/v1/licences/{licence_id}/presentations", headers=without_face)
+    assert minted.status_code == 403, minted.text
+    for response in (await api.get(url, headers=without_face),
+                     await api.get(url, params={"format": "svg"}, headers=without_face)):
+        assert response.status_code == 403, response.text
+        assert response.json()["error"] == minted.json()["error"]
+        assert response.json()["error"]["code"] == "face_verification_required"
+
+
 async def test_the_refusals_are_documented(api):
     paths = (await api.get("/openapi.json")).json()["paths"]
-    for path, method in (("/api/v1/licences/{licence_id}/presentations/{payload}.png", "get"),
-                         ("/api/v1/consents/redeem", "post")):
-        assert "licence_not_active" in paths[path][method]["responses"]["4XX"]["description"], path
+    render = paths["/api/v1/licences/{licence_id}/presentations/{payload}.png"]["get"]
+    redeem = paths["/api/v1/consents/redeem"]["post"]
+    for operation, code in ((render, "licence_not_active"), (render, "face_verification_required"),
+                            (redeem, "licence_not_active")):
+        assert code in operation["responses"]["4XX"]["description"], (operation["summary"], code)
 
 
 # --------------------------------------------------------------------------- signing keys
@@ -219,6 +250,88 @@ async def test_a_consent_is_not_redeemed_for_a_licence_no_longer_active(api, wor
         read = await api.post("/api/v1/consents/redeem", json={"code": granted["code"]},
                               headers=world.inspector.headers)
         assert read.status_code == 200, read.text
+
+
+async def _redeem(api, reader: Session, code: str) -> httpx.Response:
+    return await api.post("/api/v1/consents/redeem", json={"code": code}, headers=reader.headers)
+
+
+async def test_the_readers_retry_of_a_consent_gets_the_same_read_and_counts_once(api, world):  # noqa: F811
+    business = await make_business(api, world)
+    owner = await pass_face(api, business.owner)
+    url = f"/api/v1/licences/{business.licence_id}/consents"
+    granted = (await api.post(url, json={"department": "天河区税务局", "purpose": "办理税务登记"},
+                              headers=owner.headers)).json()
+    read = await _redeem(api, world.inspector, granted["code"])
+    assert read.status_code == 200, read.text
+    # The answer was lost on the way: the same reader asks again, and again.
+    for _ in range(2):
+        retry = await _redeem(api, world.inspector, granted["code"])
+        assert retry.status_code == 200, retry.text
+        assert retry.json() == read.json()
+    assert read.json()["licence"]["data"]["legal_rep"] == "王五"  # the department's fields, as the first time
+    # Anyone else is told nothing about a used code.
+    stranger = await _redeem(api, world.other_inspector, granted["code"])
+    assert stranger.status_code == 404 and stranger.json()["error"]["code"] == "consent_not_found"
+
+    # The holder sees one read, at the first read's time, in the consent list and the usage log.
+    [listed] = (await api.get(url, headers=owner.headers)).json()["consents"]
+    assert (listed["state"], listed["used_by"], listed["used_at"]) == (
+        "used", world.inspector.user_id, read.json()["consent"]["used_at"])
+    usage = (await api.get(f"/api/v1/licences/{business.licence_id}/usage", headers=owner.headers)).json()
+    [entry] = usage["inspections"]
+    assert entry["kind"] == "consent" and entry["inspector"]["id"] == world.inspector.user_id
+    assert datetime.fromisoformat(entry["at"]) == datetime.fromisoformat(listed["used_at"])
+    # The audit log has one use and each repeated answer.
+    kinds = [e.kind for e in await AuditEvent.filter(subject=f"licence:{business.licence_id}",
+                                                     kind__startswith="licence_consent_").order_by("seq")]
+    assert kinds == ["licence_consent_granted", "licence_consent_used"] + ["licence_consent_repeated"] * 2
+
+    # Not once the consent's time is over, nor while the licence may not be shown.
+    await _change_status(api, world, business.licence_id, "suspend")
+    refused = await _redeem(api, world.inspector, granted["code"])
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "licence_not_active"
+    await _change_status(api, world, business.licence_id, "reinstate")
+    await ConsentGrant.filter(id=granted["id"]).update(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    expired = await _redeem(api, world.inspector, granted["code"])
+    assert expired.status_code == 404 and expired.json()["error"]["code"] == "consent_not_found"
+
+
+async def test_one_readers_retries_at_once_read_the_consent_once(api, world):  # noqa: F811
+    business = await make_business(api, world)
+    owner = await pass_face(api, business.owner)
+    url = f"/api/v1/licences/{business.licence_id}/consents"
+    code = (await api.post(url, json={"department": "某局", "purpose": "核验"}, headers=owner.headers)).json()["code"]
+    answers = await asyncio.gather(*(_redeem(api, world.inspector, code) for _ in range(5)))
+    assert [a.status_code for a in answers] == [200] * 5, [a.text for a in answers]
+    assert len({a.json()["consent"]["used_at"] for a in answers}) == 1
+    kinds = [e.kind for e in await AuditEvent.filter(subject=f"licence:{business.licence_id}",
+                                                     kind__in=["licence_consent_used", "licence_consent_repeated"])]
+    assert sorted(kinds) == ["licence_consent_repeated"] * 4 + ["licence_consent_used"]
+    assert len((await api.get(f"/api/v1/licences/{business.licence_id}/usage", headers=owner.headers)).json()[
+        "inspections"]) == 1
+
+
+async def test_no_consent_is_granted_or_read_for_a_licence_not_yet_valid(api, world):  # noqa: F811
+    business = await make_business(api, world)
+    owner = await pass_face(api, business.owner)
+    future = await issue_food(api, world, business.credit_code, valid_from="2099-01-01", valid_until="2099-12-31")
+    assert future.status_code == 201, future.text
+    refused = await api.post(f"/api/v1/licences/{future.json()['id']}/consents",
+                             json={"department": "某局", "purpose": "核验"}, headers=owner.headers)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "licence_not_active"
+    assert refused.json()["error"]["context"] == {"status": "active", "valid_from": "2099-01-01"}
+    assert not await ConsentGrant.filter(licence_id=future.json()["id"]).exists()
+
+    # A consent granted while valid, for a licence whose validity the issuer has since moved on.
+    url = f"/api/v1/licences/{business.licence_id}/consents"
+    granted = (await api.post(url, json={"department": "某局", "purpose": "核验"}, headers=owner.headers)).json()
+    await Licence.filter(id=business.licence_id).update(valid_from=date(2099, 1, 1))
+    unread = await _redeem(api, world.inspector, granted["code"])
+    assert unread.status_code == 409, unread.text
+    assert unread.json()["error"] == refused.json()["error"]
+    assert (await api.get(url, headers=owner.headers)).json()["consents"][0]["state"] == "open"
 
 
 # --------------------------------------------------------------------------- issuer changes

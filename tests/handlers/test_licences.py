@@ -755,7 +755,7 @@ async def test_consent_is_one_time_time_limited_and_revocable(api, world):
     read = await api.post("/api/v1/consents/redeem", json={"code": code}, headers=world.inspector.headers)
     assert read.status_code == 200
     assert read.json()["licence"]["data"]["legal_rep"] == "王五"  # department fields
-    again = await api.post("/api/v1/consents/redeem", json={"code": code}, headers=world.inspector.headers)
+    again = await api.post("/api/v1/consents/redeem", json={"code": code}, headers=world.other_inspector.headers)
     assert again.status_code == 404 and again.json()["error"]["code"] == "consent_not_found"
     assert (await api.get(url, headers=owner.headers)).json()["consents"][0]["state"] == "used"
     second = (await api.post(url, json={"department": "某局", "purpose": "核验"}, headers=owner.headers)).json()

@@ -496,20 +496,27 @@ class LicenceService:
         raise SigningKeyUnavailable()
 
     def _require_showable(self, licence: Licence, now: datetime) -> None:
-        """A code is minted, and drawn, only for a licence that inspection would accept now."""
+        """A code is minted or drawn, and a consent granted or read, only for a licence that
+        inspection would accept now."""
         status = effective_status(licence, now)
         if status != LicenceStatus.ACTIVE:
             raise LicenceNotActive(context={"status": status})
         if licence.valid_from > local_today(now):
             raise LicenceNotActive(context={"status": status, "valid_from": licence.valid_from.isoformat()})
 
-    async def present(self, who: Principal, *, licence_id: int) -> dict[str, Any]:
+    async def _licence_to_show(self, who: Principal, licence_id: int, now: datetime) -> Licence:
+        """The caller's licence if they may show it now: identity-class ones only after a recent
+        face check (checked before the status, as the wallet locks them), and only while showable."""
         licence = await self.holder_licence(who, licence_id)
-        licence_type = licence.licence_type
-        if licence_type.identity_class:
+        if licence.licence_type.identity_class:
             self.identity.require_recent_face(who)
-        now = self.clock.now()
         self._require_showable(licence, now)
+        return licence
+
+    async def present(self, who: Principal, *, licence_id: int) -> dict[str, Any]:
+        now = self.clock.now()
+        licence = await self._licence_to_show(who, licence_id, now)
+        licence_type = licence.licence_type
         kid, private_key = await self._signing_key(licence.issuer_id, now)  # type: ignore[attr-defined]
         claim: dict[str, Any] = {
             "id": licence.identifier,
@@ -541,10 +548,10 @@ class LicenceService:
 
     async def render(self, who: Principal, *, licence_id: int, payload: str, image_format: str) -> tuple[bytes, str]:
         """PNG or SVG of one of this licence's own current presentations, while the licence may
-        still be shown (a code minted before a suspension would still pass the signature check)."""
-        licence = await self.holder_licence(who, licence_id)
+        still be shown (a code minted before a suspension would still pass the signature check),
+        and by the same rules as minting it (the image shows the code as well as the payload does)."""
         now = self.clock.now()
-        self._require_showable(licence, now)
+        licence = await self._licence_to_show(who, licence_id, now)
         result = await self.verifier.verify(payload, await self.trust.online(), now, skew=self.settings.clock_skew)
         if not result.valid or result.claims is None or result.claims.identifier != licence.identifier:
             raise PayloadInvalid(context={"reason": result.reason or "other_licence"})
@@ -601,12 +608,8 @@ class LicenceService:
     async def grant_consent(
         self, who: Principal, *, licence_id: int, department: str, purpose: str, ttl_minutes: int
     ) -> dict[str, Any]:
-        licence = await self.holder_licence(who, licence_id)
-        if licence.licence_type.identity_class:
-            self.identity.require_recent_face(who)
         now = self.clock.now()
-        if effective_status(licence, now) != LicenceStatus.ACTIVE:
-            raise LicenceNotActive(context={"status": effective_status(licence, now)})
+        licence = await self._licence_to_show(who, licence_id, now)
         code = secrets.token_urlsafe(24)
         async with in_transaction() as conn:  # the grant and its audit record, or neither
             grant = await ConsentGrant.create(
@@ -667,9 +670,11 @@ class LicenceService:
         return self._consent_view(grant, now)
 
     async def redeem_consent(self, *, reader_id: int, code: str) -> dict[str, Any]:
-        """A department reads the licence once; the conditional update makes a second read fail.
-        A licence suspended, revoked or expired since the grant is not read (409), and the
-        consent stays open for a read once it is active again, within the consent's time."""
+        """A department reads the licence once; the conditional update makes a second use fail.
+        The reader who used it may ask again while the consent lasts (their answer may have been
+        lost) and gets the same read; anyone else gets 404, as for no such code. A licence not
+        showable now (suspended, revoked, expired, not yet valid) is not read (409), and an
+        unused consent stays open for a read once it is showable again, within the consent's time."""
         now = self.clock.now()
         code_hash = hashlib.sha256(code.encode()).hexdigest()
         # The claim and its audit record in one transaction: a redemption that fails part-way
@@ -678,16 +683,21 @@ class LicenceService:
             claimed = await ConsentGrant.filter(
                 code_hash=code_hash, used_at=None, revoked_at=None, expires_at__gt=now
             ).using_db(conn).update(used_at=now, used_by_id=reader_id)
-            if claimed != 1:
+            grant = await ConsentGrant.filter(code_hash=code_hash).using_db(conn).select_related(
+                "licence__licence_type").first()
+            repeat = (
+                claimed != 1 and grant is not None and grant.used_by_id == reader_id
+                and grant.revoked_at is None and grant.expires_at > now
+            )
+            if grant is None or not (claimed == 1 or repeat):
                 raise ConsentNotFound()
-            grant = await ConsentGrant.filter(code_hash=code_hash).using_db(conn).select_related("licence__licence_type").get()
             licence = grant.licence
-            status = effective_status(licence, now)
-            if status != LicenceStatus.ACTIVE:
-                raise LicenceNotActive(context={"status": status})  # rolls the claim back
+            self._require_showable(licence, now)  # rolls the claim back
+            # A repeat keeps the first read's used_at: the holder's usage log and consent list
+            # show one read, as the department made one. The audit log has each answer given.
             await self.audit.record(
-                "licence_consent_used", actor_id=reader_id, subject=f"licence:{licence.id}", data={"consent": grant.id},
-                connection=conn,
+                "licence_consent_repeated" if repeat else "licence_consent_used", actor_id=reader_id,
+                subject=f"licence:{licence.id}", data={"consent": grant.id}, connection=conn,
             )
         visible = licence.licence_type.visible_fields.get("department", [])
         view = self.view(licence, now=now)

@@ -22,6 +22,7 @@ const KIND_LABELS = {
   licence_consent_granted: '授权用证',
   licence_consent_revoked: '撤回用证授权',
   licence_consent_used: '使用用证授权',
+  licence_consent_repeated: '重复应答用证授权（同一核验人重试）',
   // Status changes are recorded as licence_<action>.
   licence_suspend: '暂停证照',
   licence_reinstate: '恢复证照',

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import re
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -271,8 +273,49 @@ async def migrate(database: DatabaseSettings) -> None:
 
 
 def _ensure_sqlite_dir(url: str) -> None:
-    from pathlib import Path
+    path = sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a `sqlite://` URL names (None for an in-memory database)."""
     path = url.split("://", 1)[1].split("?", 1)[0]
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return Path(path) if path and path != ":memory:" else None
+
+
+# The health check's read: a real table, whose pages must be read. `SELECT 1` reads none, so it
+# answered on a database file damaged beyond use.
+HEALTH_READ = "SELECT 1 FROM tortoise_migrations LIMIT 1"
+
+
+class SqliteFileCheck:
+    """Whether the SQLite file itself can be read, through a fresh read-only connection: the
+    service's own connection answers from its page cache, which hides a file damaged under it.
+
+    The first check reads every page (`PRAGMA quick_check`: 0.2-0.6 s for the 100 MB demo
+    catalogue, so at the first /healthz rather than delaying the start); damage found then is
+    remembered, as nothing in the process repairs a file. Later checks parse the schema and read
+    one table (1-2 ms, off the event loop), at most once a second per worker (handlers/service.py
+    reuses each answer)."""
+
+    def __init__(self, path: Path) -> None:
+        self._uri = path.resolve().as_uri() + "?mode=ro"
+        self._whole_file_read = False
+        self._damage: str | None = None
+
+    async def __call__(self) -> None:
+        """Raises sqlite3.Error when the file cannot be read."""
+        await asyncio.to_thread(self._read)
+
+    def _read(self) -> None:
+        if self._damage is not None:
+            raise sqlite3.DatabaseError(self._damage)
+        with contextlib.closing(sqlite3.connect(self._uri, uri=True)) as connection:
+            if not self._whole_file_read:
+                problems = [row[0] for row in connection.execute("PRAGMA quick_check(1)")]
+                self._whole_file_read = True
+                if problems != ["ok"]:
+                    self._damage = f"quick_check: {problems[0]}"
+                    raise sqlite3.DatabaseError(self._damage)
+            connection.execute(HEALTH_READ).fetchall()

@@ -64,11 +64,13 @@ async def show_payment(request: Request, order_no: OrderNo) -> HTTPResponse:
     return ok(await services(request).payments.admin_payment(order_no=order_no))
 
 
+# Not `upstream`: the channel's answer is the refund's recorded outcome, not an error of this
+# call. A refusal answers 201 with the refund `failed` (the order refundable again); no answer,
+# 201 `processing`, for the refund poller.
 @bp.post("/payments/<order_no:str>/refunds")
 @endpoint(auth=OPERATOR, body=RefundBody,
           summary="Refund part or all of a payment (a settled one in full, once the agency reversed it)", tags=TAGS,
-          status=201, errors=("payment_not_found", "refund_exceeds_paid", "refund_not_allowed", "partial_refund_not_allowed"),
-          upstream=True)
+          status=201, errors=("payment_not_found", "refund_exceeds_paid", "refund_not_allowed", "partial_refund_not_allowed"))
 async def refund(request: Request, order_no: OrderNo, body: RefundBody) -> HTTPResponse:
     result = await services(request).payments.refund(
         order_no=order_no, amount=body.amount, reason=body.reason, operator_id=principal(request).user_id

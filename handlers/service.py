@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -43,7 +44,9 @@ class RecentHealth:
         if self._checks is not None and self._clock() < self._fresh_until:
             return dict(self._checks)
         if self._running is None:
-            self._running = asyncio.ensure_future(self._refresh())
+            # In a context of its own: the request that happens to start the check must not lend
+            # it its context variables (a Tortoise transaction it has open, Sanic's current request).
+            self._running = asyncio.get_running_loop().create_task(self._refresh(), context=contextvars.Context())
         # Shielded: one caller giving up must not cancel the check the others wait for.
         return dict(await asyncio.shield(self._running))
 

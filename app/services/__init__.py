@@ -13,6 +13,7 @@ from typing import Any
 
 from app.config import Settings
 from app.context import Adapters
+from app.db import HEALTH_READ, SqliteFileCheck, sqlite_file
 from app.services.identity.audit import AuditLog
 from app.services.identity.protection import BlindIndex, FieldCipher
 from app.services.identity.ratelimit import RateLimiter
@@ -64,12 +65,16 @@ def build_services(settings: Settings, adapters: Adapters) -> Services:
         blind=BlindIndex(settings.security.blind_index_key),
     )
     cache = adapters.cache
+    database_file = sqlite_file(settings.database.url) if settings.database.is_sqlite else None
+    file_check = SqliteFileCheck(database_file) if database_file is not None else None
 
     async def health() -> dict[str, bool]:
         from tortoise import connections
 
         try:
-            await connections.get("default").execute_query("SELECT 1")
+            await connections.get("default").execute_query(HEALTH_READ)
+            if file_check is not None:
+                await file_check()
             database = True
         except Exception:  # any failure means "not healthy", whatever the driver raised
             logging.getLogger("app.health").warning("database check failed", exc_info=True)

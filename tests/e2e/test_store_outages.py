@@ -188,3 +188,21 @@ def test_postgres_going_away_is_a_503_and_the_service_recovers(serve, live):
             proxy.restore()
             assert eventually(lambda: client.get("/api/v1/licences", headers=headers)).status_code == 200
             assert eventually(lambda: client.get("/healthz")).status_code == 200
+
+
+@pytest.mark.slow
+def test_a_sqlite_file_damaged_under_the_running_service_is_unhealthy(serve, tmp_path):
+    """`SELECT 1` reads no page, and the service's connection answers from its page cache: both
+    kept /healthz at 200 over a file overwritten with garbage. Runs on SQLite on both passes."""
+    base_url = serve()
+    with httpx.Client(base_url=base_url, trust_env=False, timeout=15) as client:
+        assert client.get("/healthz").status_code == 200
+        database = tmp_path / "outage.sqlite3"
+        size = database.stat().st_size
+        with open(database, "r+b") as file:
+            file.seek(size // 2)
+            file.write(b"\xde\xad\xbe\xef" * (size // 16))
+        answer = eventually(lambda: client.get("/healthz"), 503)
+    assert answer.status_code == 503
+    # The documented unhealthy answer, naming neither the file nor what SQLite said about it.
+    assert answer.json() == {"status": "unavailable", "checks": {"database": False, "redis": True}}

@@ -4,8 +4,10 @@ import asyncio
 
 import pytest
 
+from app.adapters.http import HttpClient
+from app.adapters.wechat import WeChatApiClient
 from models.identity import RefreshToken, User
-from tests.conftest import bind_realname, login, pass_face
+from tests.conftest import bind_realname, free_port, login, pass_face
 
 
 async def code_for(api, openid=None):
@@ -43,7 +45,14 @@ async def test_used_and_unknown_codes(api):
 
 @pytest.mark.parametrize(
     ("errcode", "status", "code"),
-    [(-1, 503, "upstream_unavailable"), (45011, 429, "rate_limited"), (40226, 403, "login_blocked")],
+    [
+        (-1, 503, "upstream_unavailable"),  # system busy: trying again may work
+        (45011, 429, "rate_limited"),
+        (40226, 403, "login_blocked"),
+        # An errcode the service has no answer of its own for (here: invalid appid) is WeChat
+        # refusing the call, which trying again would not change: 502, not 503.
+        (40013, 502, "upstream_error"),
+    ],
 )
 async def test_wechat_errors_map_to_clear_answers(api, errcode, status, code):
     await api.post("/sandbox/wechat/faults", json={"api": "jscode2session", "errcodes": [errcode]})
@@ -52,6 +61,32 @@ async def test_wechat_errors_map_to_clear_answers(api, errcode, status, code):
     assert response.json()["error"]["code"] == code
     if status == 429:
         assert int(response.headers["Retry-After"]) > 0
+    if status >= 500:
+        assert response.json()["error"]["context"] == {"partner": "wechat"}
+
+
+async def test_wechat_refusing_a_phone_number_is_a_502(api):
+    session = await login(api)
+    code = (await api.post("/sandbox/wechat/phone-code", json={"phone": "13800138000"})).json()["code"]
+    await api.post("/sandbox/wechat/faults", json={"api": "getuserphonenumber", "errcodes": [40013]})
+    response = await api.post("/api/v1/me/phone", json={"code": code}, headers=session.headers)
+    assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_error", response.text
+
+
+async def test_wechat_not_answering_stays_a_503(api, live, monkeypatch):
+    """No answer at all (nothing listens at the WeChat address) may be gone on the next try."""
+    identity = live.app.ctx.services.identity
+    http = HttpClient()
+    unreachable = WeChatApiClient(
+        http=http, cache=live.app.ctx.adapters.cache, appid=live.settings.wechat.appid,
+        secret=live.settings.wechat.secret, base_url=f"http://127.0.0.1:{free_port()}", timeout=2,
+    )
+    monkeypatch.setattr(identity, "wechat", unreachable)
+    try:
+        response = await api.post("/api/v1/auth/login", json={"code": "any-code"})
+    finally:
+        await http.close()
+    assert response.status_code == 503 and response.json()["error"]["code"] == "upstream_unavailable", response.text
 
 
 @pytest.mark.parametrize(

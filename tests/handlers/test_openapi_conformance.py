@@ -17,7 +17,7 @@ from sanic.exceptions import ServerError
 from app.ports import AgencyError, ChannelError
 from tests.conftest import LiveServer, Session, bind_realname, login, pass_face
 from tests.handlers.test_catalogue import demo_catalogue  # noqa: F401  (the shared `demo` fixture)
-from tests.test_payment_support import make_fine, make_notice, open_payment
+from tests.test_payment_support import make_fine, make_notice, open_payment, paid_unsettled_order
 
 ADMIN = "/api/v1/admin/catalogue"
 
@@ -404,6 +404,25 @@ async def test_a_reconciliation_whose_bills_cannot_be_fetched_answers_502_or_503
         _assert_conforms(document, operation, status, answer.headers["content-type"], answer.content)
     runs = await api.get("/api/v1/admin/reconciliations", params={"date": day}, headers=operator.headers)
     assert runs.status_code == 200 and runs.json()["runs"] == []
+
+
+async def test_a_refund_the_channel_refuses_answers_201_failed_as_documented(
+    api: httpx.AsyncClient, live: LiveServer, resident: Session, operator: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refund route documented a 502 it never answers: a channel's refusal is the refund's
+    recorded outcome (201, the refund `failed`, the order `paid` and refundable again)."""
+    document = (await api.get("/openapi.json")).json()
+    responses = document["paths"]["/api/v1/admin/payments/{order_no}/refunds"]["post"]["responses"]
+    assert "201" in responses and "502" not in responses
+    order = await paid_unsettled_order(api, live, resident)
+    _, channels, _ = _outside_parties(live)
+    refused = ChannelError("the channel refused the refund", code="refund_rejected", retryable=False)
+    monkeypatch.setitem(channels, "wechatpay", _Failing(channels["wechatpay"], {"refund": refused}))
+    answer = await api.post(f"/api/v1/admin/payments/{order['order_no']}/refunds",
+                            json={"amount": order["amount"], "reason": "多缴"}, headers=operator.headers)
+    assert answer.status_code == 201 and answer.json()["status"] == "failed", answer.text
+    shown = (await api.get(f"/api/v1/admin/payments/{order['order_no']}", headers=operator.headers)).json()
+    assert shown["status"] == "paid" and [r["status"] for r in shown["refunds"]] == ["failed"]
 
 
 def _schema_validator(document: dict[str, Any], name: str) -> Any:

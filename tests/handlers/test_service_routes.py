@@ -35,7 +35,9 @@ async def test_healthz_is_503_when_redis_is_down(tmp_path, live, api):
     # and must start all the same.
     session = await login(api)
     assert (await api.post("/api/v1/auth/logout", headers=session.headers)).status_code == 204
-    settings = make_settings(str(tmp_path), redis={"url": "redis://127.0.0.1:1/0"})
+    # The database it shares with the session's server (on SQLite, /healthz reads that file).
+    settings = make_settings(str(tmp_path), redis={"url": "redis://127.0.0.1:1/0"},
+                             database={"url": live.settings.database.url})
     server = await start_server(settings, name="redis_down", manage_orm=False)
     try:
         async with httpx.AsyncClient(base_url=server.base_url, trust_env=False) as client:
@@ -44,6 +46,25 @@ async def test_healthz_is_503_when_redis_is_down(tmp_path, live, api):
         assert response.json()["checks"] == {"database": True, "redis": False}
     finally:
         await stop_server(server)
+
+
+async def test_the_shared_health_check_runs_outside_the_context_of_the_request_that_starts_it(live):
+    # On PostgreSQL the check would run its query on the request's pooled transaction
+    # connection, beside the request's own queries.
+    from tortoise import connections
+    from tortoise.transactions import in_transaction
+
+    from handlers.service import RecentHealth
+
+    used = []
+
+    async def check() -> dict[str, bool]:
+        used.append(connections.get("default"))
+        return {"database": True}
+
+    async with in_transaction() as transaction:
+        assert await RecentHealth(check)() == {"database": True}
+    assert used and used[0] is not transaction
 
 
 async def test_openapi_documents_the_contract(api):

@@ -1,12 +1,14 @@
 """How the service connects to its database."""
 
+import contextlib
 import os
+import sqlite3
 
 import asyncpg
 import pytest
 
 from app.config import DatabaseSettings
-from app.db import PooledConnection, is_database_outage, tortoise_config
+from app.db import HEALTH_READ, PooledConnection, SqliteFileCheck, is_database_outage, tortoise_config
 from tests.conftest import ON_POSTGRES
 
 
@@ -42,3 +44,55 @@ async def test_a_pooled_connection_lost_under_a_query_counts_as_an_outage():
         await pool.close()
     assert is_database_outage(released.value)
     assert not is_database_outage(asyncpg.InterfaceError("cannot perform operation: another operation is in progress"))
+
+
+# Not a b-tree page type, so SQLite cannot take it for one.
+GARBAGE_PAGE = b"\xde\xad\xbe\xef" * 1024
+
+
+def sqlite_database(path, *, filler_rows: int) -> None:
+    """A small database in the service's shape: the migrations table, then a table of data."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE tortoise_migrations (id INTEGER PRIMARY KEY, name TEXT)")
+        db.executemany("INSERT INTO tortoise_migrations (name) VALUES (?)", [(f"0001_{n}",) for n in range(5)])
+        db.execute("CREATE TABLE filler (id INTEGER PRIMARY KEY, body TEXT)")
+        db.executemany("INSERT INTO filler (body) VALUES (?)", [("x" * 500,)] * filler_rows)
+        db.commit()
+
+
+def overwrite_page(path, page: int) -> None:
+    with open(path, "r+b") as file:
+        file.seek((page - 1) * len(GARBAGE_PAGE))
+        file.write(GARBAGE_PAGE)
+
+
+async def test_the_sqlite_file_check_sees_damage_the_services_cached_connection_hides(tmp_path):
+    path = tmp_path / "app.sqlite3"
+    sqlite_database(path, filler_rows=10)
+    service = sqlite3.connect(path)  # the service's long-lived connection, its page cache warm
+    try:
+        service.execute(HEALTH_READ).fetchall()
+        check = SqliteFileCheck(path)
+        await check()
+        root = service.execute("SELECT rootpage FROM sqlite_master WHERE name = 'tortoise_migrations'").fetchone()[0]
+        overwrite_page(path, root)
+        assert service.execute(HEALTH_READ).fetchall()  # still answers, from its cache
+        with pytest.raises(sqlite3.DatabaseError):
+            await check()
+    finally:
+        service.close()
+
+
+async def test_the_first_sqlite_file_check_reads_every_page_and_remembers_damage(tmp_path):
+    path = tmp_path / "app.sqlite3"
+    sqlite_database(path, filler_rows=2_000)  # about 250 pages
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+    overwrite_page(path, pages // 2)  # a page of data, which no cheap read touches
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute(HEALTH_READ).fetchall()
+    check = SqliteFileCheck(path)
+    for _ in range(2):  # the damage found at first stays found
+        with pytest.raises(sqlite3.DatabaseError, match="quick_check"):
+            await check()

@@ -30,6 +30,7 @@ from app.errors import (
     TokenExpired,
     TokenInvalid,
     Unauthorized,
+    UpstreamRejected,
     UpstreamUnavailable,
     ValidationFailed,
 )
@@ -151,6 +152,9 @@ class LicenceTypeNotKnown(NotFound):
 
 # WeChat verify_ret while the user has not finished the check on the phone.
 FACE_NOT_FINISHED = 90199
+# The errcode of "system busy", which the adapter also gives a call WeChat did not answer
+# (network, timeout, 5xx): trying again may work.
+WECHAT_NO_ANSWER = -1
 # How long a computed profile is served from the cache at most; writes drop it at once.
 PROFILE_CACHE_SECONDS = 30.0
 AGENT_SCOPES = frozenset({"licences", "payments", "services"})
@@ -892,7 +896,10 @@ def _wechat_error(exc: WeChatError) -> AppError:
         return RateLimited(retry_after=60, message="WeChat is limiting this account; try again in a minute.")
     if exc.errcode == 40226:
         return LoginBlocked()
-    return UpstreamUnavailable(context={"partner": "wechat"})
+    if exc.errcode == WECHAT_NO_ANSWER:
+        return UpstreamUnavailable(context={"partner": "wechat"})
+    # Any other errcode is WeChat refusing the call: sending it again would not help.
+    return UpstreamRejected(f"WeChat refused the request (errcode {exc.errcode}).", context={"partner": "wechat"})
 
 
 def _agent_view(grant: EnterpriseAgent, credit_code: str) -> dict[str, Any]:

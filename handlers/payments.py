@@ -65,10 +65,14 @@ async def find_notice(request: Request, notice_code: str) -> HTTPResponse:
 
 
 @bp.post("/payments")
-@endpoint(auth=RESIDENT, body=PaymentBody, summary="Open a payment for a bill (needs an Idempotency-Key header)",
+@endpoint(auth=RESIDENT, body=PaymentBody,
+          summary="Open a payment for a bill (needs an Idempotency-Key header); the other channel replaces "
+                  "the payer's unpaid order, closed at its channel first",
           tags=TAGS, status=(201, 200), errors=("idempotency_key_required", "idempotency_key_reused", "idempotency_key_in_progress",
                              "unknown_channel", "invalid_bill_ref", "bill_not_found", "bill_not_payable",
-                             "bill_being_paid", "channel_unavailable", "channel_refused"), upstream=True)
+                             "bill_being_paid", "bill_already_paid", "agency_unavailable", "channel_unavailable",
+                             "channel_refused"),
+          upstream=True)
 async def create_payment(request: Request, body: PaymentBody) -> HTTPResponse:
     payment = PaymentRequest(bill_type=body.bill_type, bill_ref=body.bill_ref, channel=body.channel,
                              party=body.plate or body.name)

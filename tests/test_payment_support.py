@@ -15,6 +15,17 @@ from models.payments import SettlementOutbox
 from tests.conftest import LiveServer, Session
 
 
+class ChannelWithCalls:
+    """A channel adapter with some of its calls replaced, for tests that time a channel's answer."""
+
+    def __init__(self, channel: Any, **calls: Any) -> None:
+        self._channel = channel
+        self._calls = calls
+
+    def __getattr__(self, name: str) -> Any:
+        return self._calls.get(name) or getattr(self._channel, name)
+
+
 def random_plate() -> str:
     return "粤B" + "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(5))
 

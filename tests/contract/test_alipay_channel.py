@@ -155,6 +155,16 @@ async def test_close_unpaid_twice_then_close_paid_says_already_paid(ali: Harness
         await ali.channel.close(paid.order_no)
 
 
+async def test_closing_a_paid_trade_answers_trade_status_error_as_alipay_does(ali: Harness):
+    """alipay.trade.close closes only a trade awaiting payment; the adapter's query tells paid from closed."""
+    paid, _ = await ali.open_order()
+    await ali.pay(paid)
+    params = ali.channel.sign_request("alipay.trade.close", {"out_trade_no": paid.order_no})
+    answer = (await ali.http.post(ali.channel.gateway_url, data=params)).json()["alipay_trade_close_response"]
+    assert (answer["code"], answer["sub_code"]) == ("40004", "ACQ.TRADE_STATUS_ERROR")
+    assert ali.sandbox.trades[paid.order_no].trade_status == "TRADE_SUCCESS"
+
+
 @pytest.mark.parametrize(
     ("variant", "reason"),
     [("bad_signature", "bad_signature"), ("wrong_appid", "app_mismatch"), ("wrong_seller_id", "merchant_mismatch")],

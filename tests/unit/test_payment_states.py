@@ -41,10 +41,17 @@ def test_happy_path_goes_created_paying_paid_settled() -> None:
     ("paid", "reversal_requested"),  # nothing at the agency to reverse
     ("settled", "settlement_reversed"),
     ("refunded", "reversal_refused"),
+    ("paid", "channel_switched"),  # a payment found while switching channel is never closed
+    ("settled", "channel_switched"),
 ])
 def test_forbidden_transitions_raise(state: str, event: str) -> None:
     with pytest.raises(InvalidTransition):
         next_status(state, event)
+
+
+def test_only_an_unpaid_order_is_closed_for_a_switch_of_channel() -> None:
+    assert sources_of("channel_switched") == {OrderStatus.CREATED, OrderStatus.PAYING}
+    assert next_status("paying", "channel_switched") == OrderStatus.CLOSED
 
 
 def test_every_event_leads_to_one_state() -> None:

@@ -38,8 +38,6 @@ class PaymentService:
         self.clock: Clock = adapters.clock
         self.cache: Cache = adapters.cache
         self.settings = payments
-        self.orders = OrderDesk(settings=payments, channels=adapters.channels, agencies=adapters.agencies,
-                                clock=adapters.clock)
         self.reversals = ReversalDesk(agencies=adapters.agencies, clock=adapters.clock,
                                       retry_delays=payments.settlement_retry_delays)
         self.refunds = RefundDesk(channels=adapters.channels, clock=adapters.clock, reversals=self.reversals)
@@ -49,6 +47,8 @@ class PaymentService:
             refunds=self.refunds, wechat=adapters.wechat,
             receipt_template=settings.wechat.template_payment_receipt, housekeeping=self.housekeeping,
         )
+        self.orders = OrderDesk(settings=payments, channels=adapters.channels, agencies=adapters.agencies,
+                                clock=adapters.clock, wake_worker=self.worker.wake)
         self.notifies = NotifyDesk(channels=adapters.channels, clock=adapters.clock, wake_worker=self.worker.wake)
         self._last_housekeeping = 0.0
 

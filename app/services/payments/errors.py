@@ -29,6 +29,10 @@ class BillBeingPaid(Conflict):
     code, message = "bill_being_paid", "This bill is already being paid or has been paid."
 
 
+class BillAlreadyPaid(Conflict):
+    code, message = "bill_already_paid", "This bill has already been paid."
+
+
 class UnknownChannel(ValidationFailed):  # a body naming a channel not offered: 422
     code, message = "unknown_channel", "This payment channel is not offered."
 

@@ -21,6 +21,8 @@ from models.payments import PaymentOrder, PaymentOrderEvent, SettlementOutbox
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # How long a refund at the channel waits before the poller asks about it.
 REFUND_POLL = timedelta(seconds=30)
+# Close-order answers meaning nothing there can be paid any more: closed, or never opened.
+CLOSED_AT_CHANNEL = frozenset({"order_not_found", "not_found", "order_closed"})
 
 
 def local_iso(moment: datetime | None) -> str | None:

@@ -7,10 +7,12 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -21,11 +23,13 @@ from app.ports import (
     BillingAgency,
     ChannelError,
     ChannelOrder,
+    ChannelOrderAlreadyPaid,
     Clock,
     PaymentChannel,
 )
 from app.services.payments.errors import (
     AgencyUnavailable,
+    BillAlreadyPaid,
     BillBeingPaid,
     BillNotFound,
     BillNotPayable,
@@ -38,7 +42,14 @@ from app.services.payments.errors import (
     OrderNotFound,
     UnknownChannel,
 )
-from app.services.payments.ledger import bill_key, local_iso, new_order_no, try_advance
+from app.services.payments.ledger import (
+    CLOSED_AT_CHANNEL,
+    bill_key,
+    confirm_payment,
+    local_iso,
+    new_order_no,
+    try_advance,
+)
 from app.services.payments.reconcile import day_bounds
 from app.services.payments.reversals import reversal_view
 from app.services.payments.states import MONEY_HELD_STATES, OrderStatus
@@ -124,11 +135,13 @@ class OrderDesk:
         channels: dict[str, PaymentChannel],
         agencies: dict[str, BillingAgency],
         clock: Clock,
+        wake_worker: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
         self.channels = channels
         self.agencies = agencies
         self.clock = clock
+        self.wake_worker = wake_worker
         # Order creations still running for a caller who hung up (kept referenced until done).
         self._unfinished: set[asyncio.Future[Any]] = set()
         self.ref_patterns = {
@@ -234,36 +247,107 @@ class OrderDesk:
         bill = await self.lookup_bill(bill_type=request.bill_type, bill_ref=request.bill_ref, party=request.party)
         key = bill_key(bill.agency, bill.bill_ref)
         existing = await PaymentOrder.get_or_none(live_bill_key=key)
-        if existing is not None:
+        if existing is not None and not self._switches_channel(existing, user_id=user_id, channel=request.channel):
             return await self._resume(existing, user_id=user_id, channel=request.channel)
         if bill.status != "unpaid" or bill.amount_due <= 0:
             raise BillNotPayable(context={"status": bill.status})
         if await PaymentOrder.filter(bill_key=key, status__in=[s.value for s in MONEY_HELD_STATES]).exists():
             raise BillBeingPaid()
+        # The old order must be dead at its channel before the bill may be paid another way.
+        closed_as = await self._close_at_channel(existing) if existing is not None else None
         now = self.clock.now()
+        order_no = new_order_no(now)
         try:
-            order = await PaymentOrder.create(
-                order_no=new_order_no(now),
-                user_id=user_id,
-                payer_openid=payer_openid,
-                bill_type=bill.bill_type,
-                bill_ref=bill.bill_ref,
-                agency=bill.agency,
-                bill_key=key,
-                live_bill_key=key,
-                description=bill.description[:120],
-                channel=request.channel,
-                amount=bill.amount_due,  # from the agency, never from the client
-                principal=bill.principal,
-                late_fee=bill.late_fee,
-                status=OrderStatus.CREATED.value,
-                expires_at=now + timedelta(seconds=self.settings.order_ttl),
-                next_poll_at=now + timedelta(seconds=self.settings.created_grace),
-            )
+            async with in_transaction() as conn:
+                if existing is not None:
+                    await self._close_replaced(existing, conn=conn, now=now, detail={
+                        "channel_state": closed_as, "replaced_by": order_no, "new_channel": request.channel,
+                    })
+                order = await PaymentOrder.create(
+                    order_no=order_no,
+                    user_id=user_id,
+                    payer_openid=payer_openid,
+                    bill_type=bill.bill_type,
+                    bill_ref=bill.bill_ref,
+                    agency=bill.agency,
+                    bill_key=key,
+                    live_bill_key=key,
+                    description=bill.description[:120],
+                    channel=request.channel,
+                    amount=bill.amount_due,  # from the agency, never from the client
+                    principal=bill.principal,
+                    late_fee=bill.late_fee,
+                    status=OrderStatus.CREATED.value,
+                    expires_at=now + timedelta(seconds=self.settings.order_ttl),
+                    next_poll_at=now + timedelta(seconds=self.settings.created_grace),
+                    using_db=conn,
+                )
         except IntegrityError:
             raise BillBeingPaid() from None
         pay_params = await self._open_at_channel(order)
         return 201, {"order_no": order.order_no, "amount": order.amount, "status": order.status, "pay_params": pay_params}
+
+    @staticmethod
+    def _switches_channel(order: PaymentOrder, *, user_id: int, channel: str) -> bool:
+        """The payer of an unpaid order asks to pay its bill through the other channel."""
+        return (
+            order.user_id == user_id
+            and order.channel != channel
+            and order.status in (OrderStatus.CREATED.value, OrderStatus.PAYING.value)
+        )
+
+    async def _close_at_channel(self, order: PaymentOrder) -> str:
+        """Close the payer's open order at its channel: "closed", or "missing" if it was never opened there.
+
+        Changes nothing here unless the channel says the order was paid: then that payment is
+        recorded as its notify would record it, and the bill is already paid (409)."""
+        try:
+            await self.channels[order.channel].close(order.order_no)
+        except ChannelOrderAlreadyPaid:
+            await self._adopt_payment(order)
+            raise BillAlreadyPaid(context={"order_no": order.order_no}) from None
+        except ChannelError as exc:
+            if exc.code in CLOSED_AT_CHANNEL:
+                return "closed" if exc.code == "order_closed" else "missing"
+            log.warning("channel close failed", extra={"order_no": order.order_no, "code": exc.code})
+            if exc.retryable:
+                raise ChannelUnavailable() from None
+            raise ChannelRefused(context={"code": exc.code}) from None
+        return "closed"
+
+    async def _adopt_payment(self, order: PaymentOrder) -> None:
+        """The payer paid just before switching: confirm it through confirm_payment, the notify's path,
+        so whichever of this, the notify and the poller comes first settles it, and only once."""
+        try:
+            txn = await self.channels[order.channel].query(order.order_no)
+        except ChannelError:
+            txn = None
+        if txn is not None and txn.state == "paid" and txn.amount == order.amount:
+            async with in_transaction() as conn:
+                changed = await confirm_payment(order, conn=conn, now=self.clock.now(), amount=txn.amount,
+                                                channel_txn_id=txn.channel_txn_id, paid_at=txn.paid_at,
+                                                source="close")
+            if changed:
+                self.wake_worker()
+            return
+        # Paid, but the details could not be read: the poller asks at once and records it.
+        log.warning("closed order reported paid; left to the poller", extra={"order_no": order.order_no})
+        await PaymentOrder.filter(
+            id=order.id, status__in=[OrderStatus.CREATED.value, OrderStatus.PAYING.value]
+        ).update(next_poll_at=self.clock.now())
+        self.wake_worker()
+
+    @staticmethod
+    async def _close_replaced(order: PaymentOrder, *, conn: BaseDBAsyncClient, now: datetime, detail: dict[str, Any]) -> None:
+        """Close the order the channel just closed, freeing its bill in the new order's transaction."""
+        if await try_advance(order, "channel_switched", conn=conn, now=now,
+                             changes={"live_bill_key": None, "next_poll_at": None, "closed_at": now}, detail=detail):
+            return
+        # Moved meanwhile: closed by the poller is fine; anything else keeps the bill.
+        if order.status in {s.value for s in MONEY_HELD_STATES}:
+            raise BillAlreadyPaid(context={"order_no": order.order_no})
+        if order.status not in (OrderStatus.CLOSED.value, OrderStatus.FAILED.value):
+            raise BillBeingPaid()
 
     async def _resume(self, order: PaymentOrder, *, user_id: int, channel: str) -> tuple[int, dict[str, Any]]:
         """The payer asks again for a bill they are paying: hand back the same order (WeChat's rule)."""
@@ -302,10 +386,14 @@ class OrderDesk:
             raise ChannelRefused(context={"code": exc.code}) from None
         now = self.clock.now()
         async with in_transaction() as conn:
-            await try_advance(
+            opened = await try_advance(
                 order, "channel_opened", conn=conn, now=now,
                 changes={"pay_params": pay_params, "next_poll_at": now + timedelta(seconds=self.settings.poll_delays[0])},
             )
+        if not opened and order.status in (OrderStatus.CLOSED.value, OrderStatus.FAILED.value):
+            # Replaced while the channel was opening it (the payer switched channel): handing
+            # these out would let the bill be paid twice.
+            raise BillBeingPaid()
         return pay_params
 
     async def get_payment(self, *, user_id: int, order_no: str) -> dict[str, Any]:

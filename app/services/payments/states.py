@@ -39,6 +39,9 @@ TRANSITIONS: dict[tuple[OrderStatus, str], OrderStatus] = {
     (S.PAYING, "payment_confirmed"): S.PAID,
     (S.PAYING, "payment_failed"): S.FAILED,
     (S.PAYING, "expired"): S.CLOSED,
+    # The payer picked the other channel: closed here only after the channel closed it.
+    (S.CREATED, "channel_switched"): S.CLOSED,
+    (S.PAYING, "channel_switched"): S.CLOSED,
     # The channel is the truth about money: a payment it confirms after we closed still counts.
     (S.CLOSED, "payment_confirmed"): S.PAID,
     (S.FAILED, "payment_confirmed"): S.PAID,

@@ -30,7 +30,7 @@ from app.ports import (
     PaymentChannel,
     WeChatMiniProgram,
 )
-from app.services.payments.ledger import SHANGHAI, backoff, confirm_payment, try_advance
+from app.services.payments.ledger import CLOSED_AT_CHANNEL, SHANGHAI, backoff, confirm_payment, try_advance
 from app.services.payments.refunds import RefundDesk, open_refund
 from app.services.payments.states import OrderStatus
 from models.payments import PaymentOrder, PaymentReceipt, PaymentRefund, SettlementOutbox, SettlementReversal
@@ -277,7 +277,7 @@ class PaymentWorker:
                 await PaymentOrder.filter(id=order.id).update(next_poll_at=self.clock.now())
                 return
             except ChannelError as exc:
-                if exc.code not in ("order_not_found", "not_found", "order_closed"):
+                if exc.code not in CLOSED_AT_CHANNEL:
                     await self._poll_later(order)
                     return
         event = "payment_failed" if channel_state == "failed" and order.status == "paying" else "expired"

@@ -87,6 +87,23 @@ test('licence show: a suspended licence shows why and stops', async () => {
   page.onUnload();
 });
 
+test('licence show: a licence not yet valid says from when', async () => {
+  setup({
+    'POST /api/v1/licences/9/presentations': () => {
+      const response = errorResponse(409, 'licence_not_active');
+      response.data.error.context = { status: 'active', valid_from: '2026-12-01' };
+      return response;
+    },
+  });
+  const page = loadPage('licence-show');
+  page.onLoad({ id: '9' });
+  page.onShow();
+  await settle();
+  assert.equal(page.data.state, 'failed');
+  assert.match(page.data.message, /尚未生效，2026-12-01 起/);
+  page.onUnload();
+});
+
 test('payments: look up a fine, pay it with one key, and open the order page', async () => {
   const keys = [];
   const { wx } = setup({

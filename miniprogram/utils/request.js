@@ -122,8 +122,12 @@ const SHOW_REQUEST_ID = new Set([
   'internal_error', 'service_unavailable', 'store_unavailable', 'upstream_error', 'upstream_unavailable',
 ]);
 
-function messageFor(code, { requestId, retryAfter } = {}) {
+function messageFor(code, { requestId, retryAfter, context } = {}) {
   if (code === 'rate_limited' && retryAfter) return `操作过于频繁，请 ${retryAfter} 秒后再试`;
+  // A licence issued with a future start date is active but not yet valid: say from when.
+  if (code === 'licence_not_active' && context && context.valid_from) {
+    return `该证照尚未生效，${context.valid_from} 起可以出示`;
+  }
   const known = Object.prototype.hasOwnProperty.call(ERROR_MESSAGES, code);
   const base = known ? ERROR_MESSAGES[code] : FALLBACK_MESSAGE;
   if ((!known || SHOW_REQUEST_ID.has(code)) && requestId) return `${base}（请求编号：${requestId}）`;
@@ -132,7 +136,7 @@ function messageFor(code, { requestId, retryAfter } = {}) {
 
 class ApiError extends Error {
   constructor({ status, code, requestId, context, retryAfter }) {
-    const userMessage = messageFor(code, { requestId, retryAfter });
+    const userMessage = messageFor(code, { requestId, retryAfter, context });
     super(userMessage);
     this.name = 'ApiError';
     this.status = status;

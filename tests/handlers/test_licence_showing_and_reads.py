@@ -178,7 +178,7 @@ async def test_a_scanners_whitespace_around_a_code_is_ignored(api, world):  # no
         assert result["valid"] is True, (scanned, result)
         png = await api.get(_png_url(business.licence_id, scanned.format(payload)), headers=business.owner.headers)
         assert png.status_code == 200, png.text
-        assert [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)))] == [payload]
+        assert [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)), formats=zxingcpp.BarcodeFormat.QRCode)] == [payload]
     svg = await api.get(f"/api/v1/licences/{business.licence_id}/presentations/{quote(payload + chr(10), safe='')}",
                         params={"format": "svg"}, headers=business.owner.headers)
     assert svg.status_code == 200 and svg.text.startswith("<svg")

@@ -7,7 +7,7 @@ import contextlib
 import itertools
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,26 @@ def text_in(connection: BaseDBAsyncClient, values: list[str]) -> tuple[str, list
     if is_postgres(connection):
         return "= ANY($1::text[])", [values]
     return f"IN ({markers(len(values))})", list(values)
+
+
+async def insert_rows(
+    connection: BaseDBAsyncClient, table: str, columns: dict[str, str], rows: Sequence[Sequence[Any]], *, suffix: str = ""
+) -> None:
+    """Insert many rows in one statement (atomic on its own). `columns` maps each column to its
+    PostgreSQL type: there every column goes as one array, through `unnest`, which is one
+    prepared plan for any count and about half the client CPU of executemany (asyncpg encodes
+    and sends a Bind per row). `suffix` follows the rows (e.g. an ON CONFLICT clause)."""
+    if not rows:
+        return
+    names = ", ".join(columns)
+    if is_postgres(connection):
+        arrays = ", ".join(f"${number}::{kind}[]" for number, kind in enumerate(columns.values(), start=1))
+        text = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {suffix}"  # noqa: S608
+        await connection.execute_query(text, [list(column) for column in zip(*rows, strict=True)])
+        return
+    one_row = f"({markers(len(columns))})"
+    text = f"INSERT INTO {table} ({names}) VALUES {', '.join([one_row] * len(rows))} {suffix}"  # noqa: S608
+    await connection.execute_query(text, [value for row in rows for value in row])
 
 
 # The database did not answer, or not in time: nothing about the request was wrong.

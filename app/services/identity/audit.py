@@ -17,12 +17,22 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from app.db import is_postgres, raw_sql
+from app.db import insert_rows, is_postgres, raw_sql
 from app.ports import Clock
 from models.identity import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
 _DATA = AuditEvent._meta.fields_map["data"]
+_EVENT_COLUMNS = {
+    "seq": "bigint",
+    "at": "timestamptz",
+    "kind": "text",
+    "actor_id": "bigint",
+    "subject": "text",
+    "data": "jsonb",
+    "prev_hash": "text",
+    "hash": "text",
+}
 
 
 def link_hash(
@@ -113,14 +123,7 @@ class AuditLog:
                 ]
             )
             prev_hash = digest
-        await conn.execute_many(
-            raw_sql(
-                conn,
-                "INSERT INTO audit_events (seq, at, kind, actor_id, subject, data, prev_hash, hash)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            ),
-            values,
-        )
+        await insert_rows(conn, "audit_events", _EVENT_COLUMNS, values)
         await conn.execute_query(
             raw_sql(conn, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"), [seq, prev_hash]
         )

@@ -15,7 +15,7 @@ from tortoise.exceptions import IntegrityError
 
 from app.batching import Coalescer, SharedCall
 from app.config import LicenceSettings
-from app.db import is_postgres, markers, text_in
+from app.db import insert_rows, text_in
 from app.lc1.verifier import InspectorScope, Reason, VerificationResult
 from app.ports import Cache, Clock, PresentationVerifier, WeChatError, WeChatMiniProgram
 from app.services.identity.protection import mask_name
@@ -282,29 +282,21 @@ class InspectionService:
 # Raw SQL on the inspection path: Tortoise spent ~1 ms of CPU building a select_related query
 # and its models per batch, and building full models still cost ~70 µs per licence; these read
 # and write only the columns an inspection uses.
-_INSPECTION_COLUMNS = (
-    "licence_id",
-    "inspector_id",
-    "at",
-    "valid",
-    "reason",
-    "token_id",
-    "accepted_token_id",
-    "location",
-)
+_INSPECTION_COLUMNS = {
+    "licence_id": "bigint",
+    "inspector_id": "bigint",
+    "at": "timestamptz",
+    "valid": "bool",
+    "reason": "text",
+    "token_id": "text",
+    "accepted_token_id": "text",
+    "location": "jsonb",
+}
 _LICENCE_QUERY = (
     "SELECT l.id, l.identifier, l.licence_type_id, t.name, t.visible_fields, l.issuer_id, l.holder_kind,"
     " l.holder_index, l.holder_credit_code, l.holder_name, l.region_code, l.data, l.valid_until, l.status"
     " FROM licences l JOIN licence_types t ON t.code = l.licence_type_id WHERE l.identifier "  # + text_in()
 )
-_INSERT = f"INSERT INTO licence_inspections ({', '.join(_INSPECTION_COLUMNS)}) "
-# On PostgreSQL a group's values go as one array per column: one statement, and one prepared
-# plan, whatever the group's size (a VALUES list would be a new plan per size).
-_INSERT_FROM_ARRAYS = _INSERT + (  # noqa: S608
-    "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::bool[], $5::text[], $6::text[],"
-    " $7::text[], $8::jsonb[])"
-)
-
 
 def _json(value: Any) -> Any:
     """JSON columns: text on SQLite and from asyncpg (no codec registered), already parsed elsewhere."""
@@ -411,11 +403,4 @@ async def _insert_inspections(rows: list[InspectionRow]) -> None:
         )
         for row in rows
     ]
-    connection = Inspection._meta.db
-    if is_postgres(connection):
-        await connection.execute_query(_INSERT_FROM_ARRAYS, [list(column) for column in zip(*values, strict=True)])
-    else:
-        one_row = f"({markers(len(_INSPECTION_COLUMNS))})"
-        await connection.execute_query(
-            _INSERT + "VALUES " + ", ".join([one_row] * len(values)), [value for row in values for value in row]
-        )
+    await insert_rows(Inspection._meta.db, "licence_inspections", _INSPECTION_COLUMNS, values)

@@ -12,6 +12,7 @@ import os
 import re
 import time
 from typing import Any
+from urllib.parse import quote
 
 from sanic import Sanic
 from sanic.exceptions import SanicException
@@ -152,6 +153,25 @@ def _new_request_id() -> str:
     return os.urandom(16).hex()
 
 
+_ROUTE_PARAM = re.compile(r"<([^:>]+)(?::[^>]*)?>")
+
+
+def _logged_path(request: Request) -> str:
+    """The request path, with the parameters a route declares secret (`ctx_secret_params`, e.g.
+    a live QR payload, which decodes to personal data without a key) replaced by their name."""
+    route = request.route
+    secret = getattr(route.ctx, "secret_params", ()) if route is not None else ()
+    if not secret:
+        return request.path
+    values = request.match_info
+
+    def segment(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return f"[{name}]" if name in secret else quote(str(values.get(name, "")), safe="")
+
+    return "/" + _ROUTE_PARAM.sub(segment, route.path.lstrip("/"))
+
+
 def _register_request_middleware(app: App) -> None:
     @app.on_request(priority=100)  # type: ignore[call-arg]
     async def start_request(request: Request) -> None:
@@ -173,7 +193,7 @@ def _register_request_middleware(app: App) -> None:
                 extra={
                     "request_id": request_id,
                     "method": request.method,
-                    "path": request.path,  # never the query string
+                    "path": _logged_path(request),  # never the query string
                     "status": response.status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
                     "client_ip": request.remote_addr or request.ip,

@@ -67,7 +67,7 @@ class RenderQuery(BaseModel):
 _IMAGE_SUFFIXES = ("png", "svg")
 
 
-@holder_bp.get("/<licence_id:int>/presentations/<payload:path>")
+@holder_bp.get("/<licence_id:int>/presentations/<payload:path>", ctx_secret_params=("payload",))  # not in access logs
 @endpoint(auth=RESIDENT, query=RenderQuery, summary="Render a presentation payload as PNG (default) or SVG",
           tags=TAGS, errors=("licence_not_found", "licence_not_active", "face_verification_required", "payload_invalid"),
           documented_path="/api/v1/licences/{licence_id}/presentations/{payload}.png")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from app.adapters.verifier import ProcessVerifier
 from app.lc1 import codec
 from app.lc1.trust_list import load_trust_list, revocation_hash
 from app.lc1.verifier import verify
+from app.logs import JsonFormatter
 from app.services.licences.inspection import REPLAY_KEY
 from app.services.licences.keys import certificate_kid
 from models.identity import AuditEvent
@@ -277,6 +280,33 @@ async def test_presentation_contract_and_size(api, world):
     assert claims.expires_at - claims.issued_at <= 90
     # Only the type's QR fields travel in the code (no address, no legal representative).
     assert set(claims.licence) == {"id", "t", "rg", "h", "hc", "vu", "licence_no", "scope"}
+
+
+async def test_access_log_names_the_rendered_payload_but_never_logs_it(api, world):
+    """A live code decodes to personal data with no key, and could still be inspected: the
+    render route's access line keeps the licence id and drops the payload."""
+    business = await make_business(api, world)
+    payload = await present(api, business.owner, business.licence_id)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    access = logging.getLogger("app.access")
+    previous = access.level
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        url = f"/api/v1/licences/{business.licence_id}/presentations/{quote(payload, safe='')}.png"
+        assert (await api.get(url, headers=business.owner.headers)).status_code == 200
+        await api.get(f"/api/v1/licences/{business.licence_id}", headers=business.owner.headers)
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(previous)
+    paths = [json.loads(line)["path"] for line in stream.getvalue().splitlines()]
+    assert paths == [
+        f"/api/v1/licences/{business.licence_id}/presentations/[payload]",
+        f"/api/v1/licences/{business.licence_id}",  # other routes keep their path as it came
+    ]
+    assert payload[4:20] not in stream.getvalue() and quote(payload, safe="")[4:20] not in stream.getvalue()
 
 
 async def test_png_and_svg_rendering(api, world):

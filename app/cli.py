@@ -17,6 +17,7 @@ from typing import Any
 from tortoise.exceptions import DBConnectionError
 
 from app.config import ConfigError, Settings, load_settings
+from app.db import DamagedSqliteFile
 
 SQLITE_SWITCH_INTERVAL = 0.0005  # seconds; Python's default is 0.005
 
@@ -215,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except DamagedSqliteFile as exc:
+        print(f"refusing to start: {exc}", file=sys.stderr)
+        return 1
     except (sqlite3.DatabaseError, DBConnectionError, ConnectionError) as exc:
         # A store cannot be reached or read (not a database, connection refused): say so and
         # exit, so a supervisor sees the failure instead of a process that serves nothing.

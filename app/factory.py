@@ -204,32 +204,44 @@ def _register_request_middleware(app: App) -> None:
 def _register_lifecycle(app: App, *, manage_orm: bool) -> None:
     @app.before_server_start
     async def open_resources(app: App) -> None:
-        settings = app.ctx.settings
-        adapters = app.ctx.adapters
-        http = HttpClient()  # its session opens on first use, inside this worker's loop
-        app.ctx.closers.append(http.close)
-        _build_adapters(settings, adapters, http, app.ctx.closers)
-        if manage_orm:
-            from tortoise import Tortoise
+        try:
+            await _open_resources(app, manage_orm=manage_orm)
+        except BaseException:
+            # Sanic runs no stop listener after a failed start. Close what was opened, or a
+            # thread left running (aiosqlite's is no daemon) keeps the process from ever exiting.
+            await _close_resources(app)
+            raise
 
-            from app.db import tortoise_config
+    app.after_server_stop(_close_resources)
 
-            await Tortoise.init(config=tortoise_config(settings.database), _enable_global_fallback=True)
-            app.ctx.closers.append(Tortoise.close_connections)
-        from app.services import build_services
 
-        app.ctx.services = build_services(settings, adapters)
-        await app.ctx.services.start()
-        app.ctx.closers.append(app.ctx.services.stop)
+async def _close_resources(app: App) -> None:
+    for close in reversed(app.ctx.closers):
+        try:
+            await close()
+        except Exception:  # closing must go on past one failure
+            error_log.exception("closing a resource failed")
+    app.ctx.closers.clear()
 
-    @app.after_server_stop
-    async def close_resources(app: App) -> None:
-        for close in reversed(app.ctx.closers):
-            try:
-                await close()
-            except Exception:  # closing must go on past one failure
-                error_log.exception("closing a resource failed")
-        app.ctx.closers.clear()
+
+async def _open_resources(app: App, *, manage_orm: bool) -> None:
+    settings = app.ctx.settings
+    adapters = app.ctx.adapters
+    http = HttpClient()  # its session opens on first use, inside this worker's loop
+    app.ctx.closers.append(http.close)
+    _build_adapters(settings, adapters, http, app.ctx.closers)
+    if manage_orm:
+        from tortoise import Tortoise
+
+        from app.db import tortoise_config
+
+        app.ctx.closers.append(Tortoise.close_connections)  # also what a failed init opened
+        await Tortoise.init(config=tortoise_config(settings.database), _enable_global_fallback=True)
+    from app.services import build_services
+
+    app.ctx.services = build_services(settings, adapters)
+    app.ctx.closers.append(app.ctx.services.stop)  # also stops what a failed start started
+    await app.ctx.services.start()
 
 
 def _build_adapters(settings: Settings, adapters: Adapters, http: HttpClient, closers: list[Any]) -> None:

@@ -1,10 +1,14 @@
 """The real entry point: `python -m app serve`, graceful shutdown, and several workers."""
 
+import contextlib
 import os
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -182,14 +186,76 @@ def test_several_workers_share_sessions_through_redis(live):
                 process.kill()
 
 
-@pytest.mark.slow
-def test_serve_exits_with_the_error_when_the_database_file_is_not_a_database(tmp_path):
-    """It used to hang for ever at start (Tortoise kept its connection lock after the failed
-    connect), which a supervisor takes for a running service."""
-    broken = tmp_path / "broken.sqlite3"
-    broken.write_bytes(os.urandom(20_000))
+def embedded_env(database: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
-    env |= {"APP_DATABASE_URL": f"sqlite://{broken}", "APP_SERVICE_PORT": str(free_port())}
-    done = subprocess.run([sys.executable, "-m", "app", "serve"], env=env, capture_output=True, text=True, timeout=60)
+    return env | {"APP_DATABASE_URL": f"sqlite://{database}", "APP_SERVICE_PORT": str(free_port())}
+
+
+@pytest.fixture(scope="module")
+def migrated_file(tmp_path_factory) -> Path:
+    """A migrated SQLite file with a few hundred pages of data, checkpointed into the file."""
+    path = tmp_path_factory.mktemp("store") / "app.sqlite3"
+    subprocess.run([sys.executable, "-m", "app", "migrate"], env=embedded_env(path), check=True, timeout=120)
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE filler (id INTEGER PRIMARY KEY, body TEXT)")
+        db.executemany("INSERT INTO filler (body) VALUES (?)", [("x" * 500,)] * 4000)
+        db.commit()
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+def damage(path: Path, kind: str) -> None:
+    size = path.stat().st_size
+    if kind == "not a database":
+        path.write_bytes(os.urandom(20_000))
+    elif kind == "garbage in the middle":  # pages no start-up read touches
+        with open(path, "r+b") as file:
+            file.seek(size // 2 // 4096 * 4096)
+            file.write(b"\xde\xad\xbe\xef" * 4096)
+    else:  # truncated, as by a full disk or an interrupted copy
+        with open(path, "r+b") as file:
+            file.truncate(size // 2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["serve", "migrate"])
+@pytest.mark.parametrize("kind", ["not a database", "garbage in the middle", "truncated"])
+def test_a_damaged_database_file_is_refused_at_once_with_one_line(tmp_path, migrated_file, command, kind):
+    """`serve` used to hang for ever on such a file (a failed start left aiosqlite's thread
+    running), which a supervisor takes for a running service; `migrate` wrote to it."""
+    broken = tmp_path / "broken.sqlite3"
+    shutil.copyfile(migrated_file, broken)
+    damage(broken, kind)
+    before = broken.read_bytes()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "app", command], env=embedded_env(broken), capture_output=True, text=True, timeout=30
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"`{command}` on a damaged file neither answered nor exited")
     assert done.returncode == 1
-    assert "could not reach or read a data store" in done.stderr and "not a database" in done.stderr
+    assert done.stdout == ""  # refused before the service or the migrations began
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"refusing to start: the SQLite database file {broken} is damaged (")
+    assert line.endswith("restore it from a backup")
+    assert broken.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_serve_exits_when_its_start_fails_after_opening_the_database(tmp_path, migrated_file):
+    """Another process holds SQLite's write lock longer than the start waits: the start fails
+    after the ORM opened the file, and the process must exit rather than wait for ever on the
+    ORM's thread (Sanic runs no stop listener after a failed start)."""
+    store = tmp_path / "locked.sqlite3"
+    shutil.copyfile(migrated_file, store)
+    with contextlib.closing(sqlite3.connect(store, isolation_level=None)) as holder:
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "app", "serve"], env=embedded_env(store), capture_output=True, text=True,
+                timeout=60,
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail("a service whose start failed did not exit")
+    assert done.returncode != 0
+    assert "database is locked" in done.stderr

@@ -8,7 +8,15 @@ import asyncpg
 import pytest
 
 from app.config import DatabaseSettings
-from app.db import HEALTH_READ, PooledConnection, SqliteFileCheck, is_database_outage, tortoise_config
+from app.db import (
+    HEALTH_READ,
+    DamagedSqliteFile,
+    PooledConnection,
+    SqliteFileCheck,
+    check_sqlite_file,
+    is_database_outage,
+    tortoise_config,
+)
 from tests.conftest import ON_POSTGRES
 
 
@@ -96,3 +104,25 @@ async def test_the_first_sqlite_file_check_reads_every_page_and_remembers_damage
     for _ in range(2):  # the damage found at first stays found
         with pytest.raises(sqlite3.DatabaseError, match="quick_check"):
             await check()
+
+
+def test_the_start_check_refuses_a_damaged_file_and_names_it(tmp_path):
+    path = tmp_path / "app.sqlite3"
+    sqlite_database(path, filler_rows=2_000)
+    check_sqlite_file(path)  # healthy: nothing to say
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+    overwrite_page(path, pages // 2)
+    with pytest.raises(DamagedSqliteFile, match="quick_check") as damaged:
+        check_sqlite_file(path)
+    assert str(path) in str(damaged.value) and "restore it from a backup" in str(damaged.value)
+    path.write_bytes(os.urandom(20_000))
+    with pytest.raises(DamagedSqliteFile, match="not a database"):
+        check_sqlite_file(path)
+
+
+def test_a_file_that_cannot_be_opened_is_not_called_damaged(tmp_path):
+    # A wrong path or a missing permission: restoring a backup would not help.
+    with pytest.raises(sqlite3.OperationalError) as refused:
+        check_sqlite_file(tmp_path)
+    assert not isinstance(refused.value, DamagedSqliteFile)

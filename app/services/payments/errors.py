@@ -22,14 +22,15 @@ class BillNotFound(NotFound):
 
 
 class BillNotPayable(Conflict):
-    code, message = "bill_not_payable", "This bill cannot be paid (already paid or cancelled)."
+    code, message = "bill_not_payable", "This bill cannot be paid (cancelled, or nothing is due)."
 
 
 class BillBeingPaid(Conflict):
-    code, message = "bill_being_paid", "This bill is already being paid or has been paid."
+    code, message = "bill_being_paid", "This bill is already being paid."
 
 
 class BillAlreadyPaid(Conflict):
+    # context.order_no names the paid order, to its payer only.
     code, message = "bill_already_paid", "This bill has already been paid."
 
 

@@ -95,7 +95,8 @@ def bill_view(bill: AgencyBill) -> dict[str, Any]:
         "payer_name_masked": bill.payer_name_masked,
         "principal": bill.principal,
         "late_fee": bill.late_fee,
-        "amount_due": bill.amount_due,
+        # Nothing is owed on a bill already paid (perhaps at the agency's own counter) or cancelled.
+        "amount_due": bill.amount_due if bill.status == "unpaid" else 0,
         "due_date": bill.due_date.isoformat() if bill.due_date else None,
         "status": bill.status,
         "details": bill.extra,
@@ -246,13 +247,14 @@ class OrderDesk:
     ) -> tuple[int, dict[str, Any]]:
         bill = await self.lookup_bill(bill_type=request.bill_type, bill_ref=request.bill_ref, party=request.party)
         key = bill_key(bill.agency, bill.bill_ref)
+        # Money taken for the bill, by us or at the agency itself (e.g. a bank counter): no order is
+        # opened or handed out again, which would take the money twice.
+        await self._refuse_if_paid(key, bill, user_id=user_id)
         existing = await PaymentOrder.get_or_none(live_bill_key=key)
         if existing is not None and not self._switches_channel(existing, user_id=user_id, channel=request.channel):
             return await self._resume(existing, user_id=user_id, channel=request.channel)
         if bill.status != "unpaid" or bill.amount_due <= 0:
             raise BillNotPayable(context={"status": bill.status})
-        if await PaymentOrder.filter(bill_key=key, status__in=[s.value for s in MONEY_HELD_STATES]).exists():
-            raise BillBeingPaid()
         # The old order must be dead at its channel before the bill may be paid another way.
         closed_as = await self._close_at_channel(existing) if existing is not None else None
         now = self.clock.now()
@@ -286,6 +288,21 @@ class OrderDesk:
             raise BillBeingPaid() from None
         pay_params = await self._open_at_channel(order)
         return 201, {"order_no": order.order_no, "amount": order.amount, "status": order.status, "pay_params": pay_params}
+
+    @staticmethod
+    async def _refuse_if_paid(key: str, bill: AgencyBill, *, user_id: int) -> None:
+        """409 bill_already_paid if an order of ours holds the bill's money or the agency says paid.
+
+        Only the payer is named the order (context.order_no): another caller learns that the bill
+        is paid, which its lookup shows anyway, but not whose payment it was."""
+        held = await PaymentOrder.filter(
+            bill_key=key, status__in=[s.value for s in MONEY_HELD_STATES]
+        ).order_by("id").only("id", "order_no", "user_id")
+        own = next((order for order in held if order.user_id == user_id), None)
+        if own is not None:
+            raise BillAlreadyPaid(context={"order_no": own.order_no})
+        if held or bill.status == "paid":
+            raise BillAlreadyPaid()
 
     @staticmethod
     def _switches_channel(order: PaymentOrder, *, user_id: int, channel: str) -> bool:

@@ -164,6 +164,10 @@ class ChannelRefund:
     amount: int
     channel_refund_id: str | None = None
     total: int | None = None  # fen of the whole payment, when the channel states it (checked against ours)
+    # A failed refund: the channel's own code (WeChat Pay error code or refund status, Alipay
+    # sub_code) and message, as far as the channel gave them.
+    failure_code: str | None = None
+    failure_message: str | None = None
 
 
 @dataclass(frozen=True)
@@ -235,10 +239,17 @@ class ChannelError(Exception):
     bill_unavailable.
     """
 
-    def __init__(self, message: str, *, code: str = "channel_error", retryable: bool = True):
+    def __init__(
+        self, message: str, *, code: str = "channel_error", retryable: bool = True,
+        channel_code: str | None = None, channel_message: str | None = None,
+    ):
         super().__init__(message)
         self.code = code
         self.retryable = retryable
+        # What the channel itself answered (WeChat Pay `code`/`message`, Alipay `sub_code`/`sub_msg`),
+        # when it answered at all: operators read it on a refused refund.
+        self.channel_code = channel_code
+        self.channel_message = channel_message
 
 
 class ChannelOrderAlreadyPaid(ChannelError):

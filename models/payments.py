@@ -178,8 +178,11 @@ class PaymentRefund(Model):
     kind = fields.CharField(max_length=24)  # operator, double_payment, settlement_refused
     # awaiting_reversal (the agency must reverse the settlement first), processing, succeeded, failed
     status = fields.CharField(max_length=24, db_index=True)
-    # Why a failed refund failed, when we know: reversal_refused (the agency kept the settlement).
+    # Why a failed refund failed, when we know: reversal_refused or reversal_abandoned (the agency
+    # kept the settlement), or the channel's own code (WeChat Pay `code`, Alipay `sub_code`), whose
+    # message is failure_message.
     failure_code = fields.CharField(max_length=40, null=True)
+    failure_message = fields.CharField(max_length=200, null=True)
     channel_refund_id = fields.CharField(max_length=64, null=True)
     requested_by = fields.BigIntField(null=True)
     next_poll_at = fields.DatetimeField(null=True, db_index=True)

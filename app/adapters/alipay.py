@@ -271,11 +271,14 @@ class AlipayChannel:
         log.info("alipay %s answered %s %s", operation, code, sub_code or "-")
         if sub_code == "ACQ.TRADE_HAS_SUCCESS":
             raise ChannelOrderAlreadyPaid()
+        said, message = sub_code or code or None, str(data.get("sub_msg") or data.get("msg") or "") or None
         if sub_code == "ACQ.TRADE_STATUS_ERROR":
-            raise ChannelError(f"Alipay {operation}: {sub_code}", code="trade_status_error", retryable=False)
+            raise ChannelError(f"Alipay {operation}: {sub_code}", code="trade_status_error", retryable=False,
+                               channel_code=said, channel_message=message)
         retryable = code == "20000" or sub_code in RETRYABLE_SUB_CODES
         ours = "channel_unavailable" if retryable else ERROR_CODES.get(sub_code, "channel_rejected")
-        raise ChannelError(f"Alipay {operation}: {code} {sub_code}".strip(), code=ours, retryable=retryable)
+        raise ChannelError(f"Alipay {operation}: {code} {sub_code}".strip(), code=ours, retryable=retryable,
+                           channel_code=said, channel_message=message)
 
     def _verified_node(self, operation: str, method: str, text: str) -> dict[str, Any]:
         """The `<method>_response` object, after checking Alipay's signature over its exact text."""

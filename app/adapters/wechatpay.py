@@ -362,16 +362,17 @@ class WeChatPayChannel:
 
     def _error_for(self, operation: str, response: HttpResponse) -> ChannelError:
         try:
-            code = str(json.loads(response.content).get("code", ""))
+            answer = json.loads(response.content)
+            code, message = str(answer.get("code", "")), str(answer.get("message", ""))
         except (ValueError, AttributeError):
-            code = ""
+            code = message = ""
         log.info("wechatpay %s answered %s %s", operation, response.status, code or "-")
         if code == "ORDERPAID":
             return ChannelOrderAlreadyPaid()
         retryable = response.status >= 500 or response.status == 429 or code in RETRYABLE_CODES
         ours = "channel_unavailable" if retryable else ERROR_CODES.get(code, "channel_rejected")
         return ChannelError(f"WeChat Pay {operation}: {response.status} {code}".strip(), code=ours,
-                            retryable=retryable)
+                            retryable=retryable, channel_code=code or None, channel_message=message or None)
 
     def _verify_response(
         self, response: HttpResponse, extra: Mapping[str, rsa.RSAPublicKey] | None = None
@@ -416,12 +417,15 @@ class WeChatPayChannel:
             amount = data["amount"]["refund"]
             if not isinstance(amount, int) or isinstance(amount, bool):
                 raise TypeError("amount.refund")
+            state = REFUND_STATES.get(raw_state, "processing")
             return ChannelRefund(
                 refund_no=str(data["out_refund_no"]),
                 order_no=str(data["out_trade_no"]),
-                state=REFUND_STATES.get(raw_state, "processing"),
+                state=state,
                 amount=amount,
                 channel_refund_id=data.get("refund_id"),
+                # A refund WeChat Pay gives up on carries no reason, only its status (CLOSED).
+                failure_code=raw_state if state == "failed" else None,
             )
         except (KeyError, TypeError) as exc:
             raise ChannelError("WeChat Pay sent an unreadable refund", code="channel_bad_response") from exc

@@ -8,8 +8,11 @@ back what was delivered (GET /sandbox/<channel>/notifies).
 POST /sandbox/<channel>/faults takes (every group optional; calls and notifies add up, bill replaces):
     {"calls": [{"operation": "create" | "query" | "close" | "refund" | "query_refund" | "bill"
                              | "download" | "certificates" (WeChat Pay) | "*",
-                "fault": "timeout" | "timeout_after_commit" | "server_error" | "bad_gateway" | "slow",
-                "count": 1 (null: until cleared), "probability": 1.0, "hang_seconds": 30}],
+                "fault": "timeout" | "timeout_after_commit" | "server_error" | "bad_gateway" | "slow"
+                         | "refuse",
+                "count": 1 (null: until cleared), "probability": 1.0, "hang_seconds": 30,
+                "code": null, "message": null (refuse: the channel's error code and message; each
+                sandbox has a default)}],
      "notifies": [{"kind": "duplicate" | "delay" | "drop" | "forge" | "reorder",
                    "order_no": null (any order), "count": 1, "probability": 1.0,
                    "copies": 1 (duplicate), "seconds": 60 (delay, or the longest reorder hold, in
@@ -36,7 +39,7 @@ from app.adapters.http import HttpClient, HttpFailure, HttpResponse, HttpTimeout
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
-CALL_FAULTS = ("timeout", "timeout_after_commit", "server_error", "bad_gateway", "slow")
+CALL_FAULTS = ("timeout", "timeout_after_commit", "server_error", "bad_gateway", "slow", "refuse")
 NOTIFY_FAULTS = ("duplicate", "delay", "drop", "forge", "reorder")
 
 
@@ -51,7 +54,8 @@ class CallFault:
     timeout: hang before doing anything; timeout_after_commit: do the work, then hang (the
     caller cannot know it happened); server_error: the channel's own "system busy" answer,
     without doing anything; bad_gateway: a bare HTTP 502 from the proxy in front of it;
-    slow: wait hang_seconds, then answer normally.
+    slow: wait hang_seconds, then answer normally; refuse: the channel's own final refusal (its
+    error `code` / Alipay `sub_code`, and message), without doing anything.
     """
 
     operation: str
@@ -59,6 +63,8 @@ class CallFault:
     remaining: int | None = 1  # None: until reset
     probability: float = 1.0
     hang_seconds: float = 30.0  # real seconds: the client's own timeout must fire first
+    code: str | None = None  # refuse: the channel's error code (None: the sandbox's default)
+    message: str | None = None  # refuse: its message
 
 
 @dataclass
@@ -145,9 +151,14 @@ class FaultBook:
         hang = item.get("hang_seconds", 30.0)
         if isinstance(hang, bool) or not isinstance(hang, (int, float)) or not 0 <= hang <= 3600:
             raise FaultSpecError("hang_seconds must be a number from 0 to 3600")
+        code, message = item.get("code"), item.get("message")
+        for name, value, limit in (("code", code, 64), ("message", message, 200)):
+            if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= limit):
+                raise FaultSpecError(f"{name} must be a string of 1 to {limit} characters")
         return CallFault(
             operation=operation, fault=fault, remaining=_count(item.get("count", 1), "count"),
             probability=_probability(item.get("probability", 1.0)), hang_seconds=float(hang),
+            code=code, message=message,
         )
 
     def _notify(self, item: Mapping[str, Any]) -> NotifyFault:

@@ -396,6 +396,8 @@ def create_blueprint(settings: Settings | AlipaySandboxConfig | None = None) -> 
             return state.failure(method, "isp.unknow-error", "系统繁忙", code="20000")
         if fault and fault.fault == "bad_gateway":
             return raw(b"<html>502 Bad Gateway</html>", status=502, content_type="text/html")
+        if fault and fault.fault == "refuse":
+            return state.failure(method, fault.code or "ACQ.ACCESS_FORBIDDEN", fault.message or "无权限使用接口")
         response = HANDLERS[operation](state, request, method, params, biz)
         if fault and fault.fault == "timeout_after_commit":
             await hang(fault)
@@ -408,6 +410,8 @@ def create_blueprint(settings: Settings | AlipaySandboxConfig | None = None) -> 
             await hang(fault)
         if fault and fault.fault in ("timeout", "server_error", "bad_gateway"):
             return raw(b"busy", status=503 if fault.fault != "bad_gateway" else 502)
+        if fault and fault.fault == "refuse":
+            return raw("下载链接已失效".encode(), status=404, content_type="text/plain; charset=utf-8")
         entry = state.bill_tokens.get(request.args.get("token", ""))
         if entry is None or entry[1] < time.monotonic():
             state.bill_tokens.pop(request.args.get("token", ""), None)

@@ -571,6 +571,9 @@ def create_blueprint(settings: Settings | WeChatPaySandboxConfig | None = None) 
             return state.error(request, 500, "SYSTEM_ERROR", "系统错误")
         if fault and fault.fault == "bad_gateway":
             return raw(b"<html>502 Bad Gateway</html>", status=502, content_type="text/html")
+        if fault and fault.fault == "refuse":
+            return state.error(request, 403, fault.code or "INVALID_REQUEST",
+                               fault.message or "请求参数符合参数格式，但不符合业务规则")
         return None
 
     async def finish(request: Request, response: HTTPResponse) -> HTTPResponse:

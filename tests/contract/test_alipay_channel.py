@@ -210,6 +210,7 @@ async def test_refund_is_retry_safe_and_over_refund_is_refused(ali: Harness):
     with pytest.raises(ChannelError) as caught:
         await ali.channel.refund(order_no=order.order_no, refund_no="R2", amount=4001, total=10000, reason="多退")
     assert (caught.value.code, caught.value.retryable) == ("refund_exceeds_paid", False)
+    assert (caught.value.channel_code, caught.value.channel_message) == ("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额超限")
     queried = await ali.channel.query_refund(order_no=order.order_no, refund_no="R1")
     assert (queried.state, queried.amount) == ("succeeded", 6000)
     missing = await ali.channel.query_refund(order_no=order.order_no, refund_no="R9")
@@ -272,6 +273,18 @@ async def test_a_refund_that_timed_out_after_commit_is_not_repeated_by_the_retry
     assert caught.value.retryable is True
     retried = await ali.channel.refund(order_no=order.order_no, refund_no="RX", amount=900, total=900, reason="x")
     assert retried.state == "succeeded" and ali.sandbox.trades[order.order_no].refunded == 900
+
+
+async def test_a_refused_refund_carries_alipays_own_sub_code_and_sub_msg(ali: Harness):
+    order, _ = await ali.open_order(amount=800)
+    await ali.pay(order)
+    await ali.faults({"calls": [{"operation": "refund", "fault": "refuse", "code": "ACQ.SELLER_BALANCE_NOT_ENOUGH",
+                                 "message": "卖家余额不足"}]})
+    with pytest.raises(ChannelError) as caught:
+        await ali.channel.refund(order_no=order.order_no, refund_no="RF", amount=800, total=800, reason="x")
+    assert (caught.value.code, caught.value.retryable) == ("channel_rejected", False)
+    assert (caught.value.channel_code, caught.value.channel_message) == ("ACQ.SELLER_BALANCE_NOT_ENOUGH", "卖家余额不足")
+    assert ali.sandbox.trades[order.order_no].refunded == 0  # refused before anything moved
 
 
 async def test_requests_signed_with_another_key_are_refused(ali: Harness):

@@ -306,6 +306,7 @@ async def test_refund_then_over_refund_is_refused_and_the_refund_notify_lands(wx
         await wx.channel.refund(order_no=order.order_no, refund_no="R2-" + order.order_no, amount=4001,
                                 total=10000, reason="多退")
     assert (caught.value.code, caught.value.retryable) == ("refund_exceeds_paid", False)
+    assert (caught.value.channel_code, caught.value.channel_message) == ("NOT_ENOUGH", "可退款余额不足")
     await until(lambda: any(n.kind == "refund" for n in wx.accepted))
     refund_notify = next(n.refund for n in wx.accepted if n.kind == "refund")
     assert refund_notify is not None and (refund_notify.state, refund_notify.amount) == ("succeeded", 6000)
@@ -320,6 +321,19 @@ async def test_refund_of_an_unpaid_order_is_refused(wx_cert: Harness):
         await wx_cert.channel.refund(order_no=order.order_no, refund_no="R-x1", amount=1, total=order.amount,
                                      reason="x")
     assert caught.value.retryable is False
+
+
+async def test_a_refused_refund_carries_wechat_pays_own_code_and_message(wx_cert: Harness):
+    order, _ = await wx_cert.open_order(amount=500)
+    await wx_cert.helper("POST", "/confirm", json={"order_no": order.order_no, "outcome": "pay"})
+    await wx_cert.faults({"calls": [{"operation": "refund", "fault": "refuse", "code": "USER_ACCOUNT_ABNORMAL",
+                                     "message": "退款请求失败"}]})
+    with pytest.raises(ChannelError) as caught:
+        await wx_cert.channel.refund(order_no=order.order_no, refund_no="RF-" + order.order_no, amount=500,
+                                     total=500, reason="x")
+    assert (caught.value.code, caught.value.retryable) == ("channel_rejected", False)
+    assert (caught.value.channel_code, caught.value.channel_message) == ("USER_ACCOUNT_ABNORMAL", "退款请求失败")
+    assert wx_cert.sandbox.orders[order.order_no].refunded == 0  # refused before anything moved
 
 
 async def test_bill_download_checks_the_hash_and_shows_injected_mismatches(wx: Harness):
@@ -406,6 +420,8 @@ async def test_answers_signed_by_an_untrusted_key_are_refused(wx_cert: Harness):
 
 async def test_sandbox_fault_knobs_validate_their_input(wx_cert: Harness):
     for spec in ({"calls": [{"operation": "explode", "fault": "timeout"}]},
+                 {"calls": [{"operation": "refund", "fault": "refuse", "code": 7}]},
+                 {"calls": [{"operation": "refund", "fault": "refuse", "message": ""}]},
                  {"notifies": [{"kind": "forge", "variant": "nonsense"}]},
                  {"bill": {"extra": -1}}, {"surprise": []}):
         response = await wx_cert.helper("POST", "/faults", json=spec)
@@ -487,9 +503,9 @@ async def test_a_refund_the_channel_closes_is_reported_failed(wx_cert: Harness):
                                  reason="x")
     await until(lambda: len(wx_cert.accepted) == 2)
     refund = wx_cert.accepted[1].refund
-    assert refund is not None and refund.state == "failed"
+    assert refund is not None and (refund.state, refund.failure_code) == ("failed", "CLOSED")
     queried = await wx_cert.channel.query_refund(order_no=order.order_no, refund_no="RC-" + order.order_no)
-    assert queried.state == "failed"
+    assert (queried.state, queried.failure_code) == ("failed", "CLOSED")
     assert (await wx_cert.channel.query(order.order_no)).state == "paid"
 
 

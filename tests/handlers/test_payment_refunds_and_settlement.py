@@ -9,6 +9,7 @@ import asyncio
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 
 from models.payments import PaymentOrder, PaymentRefund, SettlementOutbox
 from tests.conftest import LiveServer, Session
@@ -103,6 +104,55 @@ async def test_agency_outage_is_retried_until_settled_once(api: httpx.AsyncClien
     assert counters["by_bill"][bill["decision_no"]] == 1
     fine_state = (await api.get(f"/sandbox/traffic/fines/{bill['decision_no']}")).json()
     assert fine_state["settlement_id"] == "S" + order["order_no"][1:]
+
+
+# The channel's own refusal (WeChat Pay v3 error `code` / Alipay `sub_code`, and its message).
+REFUSALS = {"wechatpay": ("USER_ACCOUNT_ABNORMAL", "退款请求失败"),
+            "alipay": ("ACQ.SELLER_BALANCE_NOT_ENOUGH", "卖家余额不足")}
+
+
+@pytest.mark.parametrize("channel", ["wechatpay", "alipay"])
+async def test_a_refund_the_channel_refuses_says_why_in_the_channels_own_words(
+    api: httpx.AsyncClient, live: LiveServer, resident: Session, operator: Session, channel: str
+) -> None:
+    """201 with the refund `failed` (the order `paid`, refundable again) and, for the operator,
+    the channel's code and message instead of a null failure_code."""
+    order = await paid_unsettled_order(api, live, resident, channel=channel)
+    code, message = REFUSALS[channel]
+    await api.post(f"/sandbox/{channel}/faults",
+                   json={"calls": [{"operation": "refund", "fault": "refuse", "code": code, "message": message}]})
+    path = f"/api/v1/admin/payments/{order['order_no']}/refunds"
+    refused = await api.post(path, json={"amount": order["amount"], "reason": "多缴"}, headers=operator.headers)
+    assert refused.status_code == 201, refused.text
+    assert (refused.json()["status"], refused.json()["failure_code"], refused.json()["failure_message"]) == (
+        "failed", code, message)
+    shown = (await api.get(f"/api/v1/admin/payments/{order['order_no']}", headers=operator.headers)).json()
+    assert shown["status"] == "paid"
+    assert [(r["status"], r["failure_code"], r["failure_message"]) for r in shown["refunds"]] == [
+        ("failed", code, message)]
+    again = await api.post(path, json={"amount": order["amount"], "reason": "多缴"}, headers=operator.headers)
+    assert again.status_code == 201 and again.json()["failure_code"] is None, again.text
+
+
+async def test_a_refund_wechat_pay_closes_later_is_failed_with_its_status(
+    api: httpx.AsyncClient, live: LiveServer, resident: Session, operator: Session
+) -> None:
+    """WeChat Pay accepts the refund, then gives up on it (status CLOSED, no reason given)."""
+    order = await paid_unsettled_order(api, live, resident)
+    await api.post("/sandbox/wechatpay/faults", json={"refund_outcome": "CLOSED"})
+    try:
+        opened = await api.post(f"/api/v1/admin/payments/{order['order_no']}/refunds",
+                                json={"amount": order["amount"], "reason": "多缴"}, headers=operator.headers)
+        assert opened.status_code == 201 and opened.json()["status"] == "processing", opened.text
+        for _ in range(100):
+            refund = await PaymentRefund.get(refund_no=opened.json()["refund_no"])
+            if refund.status != "processing":
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await api.post("/sandbox/wechatpay/faults", json={"refund_outcome": "SUCCESS"})
+    assert (refund.status, refund.failure_code, refund.failure_message) == ("failed", "CLOSED", None)
+    await wait_for_status(api, resident.headers, order["order_no"], "paid")
 
 
 async def test_payment_for_a_bill_settled_elsewhere_is_refunded(api: httpx.AsyncClient, live: LiveServer,

@@ -37,6 +37,7 @@ def refund_view(refund: PaymentRefund) -> dict[str, Any]:
         "kind": refund.kind,
         "status": refund.status,
         "failure_code": refund.failure_code,
+        "failure_message": refund.failure_message,
         "created_at": local_iso(refund.created_at),
         "completed_at": local_iso(refund.completed_at),
     }
@@ -80,8 +81,12 @@ async def apply_refund_outcome(
     if outcome.state == "processing":
         return False
     status = "succeeded" if outcome.state == "succeeded" else "failed"
+    failure: dict[str, Any] = {}
+    if status == "failed":
+        failure = {"failure_code": (outcome.failure_code or "")[:40] or None,
+                   "failure_message": (outcome.failure_message or "")[:200] or None}
     updated = await PaymentRefund.filter(id=refund.id, status="processing").using_db(conn).update(
-        status=status, completed_at=now, next_poll_at=None, channel_refund_id=outcome.channel_refund_id
+        status=status, completed_at=now, next_poll_at=None, channel_refund_id=outcome.channel_refund_id, **failure
     )
     if updated != 1:
         return False
@@ -158,8 +163,10 @@ class RefundDesk:
                     next_poll_at=self.clock.now() + REFUND_POLL
                 )
                 return
+            # The channel's own words, for the operator: what to fix before refunding again.
             outcome = ChannelRefund(refund_no=refund.refund_no, order_no=order_no, state="failed",
-                                    amount=refund.amount)
+                                    amount=refund.amount, failure_code=exc.channel_code or exc.code,
+                                    failure_message=exc.channel_message)
             log.warning("refund refused by channel", extra={"refund_no": refund.refund_no, "code": exc.code})
         await self.record(refund, outcome)
 

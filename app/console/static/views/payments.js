@@ -87,7 +87,8 @@ export async function ordersView(root) {
           { label: '原因', key: 'reason' },
           { label: '类型', key: 'kind' },
           { label: '状态', render: (r) => REFUND_STATUS_LABELS[r.status] || r.status },
-          { label: '失败原因', render: (r) => (r.failure_code ? REFUND_FAILURES[r.failure_code] || r.failure_code : '') },
+          // A channel's refusal: its own code and message (e.g. NOT_ENOUGH 基本账户余额不足).
+          { label: '失败原因', render: (r) => (r.failure_code ? REFUND_FAILURES[r.failure_code] || [r.failure_code, r.failure_message].filter(Boolean).join(' ') : '') },
           { label: '时间', render: (r) => beijing(r.created_at) },
         ], refunds, { empty: '无退款' }),
         ...reversalActions,

@@ -20,8 +20,17 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 def _time(value: datetime | date) -> str:
     if isinstance(value, datetime):
         aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # stored times are UTC
-        return aware.astimezone(SHANGHAI).isoformat()
+        if _SHOWN_YEARS[0] <= aware.year <= _SHOWN_YEARS[1]:
+            return aware.astimezone(SHANGHAI).isoformat()
+        # Requests only take times in 2000-2099 (handlers/_fields.py), but a row stored before
+        # may hold any: 9999-12-31 in +08:00 overflows, and before 1901 the zone's offset is the
+        # local mean time (+08:05:43). Such a time goes out as it is, so the answer still does.
+        return aware.isoformat()
     return value.isoformat()
+
+
+# Years whose times convert to Beijing time without overflow, at a whole-minute offset.
+_SHOWN_YEARS = (1901, 9998)
 
 
 def dumps(data: Any, *, default: Any = None) -> bytes:

@@ -211,11 +211,11 @@ class PaymentSettings:
     traffic_base_url: str = ""  # empty with the sandbox on: the in-process sandbox
     traffic_client_id: str = "gov-relay"
     traffic_secret: Secret = field(default_factory=lambda: Secret(SANDBOX_TRAFFIC_SECRET))
-    traffic_ref_pattern: str = r"^\d{16}$"  # 决定书编号
+    traffic_ref_pattern: str = r"^[0-9]{16}$"  # 决定书编号 (ASCII digits: \d would take any script's)
     tax_base_url: str = ""
     tax_client_id: str = "gov-relay"
     tax_secret: Secret = field(default_factory=lambda: Secret(SANDBOX_TAX_SECRET))
-    tax_ref_pattern: str = r"^\d{20}$"  # 缴款码 / tax notice number
+    tax_ref_pattern: str = r"^[0-9]{20}$"  # 缴款码 / tax notice number
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 from sanic.response import HTTPResponse
 
 from app import answers
+from app.characters import UNSTORABLE, unstorable_fields
 from app.db import MAX_ID
 from app.errors import (
     AppError,
@@ -280,7 +281,19 @@ def query_values(query_string: str) -> dict[str, str]:
 
 
 def _validate(model: type[BaseModel], data: dict[str, Any], *, whole: str) -> BaseModel:
-    """`whole` names a problem with no one field (a model validator's): "(body)" or "(query)"."""
+    """`whole` names a problem with no one field (a model validator's): "(body)" or "(query)".
+
+    Every string in the body or query, however deep and whichever the model, must be storable
+    (app/characters.py): a NUL would reach PostgreSQL and fail there, after part of the work.
+    A model names in `checked_by_service` the fields whose text its service refuses in its own
+    documented way and never stores as it is (a search query, a scanned code)."""
+    unstorable = unstorable_fields(data)
+    if unstorable and (own := getattr(model, "checked_by_service", None)):
+        unstorable = [where for where in unstorable if where.split(".", 1)[0] not in own]
+    if unstorable:
+        raise ValidationFailed(context={"fields": [
+            {"field": where or whole, "problem": UNSTORABLE} for where in unstorable
+        ]})
     try:
         # What model_validate does, minus its keyword plumbing (this runs on every request).
         return model.__pydantic_validator__.validate_python(data)  # type: ignore[no-any-return]

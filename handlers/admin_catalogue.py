@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 from sanic import Blueprint
 from sanic.response import HTTPResponse
 
@@ -14,6 +14,7 @@ from app.services.catalogue.admin import ZONE_CLEARABLE
 from app.services.catalogue.errors import BundleNotFound, ServiceItemNotFound, ZoneNotFound
 from app.services.catalogue.transfer import CSV_COLUMNS
 from handlers._endpoint import OPERATOR, Lookup, endpoint, ok, principal, services
+from handlers._fields import FreeText, FreeTextLines, Moment
 from handlers.catalogue import Guide
 
 bp = Blueprint("admin_catalogue", url_prefix="/api/v1/admin/catalogue")
@@ -107,19 +108,19 @@ class ListQuery(BaseModel):
 
 class DepartmentBody(BaseModel):
     code: str = Field(min_length=18, max_length=18, pattern=_CODE, description="unified social credit code")
-    name: str = Field(min_length=2, max_length=100)
-    kind: str = Field(default="", max_length=40)
+    name: FreeText = Field(min_length=2, max_length=100)
+    kind: FreeText = Field(default="", max_length=40)
     region_code: str = Field(max_length=12)
 
 
 class ZoneFields(BaseModel):
-    title: str = Field(min_length=1, max_length=40)
+    title: FreeText = Field(min_length=1, max_length=40)
     icon: str = Field(default="", max_length=200)
-    description: str = Field(default="", max_length=200)
+    description: FreeTextLines = Field(default="", max_length=200)
     audiences: list[str] = Field(min_length=1, max_length=2)
     region_code: str = Field(max_length=12)
-    publish_from: AwareDatetime | None = None
-    publish_until: AwareDatetime | None = None
+    publish_from: Moment | None = None
+    publish_until: Moment | None = None
 
 
 class NewZone(ZoneFields):
@@ -129,20 +130,20 @@ class NewZone(ZoneFields):
 class ZonePatch(EditBody):
     clearable = ZONE_CLEARABLE  # an open publishing window
     revision: int = Field(ge=1)
-    title: str | None = Field(default=None, min_length=1, max_length=40)
+    title: FreeText | None = Field(default=None, min_length=1, max_length=40)
     icon: str | None = Field(default=None, max_length=200)
-    description: str | None = Field(default=None, max_length=200)
+    description: FreeTextLines | None = Field(default=None, max_length=200)
     audiences: list[str] | None = Field(default=None, min_length=1, max_length=2)
     region_code: str | None = Field(default=None, max_length=12)
-    publish_from: AwareDatetime | None = None
-    publish_until: AwareDatetime | None = None
+    publish_from: Moment | None = None
+    publish_until: Moment | None = None
 
 
 class ZoneEntryBody(BaseModel):
     kind: Literal["service", "bundle"]
     basic_code: str | None = Field(default=None, max_length=20)
     bundle_slug: str | None = Field(default=None, max_length=40)
-    title: str | None = Field(default=None, max_length=60)
+    title: FreeText | None = Field(default=None, max_length=60)
 
 
 class ZoneEntriesBody(BaseModel):
@@ -155,8 +156,8 @@ class ZoneOrderBody(BaseModel):
 
 
 class BundleFields(BaseModel):
-    title: str = Field(min_length=2, max_length=60)
-    description: str = Field(default="", max_length=300)
+    title: FreeText = Field(min_length=2, max_length=60)
+    description: FreeTextLines = Field(default="", max_length=300)
     audiences: list[str] = Field(min_length=1, max_length=2)
     region_code: str = Field(max_length=12)
     basic_codes: list[str] = Field(min_length=2, max_length=20, description="the flow, in order")
@@ -168,8 +169,8 @@ class NewBundle(BundleFields):
 
 class BundlePatch(EditBody):
     revision: int = Field(ge=1)
-    title: str | None = Field(default=None, min_length=2, max_length=60)
-    description: str | None = Field(default=None, max_length=300)
+    title: FreeText | None = Field(default=None, min_length=2, max_length=60)
+    description: FreeTextLines | None = Field(default=None, max_length=300)
     audiences: list[str] | None = Field(default=None, min_length=1, max_length=2)
     region_code: str | None = Field(default=None, max_length=12)
     basic_codes: list[str] | None = Field(default=None, min_length=2, max_length=20)

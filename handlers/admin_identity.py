@@ -11,15 +11,16 @@ from sanic.response import HTTPResponse
 from app.context import Request
 from app.services.identity.service import InspectorNotFound, UserNotFound
 from handlers._endpoint import OPERATOR, Lookup, endpoint, ok, principal, services
+from handlers._fields import FreeText
 
 bp = Blueprint("admin_identity", url_prefix="/api/v1/admin")
 
 
 class EnterpriseBody(BaseModel):
     credit_code: str = Field(min_length=18, max_length=18)
-    name: str = Field(min_length=2, max_length=200)
-    region_code: str = Field(pattern=r"^\d{6}$")
-    legal_rep_name: str = Field(min_length=2, max_length=30)
+    name: FreeText = Field(min_length=2, max_length=200)
+    region_code: str = Field(pattern=r"^[0-9]{6}$")
+    legal_rep_name: FreeText = Field(min_length=2, max_length=30)
     legal_rep_id_number: str = Field(min_length=15, max_length=20)
 
 
@@ -41,7 +42,7 @@ class PageQuery(BaseModel):
 
 
 class EnterpriseQuery(PageQuery):
-    region: str | None = Field(default=None, pattern=r"^\d{6}$")
+    region: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
     q: str | None = Field(default=None, min_length=1, max_length=100, description="in the enterprise name")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
@@ -12,6 +11,7 @@ from sanic.response import HTTPResponse
 from app.context import Request
 from app.services.payments.errors import ReconciliationItemNotFound
 from handlers._endpoint import OPERATOR, Lookup, endpoint, ok, principal, services
+from handlers._fields import Day, FreeText, PastDay
 from handlers.payments import OrderNo
 
 bp = Blueprint("admin_payments", url_prefix="/api/v1/admin")
@@ -24,26 +24,26 @@ ReconciliationId = Annotated[int, Lookup(ReconciliationItemNotFound)]
 
 class RefundBody(BaseModel):
     amount: int = Field(gt=0, description="fen")
-    reason: str = Field(min_length=1, max_length=80)
+    reason: FreeText = Field(min_length=1, max_length=80)
 
 
 class AbandonBody(BaseModel):
-    reason: str = Field(min_length=1, max_length=80)
+    reason: FreeText = Field(min_length=1, max_length=80)
 
 
 class ReconcileBody(BaseModel):
-    date: dt.date
+    date: PastDay
 
 
 class ReconciliationQuery(BaseModel):
-    date: dt.date | None = None
+    date: Day | None = None
 
 
 class PaymentSearchQuery(BaseModel):
     status: Literal["created", "paying", "paid", "settled", "closed", "refunding", "refunded", "failed"] | None = None
     channel: str | None = Field(default=None, min_length=1, max_length=16)
     bill_ref: str | None = Field(default=None, min_length=1, max_length=40)
-    date: dt.date | None = Field(default=None, description="the Beijing day the order was opened")
+    date: Day | None = Field(default=None, description="the Beijing day the order was opened")
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=100_000)
 

@@ -6,7 +6,7 @@ Every answer carries an ETag; a request whose If-None-Match names it gets 304 an
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 from sanic import Blueprint
@@ -38,7 +38,9 @@ class ZonesQuery(RegionQuery):
 
 
 class SearchQuery(BaseModel):
-    # Generous limits here: the service answers too-long or odd text with its own error codes.
+    # Generous limits here: the service answers too-long or odd text (control characters too:
+    # search_query_invalid) with its own error codes.
+    checked_by_service: ClassVar[frozenset[str]] = frozenset({"q"})
     q: str = Field(default="", max_length=4000, description="what the resident typed")
     region: str | None = Field(default=None, max_length=40)
     audience: str | None = Field(default=None, max_length=20)

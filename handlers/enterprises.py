@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from sanic import Blueprint
 from sanic.response import HTTPResponse
 
 from app.context import Request
 from app.services.identity.service import AgentNotFound, EnterpriseNotFound
 from handlers._endpoint import FACE_VERIFIED, RESIDENT, Lookup, endpoint, ok, principal, services
+from handlers._fields import FreeText, Moment
 
 bp = Blueprint("enterprises", url_prefix="/api/v1/enterprises")
 
@@ -19,10 +20,10 @@ AgentId = Annotated[int, Lookup(AgentNotFound)]
 
 
 class AgentBody(BaseModel):
-    name: str = Field(min_length=2, max_length=30)
+    name: FreeText = Field(min_length=2, max_length=30)
     id_number: str = Field(min_length=15, max_length=20)
     scopes: list[str] = Field(min_length=1, max_length=5, description="licences, payments, services")
-    expires_at: AwareDatetime
+    expires_at: Moment
 
 
 @bp.get("/<credit_code:str>/agents")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, Field
 from sanic import Blueprint
@@ -10,6 +10,7 @@ from sanic.response import HTTPResponse
 
 from app.context import Request
 from handlers._endpoint import INSPECTOR, PUBLIC, endpoint, not_modified, ok, principal, services
+from handlers._fields import FreeText
 
 inspections_bp = Blueprint("inspections", url_prefix="/api/v1")
 trust_bp = Blueprint("licence_trust_list", url_prefix="/.well-known")
@@ -19,7 +20,7 @@ blueprints = [inspections_bp, trust_bp]
 class Location(BaseModel):
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
-    address: str | None = Field(default=None, max_length=100)
+    address: FreeText | None = Field(default=None, max_length=100)  # the holder reads it in the usage log
 
 
 # Scanner guns end what they read with CR/LF. A code never begins or ends with whitespace ("LC1:"
@@ -37,6 +38,8 @@ def strip_scanned(value: Any) -> Any:
 
 
 class InspectionBody(BaseModel):
+    # Any scanned text is answered as a code (`valid: false` with a reason, recorded), never stored.
+    checked_by_service: ClassVar[frozenset[str]] = frozenset({"payload"})
     payload: Annotated[str, BeforeValidator(strip_scanned), Field(min_length=1, max_length=MAX_PAYLOAD_FIELD_CHARS)]
     location: Location | None = None
 

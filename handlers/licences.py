@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated, Literal
 from urllib.parse import unquote
 
@@ -23,6 +22,7 @@ from handlers._endpoint import (
     principal,
     services,
 )
+from handlers._fields import FreeText, LicenceDay, Moment
 from handlers.inspections import strip_scanned
 
 holder_bp = Blueprint("licences", url_prefix="/api/v1/licences")
@@ -93,8 +93,8 @@ async def usage(request: Request, licence_id: LicenceId) -> HTTPResponse:
 
 
 class ConsentBody(BaseModel):
-    department: str = Field(min_length=2, max_length=100)
-    purpose: str = Field(min_length=2, max_length=200)
+    department: FreeText = Field(min_length=2, max_length=100)
+    purpose: FreeText = Field(min_length=2, max_length=200)
     ttl_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
 
 
@@ -125,15 +125,15 @@ async def revoke_consent(request: Request, licence_id: LicenceId, consent_id: Co
 
 # --------------------------------------------------------------------------- operators
 class FieldSpec(BaseModel):
-    label: str = Field(min_length=1, max_length=50)
+    label: FreeText = Field(min_length=1, max_length=50)
     type: Literal["text", "date"] = "text"
     required: StrictBool = False
     max_length: int = Field(default=200, ge=1, le=2000)
 
 
 class LicenceTypeBody(BaseModel):
-    name: str = Field(min_length=2, max_length=100)
-    department: str = Field(min_length=2, max_length=100)
+    name: FreeText = Field(min_length=2, max_length=100)
+    department: FreeText = Field(min_length=2, max_length=100)
     holder_kind: Literal["person", "enterprise"]
     identity_class: StrictBool = False
     field_schema: dict[str, FieldSpec] = Field(max_length=50)
@@ -169,7 +169,7 @@ class AdminLicenceQuery(AdminPageQuery):
     status: Literal["active", "suspended", "revoked", "expired"] | None = None
     holder: str | None = Field(
         default=None,
-        pattern=r"^(\d{1,17}|[0-9A-Z]{18})$",
+        pattern=r"^([0-9]{1,17}|[0-9A-Z]{18})$",
         description="an enterprise holder's credit code, or a person holder's user id (never an ID number)",
     )
     q: str | None = Field(default=None, min_length=1, max_length=128, description="in the identifier or holder name")
@@ -193,7 +193,7 @@ async def show_licence(request: Request, licence_id: LicenceId) -> HTTPResponse:
 
 
 class IssuerBody(BaseModel):
-    name: str = Field(min_length=2, max_length=100)
+    name: FreeText = Field(min_length=2, max_length=100)
     region_code: str = Field(min_length=6, max_length=6)
     licence_types: list[str] = Field(max_length=100)
 
@@ -212,7 +212,7 @@ async def put_issuer(request: Request, credit_code: str, body: IssuerBody) -> HT
 
 class IssuerKeyBody(BaseModel):
     certificate_pem: str = Field(min_length=100, max_length=10_000)
-    signs_from: datetime | None = None
+    signs_from: Moment | None = None
 
 
 @admin_bp.post("/licence-issuers/<credit_code:str>/keys")
@@ -238,7 +238,7 @@ async def retire_key(request: Request, credit_code: IssuerCode, kid: IssuerKeyId
 
 
 class HolderBody(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: FreeText = Field(min_length=1, max_length=200)
     id_number: str | None = Field(default=None, max_length=20)
     credit_code: str | None = Field(default=None, max_length=18)
 
@@ -252,8 +252,8 @@ class FeedRecord(BaseModel):
     holder: HolderBody
     region_code: str = Field(min_length=6, max_length=6)
     data: dict[str, str | None] = Field(default_factory=dict, max_length=50)
-    valid_from: date
-    valid_until: date | None = None
+    valid_from: LicenceDay
+    valid_until: LicenceDay | None = None
 
 
 class IssueBody(FeedRecord):
@@ -277,7 +277,7 @@ async def issue(request: Request, body: IssueBody) -> HTTPResponse:
 
 class StatusBody(BaseModel):
     action: Literal["suspend", "reinstate", "revoke", "expire"]
-    reason: str = Field(min_length=2, max_length=200)
+    reason: FreeText = Field(min_length=2, max_length=200)
 
 
 @admin_bp.post("/licences/<licence_id:int>/status")

@@ -7,12 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from app.characters import shows_what_it_says
 from app.services.catalogue.demo_templates import ITEM_TYPE_CODES
 
 ITEM_FIELDS = ("basic_code", "name", "item_type", "department_code", "region_code", "audiences", "aliases", "guide")
 ITEM_TYPES = tuple(ITEM_TYPE_CODES)
 AUDIENCES = ("individual", "enterprise")
 MATERIAL_FORMS = ("original", "copy", "electronic")
+# Residents read names and guides: nothing in them may reorder or hide text (app/characters.py).
+_HIDDEN = "must not hold control or formatting characters (bidi controls, zero-width characters)"
 _CODE_CHARS = set("0123456789ABCDEFGHJKLMNPQRTUWXYabcdefghijklmnopqrstuvwxyz")
 
 
@@ -42,6 +45,8 @@ def problems_with_item(
         _check_code(content["basic_code"], "basic_code", 4, 20, problem)
     if "name" in content and not (isinstance(content["name"], str) and 2 <= len(content["name"].strip()) <= 200):
         problem("name", "must be 2 to 200 characters")
+    elif "name" in content and not shows_what_it_says(content["name"]):
+        problem("name", _HIDDEN)
     if "item_type" in content and content["item_type"] not in ITEM_TYPES:
         problem("item_type", f"must be one of {', '.join(ITEM_TYPES)}")
     if "department_code" in content and content["department_code"] not in departments:
@@ -60,6 +65,8 @@ def problems_with_item(
             or any(not isinstance(a, str) or not 1 <= len(a) <= 40 for a in aliases)
         ):
             problem("aliases", "must be at most 20 texts of 1 to 40 characters")
+        elif not all(shows_what_it_says(a) for a in aliases):
+            problem("aliases", _HIDDEN)
     if "guide" in content:
         _check_guide(content["guide"], problem)
     return found
@@ -93,6 +100,8 @@ def _text(*, required: bool = False) -> _Value:
     def check(value: Any) -> str | None:
         if not isinstance(value, str) or len(value) > _TEXT_MAX or (required and not value.strip()):
             return "must be a non-empty text" if required else f"must be a text of at most {_TEXT_MAX} characters"
+        if not shows_what_it_says(value, multiline=True):
+            return _HIDDEN
         return None
 
     schema: dict[str, Any] = {"type": "string", "maxLength": _TEXT_MAX}

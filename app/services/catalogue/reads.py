@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from app import answers
+from app.characters import shows_what_it_says
 from app.db import MAX_ID
 from app.ports import Cache, Clock
 from app.search import MAX_QUERY_CHARS
@@ -374,9 +374,7 @@ def check_query(query: str) -> None:
     """Reject what no resident types: nothing at all, essays, control characters."""
     if len(query) > MAX_QUERY_CHARS:
         raise SearchQueryTooLong(context={"max_chars": MAX_QUERY_CHARS})
-    # isprintable() is false for every Cc and Cf character, so the per-character scan only
-    # runs for the rare query that holds something unprintable.
-    if not query.isprintable() and any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in " \t" for ch in query):
+    if not shows_what_it_says(query):
         raise SearchQueryInvalid()
     if not query.strip():
         raise SearchQueryEmpty()

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from tortoise.transactions import in_transaction
 
+from app.characters import UNSTORABLE, unstorable_fields
 from app.ports import Clock
 from app.services.catalogue.content import ITEM_FIELDS, changed_fields, item_content, problems_with_item
 from app.services.catalogue.errors import ImportRejected, ImportUnreadable
@@ -78,8 +79,9 @@ class CatalogueTransfer:
                 )
                 continue
             code = row.get("code")
-            problems = []
-            if not isinstance(code, str) or not 6 <= len(code) <= 40 or not code.isalnum():
+            # Every text must be storable, as in any request body (handlers/_endpoint.py).
+            problems = [{"field": field, "problem": UNSTORABLE} for field in unstorable_fields(row)]
+            if not isinstance(code, str) or not 6 <= len(code) <= 40 or not (code.isascii() and code.isalnum()):
                 problems.append({"field": "code", "problem": "must be 6 to 40 letters or digits"})
             elif code in seen:
                 problems.append({"field": "code", "problem": "appears twice in this file"})

@@ -145,9 +145,10 @@ class OrderDesk:
         self.wake_worker = wake_worker
         # Order creations still running for a caller who hung up (kept referenced until done).
         self._unfinished: set[asyncio.Future[Any]] = set()
+        # ASCII: a configured \d must not take full-width or other scripts' digits to the agency.
         self.ref_patterns = {
-            "traffic": re.compile(settings.traffic_ref_pattern),
-            "tax": re.compile(settings.tax_ref_pattern),
+            "traffic": re.compile(settings.traffic_ref_pattern, re.ASCII),
+            "tax": re.compile(settings.tax_ref_pattern, re.ASCII),
         }
 
     # ------------------------------------------------------------------ bills

@@ -161,7 +161,7 @@ def _logged_path(request: Request) -> str:
     a live QR payload, which decodes to personal data without a key) replaced by their name."""
     route = request.route
     secret = getattr(route.ctx, "secret_params", ()) if route is not None else ()
-    if not secret:
+    if route is None or not secret:
         return request.path
     values = request.match_info
 

@@ -99,10 +99,19 @@ class FaceCheckResult:
 class WeChatError(Exception):
     """WeChat answered with an errcode (or did not answer: errcode -1)."""
 
-    def __init__(self, errcode: int, errmsg: str = ""):
+    def __init__(self, errcode: int | None, errmsg: str = ""):
         super().__init__(f"{errcode}: {errmsg}")
         self.errcode = errcode
         self.errmsg = errmsg
+
+
+class WeChatAnswerInvalid(WeChatError):
+    """Something at WeChat's address answered, but not as WeChat does (not JSON, not an object,
+    a field missing or of the wrong type): no errcode. `errmsg` names what was wrong, never a
+    value (values may be personal data)."""
+
+    def __init__(self, errmsg: str):
+        super().__init__(None, errmsg)
 
 
 class WeChatMiniProgram(Protocol):

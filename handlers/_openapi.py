@@ -187,12 +187,16 @@ def _operation(
         "responses": responses,
     }
     if spec.auth.authenticated:
+        # These answer the route's own 401 and 403 codes too: a client reads them, not 4XX.
+        def listing(status: int, *shared: str) -> str:
+            return ", ".join(dict.fromkeys([*shared, *(c for c in client_errors if statuses.get(c) == status)]))
+
         operation["security"] = [{"bearer": []}]
-        operation["responses"]["401"] = {"description": "unauthorized, token_invalid, token_expired", **error_ref}
-        operation["responses"]["403"] = {
-            "description": "forbidden" + (", face_verification_required" if spec.auth.face else ""),
-            **error_ref,
+        operation["responses"]["401"] = {
+            "description": listing(401, "unauthorized", "token_invalid", "token_expired"), **error_ref,
         }
+        face = ("face_verification_required",) if spec.auth.face else ()
+        operation["responses"]["403"] = {"description": listing(403, "forbidden", *face), **error_ref}
     if spec.body is not None:
         schemas[spec.body.__name__] = _schema(spec.body, schemas)
         operation["requestBody"] = {

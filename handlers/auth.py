@@ -55,7 +55,7 @@ class SessionAnswer(BaseModel):
     summary="Log in with a wx.login code",
     tags=("identity",),
     response=SessionAnswer,
-    errors=("code_invalid", "code_used", "rate_limited", "upstream_unavailable"),
+    errors=("code_invalid", "code_used", "login_blocked", "rate_limited", "upstream_unavailable"),
     upstream=True,
 )
 async def login(request: Request, body: LoginBody) -> HTTPResponse:
@@ -118,7 +118,7 @@ async def face_start(request: Request) -> HTTPResponse:
     tags=("identity",),
     errors=(
         "verify_id_invalid", "verify_id_used", "verify_id_expired", "face_not_completed", "face_failed",
-        "upstream_unavailable",
+        "rate_limited", "upstream_unavailable",
     ),
     upstream=True,
 )

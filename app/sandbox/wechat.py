@@ -32,8 +32,26 @@ FACE_OUTCOMES = {"pass": 10000, "fail": 10004, "cancel": 90100}
 _OUT_SEQ = re.compile(r"^[0-9A-Za-z_-]{5,32}$")
 _OPENID = re.compile(r"[A-Za-z0-9_-]{6,64}")
 _PHONE = re.compile(r"1\d{10}")
-# The APIs whose next answers POST /faults can replace with errcodes.
-FAULT_APIS = ("jscode2session", "getuserphonenumber", "getverifyid")
+# The APIs whose next answers POST /faults can replace with errcodes or with GARBAGE_ANSWERS
+# (the next call gets it, before any check of its own, whatever access token it carries).
+FAULT_APIS = (
+    "jscode2session", "stable_token", "getuserphonenumber", "getverifyid", "queryverifyinfo", "subscribe_send",
+)
+# What something else at WeChat's address may answer (a proxy, a misrouted host): never WeChat's
+# protocol. kind -> (HTTP status, content type, body).
+GARBAGE_ANSWERS: dict[str, tuple[int, str, bytes]] = {
+    "empty_object": (200, "application/json", b"{}"),
+    "foreign_object": (200, "application/json", b'{"foo": 1}'),
+    "list": (200, "application/json", b'[{"errcode": 0, "openid": "o_in_a_list"}]'),
+    "wrong_types": (200, "application/json", json_module.dumps({
+        "openid": 12345, "session_key": None, "unionid": ["u"], "access_token": 7, "expires_in": "7200",
+        "phone_info": "13800138000", "verify_id": {"id": 1}, "verify_ret": "10000",
+    }).encode()),
+    "text_errcode": (200, "application/json", b'{"errcode": "busy", "errmsg": "?"}'),
+    "html": (200, "text/html; charset=utf-8", b"<html><body>Welcome to nginx!</body></html>"),
+    "not_found_page": (404, "text/html; charset=utf-8", b"<html><body>404 Not Found</body></html>"),
+    "proxy_error": (502, "text/html; charset=utf-8", b"<html><body>502 Bad Gateway</body></html>"),
+}
 
 # Subscribe templates registered for the sandbox app: keyword -> value rule.
 TEMPLATES: dict[str, dict[str, str]] = {
@@ -77,7 +95,7 @@ class SandboxWeChatState:
     out_seq_nos: set[str] = field(default_factory=set)
     subscriptions: dict[tuple[str, str], int] = field(default_factory=dict)
     sent_messages: list[dict[str, Any]] = field(default_factory=list)
-    faults: dict[str, list[int]] = field(default_factory=dict)  # api -> errcodes to answer next
+    faults: dict[str, list[int | str]] = field(default_factory=dict)  # api -> errcodes or garbage kinds, next first
     calls: dict[str, int] = field(default_factory=dict)
 
 
@@ -112,10 +130,13 @@ def create_blueprint(settings: Settings) -> Blueprint:
     def fault(api: str) -> HTTPResponse | None:
         state.calls[api] = state.calls.get(api, 0) + 1
         queued = state.faults.get(api)
-        if queued:
-            errcode = queued.pop(0)
-            return _err(errcode, "sandbox fault")
-        return None
+        if not queued:
+            return None
+        queued_answer = queued.pop(0)
+        if isinstance(queued_answer, str):
+            status, content_type, body = GARBAGE_ANSWERS[queued_answer]
+            return HTTPResponse(body, status=status, content_type=content_type)
+        return _err(queued_answer, "sandbox fault")
 
     def token_error(request: Request) -> HTTPResponse | None:
         token = request.args.get("access_token", "")
@@ -180,6 +201,8 @@ def create_blueprint(settings: Settings) -> Blueprint:
 
     @bp.post("/cgi-bin/stable_token")
     async def stable_token(request: Request) -> HTTPResponse:
+        if (injected := fault("stable_token")) is not None:
+            return injected
         body = _protocol_body(request) if request.body else None
         if body is None:
             return _err(47001, "data format error")
@@ -205,10 +228,10 @@ def create_blueprint(settings: Settings) -> Blueprint:
 
     @bp.post("/wxa/business/getuserphonenumber")
     async def phone_number(request: Request) -> HTTPResponse:
-        if (bad := token_error(request)) is not None:
-            return bad
         if (injected := fault("getuserphonenumber")) is not None:
             return injected
+        if (bad := token_error(request)) is not None:
+            return bad
         body = _protocol_body(request)
         if body is None:
             return _err(47001, "data format error")
@@ -232,10 +255,10 @@ def create_blueprint(settings: Settings) -> Blueprint:
 
     @bp.post("/cityservice/face/identify/getverifyid")
     async def get_verify_id(request: Request) -> HTTPResponse:
-        if (bad := token_error(request)) is not None:
-            return bad
         if (injected := fault("getverifyid")) is not None:
             return injected
+        if (bad := token_error(request)) is not None:
+            return bad
         body = _protocol_body(request)
         if body is None:
             return _err(47001, "data format error")
@@ -262,6 +285,8 @@ def create_blueprint(settings: Settings) -> Blueprint:
 
     @bp.post("/cityservice/face/identify/queryverifyinfo")
     async def query_verify_info(request: Request) -> HTTPResponse:
+        if (injected := fault("queryverifyinfo")) is not None:
+            return injected
         if (bad := token_error(request)) is not None:
             return bad
         body = _protocol_body(request)
@@ -280,6 +305,8 @@ def create_blueprint(settings: Settings) -> Blueprint:
 
     @bp.post("/cgi-bin/message/subscribe/send")
     async def subscribe_send(request: Request) -> HTTPResponse:
+        if (injected := fault("subscribe_send")) is not None:
+            return injected
         if (bad := token_error(request)) is not None:
             return bad
         body = _protocol_body(request)
@@ -356,17 +383,24 @@ def create_blueprint(settings: Settings) -> Blueprint:
 
     @bp.post("/faults")
     async def faults(request: Request) -> HTTPResponse:
-        """Queue errcodes for an API's next calls, e.g. {"api": "jscode2session", "errcodes": [-1]}."""
+        """Queue answers for an API's next calls: errcodes, e.g. {"api": "jscode2session",
+        "errcodes": [-1]}, then garbage, e.g. {"api": "getverifyid", "answers": ["html"]}."""
         fields = Fields(read_object(request), code="invalid_fault")
         api = fields.choice("api", FAULT_APIS)
-        errcodes = fields.body.get("errcodes")
-        if (
+        errcodes, answers = fields.body.get("errcodes"), fields.body.get("answers")
+        if (errcodes is not None or answers is None) and (
             not isinstance(errcodes, list)
             or not 1 <= len(errcodes) <= 100
             or any(isinstance(c, bool) or not isinstance(c, int) or c == 0 for c in errcodes)
         ):
             raise fields.invalid("errcodes", "a list of 1 to 100 non-zero integer errcodes")
-        state.faults.setdefault(api, []).extend(errcodes)
+        if answers is not None and (
+            not isinstance(answers, list)
+            or not 1 <= len(answers) <= 100
+            or any(not isinstance(kind, str) or kind not in GARBAGE_ANSWERS for kind in answers)
+        ):
+            raise fields.invalid("answers", "a list of 1 to 100 of " + ", ".join(GARBAGE_ANSWERS))
+        state.faults.setdefault(api, []).extend([*(errcodes or ()), *(answers or ())])
         return json({"faults": state.faults})
 
     @bp.post("/expire-token")
@@ -374,6 +408,7 @@ def create_blueprint(settings: Settings) -> Blueprint:
         """Make every access token expire now (to exercise the refresh on 42001)."""
         for token in state.tokens:
             state.tokens[token] = time.time() - 1
+        state.stable_token = None  # so stable_token hands out a live one next, as WeChat's does
         return json({"expired": len(state.tokens)})
 
     return bp

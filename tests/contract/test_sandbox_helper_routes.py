@@ -20,7 +20,7 @@ HELPER_ROUTES: dict[str, tuple[str, ...]] = {
     "/sandbox/wechat/phone-code": ("phone",),
     "/sandbox/wechat/face": ("verify_id", "outcome"),
     "/sandbox/wechat/subscribe": ("openid", "template_id", "count"),
-    "/sandbox/wechat/faults": ("api", "errcodes"),
+    "/sandbox/wechat/faults": ("api", "errcodes", "answers"),
     "/sandbox/wechatpay/confirm": ("order_no", "prepay_id", "outcome", "pay_params"),
     "/sandbox/wechatpay/faults": (
         "calls", "notifies", "bill", "refund_outcome", "notify_signing", "rotate_platform_certificate",
@@ -120,15 +120,22 @@ async def test_wechat_faults_store_only_whole_valid_requests(api: httpx.AsyncCli
                  {"api": "jscode2session", "errcodes": [-1, "x"]}, {"api": "jscode2session", "errcodes": [0]},
                  {"api": "jscode2session", "errcodes": [True]}, {"api": "jscode2session", "errcodes": []},
                  {"api": "not_an_api", "errcodes": [-1]}, {"api": ["jscode2session"], "errcodes": [-1]},
-                 {"errcodes": [-1]}):
+                 {"errcodes": [-1]}, {"api": "jscode2session"}, {"api": "jscode2session", "answers": []},
+                 {"api": "jscode2session", "answers": ["html", "teapot"]}, {"api": "jscode2session", "answers": "html"},
+                 {"api": "jscode2session", "answers": [1]}, {"api": "jscode2session", "errcodes": [-1], "answers": [None]},
+                 {"api": "jscode2session", "errcodes": [], "answers": ["html"]}):
         error = assert_envelope(await api.post("/sandbox/wechat/faults", json=body), status=422)
-        assert error["code"] == "invalid_fault" and error["context"]["field"] in {"api", "errcodes"}
+        assert error["code"] == "invalid_fault" and error["context"]["field"] in {"api", "errcodes", "answers"}
     assert wechat.faults == before
     stored = await api.post("/sandbox/wechat/faults", json={"api": "getverifyid", "errcodes": [-1, 45011]})
+    both = await api.post("/sandbox/wechat/faults",
+                          json={"api": "queryverifyinfo", "errcodes": [40001], "answers": ["html", "list"]})
     try:
         assert stored.status_code == 200 and stored.json()["faults"]["getverifyid"][-2:] == [-1, 45011]
+        assert both.status_code == 200 and both.json()["faults"]["queryverifyinfo"][-3:] == [40001, "html", "list"]
     finally:
         wechat.faults.pop("getverifyid", None)
+        wechat.faults.pop("queryverifyinfo", None)
 
 
 @pytest.mark.parametrize("agency", ["traffic", "tax"])

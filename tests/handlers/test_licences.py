@@ -679,6 +679,33 @@ async def test_holder_is_notified_when_opted_in(api, world, live):
     assert message["page"] == f"pages/licences/usage?id={business.licence_id}"
 
 
+@pytest.mark.parametrize("kind", ["empty_object", "list", "html", "proxy_error"])
+async def test_a_garbage_answer_to_the_holders_message_is_one_log_line(api, world, live, caplog, kind):
+    """Sending the holder's message is fire-and-forget: when what answers at WeChat's address is
+    not WeChat (`{}`, a list, an HTML page, a proxy's 502), the inspection still answers and the
+    failure is one line without a traceback or the holder's openid, not a KeyError's traceback."""
+    business = await make_business(api, world)
+    wechat = live.sandbox("wechat")
+    queued = await api.post("/sandbox/wechat/faults", json={"api": "subscribe_send", "answers": [kind]})
+    assert queued.status_code == 200, queued.text
+    payload = await present(api, business.owner, business.licence_id)
+    with caplog.at_level(logging.INFO, logger="app.licences"):
+        assert (await inspect(api, world.inspector, payload))["valid"] is True
+        for _ in range(100):
+            if not wechat.faults["subscribe_send"] and any(r.name == "app.licences" for r in caplog.records):
+                break
+            await asyncio.sleep(0.02)
+    assert wechat.faults["subscribe_send"] == []
+    records = [r for r in caplog.records if r.name == "app.licences"]
+    assert len(records) == 1, [r.getMessage() for r in records]
+    [record] = records
+    assert record.levelno == logging.INFO and not record.exc_info, record.getMessage()
+    assert "not notified" in record.getMessage()
+    shown = JsonFormatter().format(record)
+    assert business.owner.openid not in shown and business.owner.id_number not in shown
+    assert wechat.sent_messages == [m for m in wechat.sent_messages if m["touser"] != business.owner.openid]
+
+
 # --------------------------------------------------------------------------- offline: the trust list
 async def test_trust_list_is_signed_served_with_etag_and_verifies_offline(api, world):
     business = await make_business(api, world)

@@ -5,7 +5,7 @@ import inspect
 import itertools
 import re
 import secrets
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -480,3 +480,128 @@ async def test_the_guide_is_documented_with_the_services_own_schema(
     assert refused.status_code == 422 and {"field": "guide.colour", "problem": "unknown field"} in (
         refused.json()["error"]["context"]["fields"]
     ), refused.text
+
+
+IDENTITY_PREFIXES = ("/api/v1/auth/", "/api/v1/me")
+LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def _assert_error_documented(document: dict[str, Any], path: str, method: str, answer: httpx.Response) -> None:
+    """The answer's error code is named where the document describes its status (401 and 403
+    of an authenticated route, 429, 502, 503, else 4XX), and the body is the Error envelope."""
+    operation = document["paths"][path][method]
+    documented = _resolve(document, _documented(operation, answer.status_code))
+    code = answer.json()["error"]["code"]
+    named = re.findall(r"[a-z][a-z0-9_]*", documented.get("description", ""))
+    assert code in named, (method, path, answer.status_code, code, documented.get("description"))
+    _assert_conforms(document, operation, answer.status_code, answer.headers["content-type"], answer.content)
+
+
+async def test_identity_routes_document_every_error_they_answer(api: httpx.AsyncClient, live: LiveServer) -> None:
+    """Every error an identity route (/api/v1/auth/*, /api/v1/me*) answers, WeChat's included
+    (refusing, busy, blocked, limiting, answering garbage), is declared for that route in
+    /openapi.json under the status it comes with. Each route is made to give each error."""
+    from models.identity import FaceVerification, RefreshToken
+    from tests.handlers.test_wechat_answers import forget_wechat_token
+
+    await forget_wechat_token(live)
+    document = (await api.get("/openapi.json")).json()
+    answered: list[tuple[str, str, httpx.Response]] = []
+
+    async def call(method: str, path: str, session: Session | None = None, **kwargs: Any) -> httpx.Response:
+        if session is not None:
+            kwargs["headers"] = session.headers
+        answer = await api.request(method.upper(), path, **kwargs)
+        assert answer.status_code >= 400, (method, path, answer.text)
+        answered.append((path, method, answer))
+        return answer
+
+    async def fault(wechat_api: str, failure: int | str) -> None:
+        kind = "errcodes" if isinstance(failure, int) else "answers"
+        assert (await api.post("/sandbox/wechat/faults", json={"api": wechat_api, kind: [failure]})).status_code == 200
+
+    async def login_code() -> str:
+        return (await api.post("/sandbox/wechat/login-code", json={})).json()["code"]
+
+    async def named() -> Session:
+        return await bind_realname(api, await login(api))
+
+    async def started(session: Session) -> str:
+        answer = await api.post("/api/v1/auth/face/start", headers=session.headers)
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["verify_id"])
+
+    # WeChat busy (-1), limiting (45011), refusing (40013), answering what it never would.
+    wechat_failures: tuple[int | str, ...] = (-1, 45011, 40013, "empty_object", "html", "proxy_error")
+
+    login_path = "/api/v1/auth/login"
+    await call("post", login_path, json={"code": "never-issued"})
+    used = await login_code()
+    assert (await api.post(login_path, json={"code": used})).status_code == 200
+    await call("post", login_path, json={"code": used})
+    for failure in (40226, *wechat_failures):
+        await fault("jscode2session", failure)
+        await call("post", login_path, json={"code": await login_code()})
+
+    await call("post", "/api/v1/auth/operator-login", json={"username": "nobody_" + secrets.token_hex(4),
+                                                             "password": "wrong"})
+
+    refresh_path = "/api/v1/auth/refresh"
+    await call("post", refresh_path, json={"refresh_token": "not-a-token"})
+    reused = await login(api)
+    assert (await api.post(refresh_path, json={"refresh_token": reused.refresh_token})).status_code == 200
+    await call("post", refresh_path, json={"refresh_token": reused.refresh_token})
+    expired = await login(api)
+    await RefreshToken.filter(user_id=expired.user_id).update(expires_at=LONG_AGO)
+    await call("post", refresh_path, json={"refresh_token": expired.refresh_token})
+
+    await call("post", "/api/v1/auth/face/start", await login(api))
+    for failure in wechat_failures:
+        await fault("getverifyid", failure)
+        await call("post", "/api/v1/auth/face/start", await named())
+
+    finish_path = "/api/v1/auth/face/finish"
+    face_user = await named()
+    await call("post", finish_path, face_user, json={"verify_id": "vf_never_started"})
+    verify_id = await started(face_user)
+    await call("post", finish_path, face_user, json={"verify_id": verify_id})
+    await api.post("/sandbox/wechat/face", json={"verify_id": verify_id, "outcome": "fail"})
+    await call("post", finish_path, face_user, json={"verify_id": verify_id})
+    await call("post", finish_path, face_user, json={"verify_id": verify_id})
+    stale = await started(face_user)
+    await FaceVerification.filter(verify_id=stale).update(expires_at=LONG_AGO)
+    await call("post", finish_path, face_user, json={"verify_id": stale})
+    for failure in wechat_failures:
+        session = await named()
+        verify_id = await started(session)
+        await api.post("/sandbox/wechat/face", json={"verify_id": verify_id, "outcome": "pass"})
+        await fault("queryverifyinfo", failure)
+        await call("post", finish_path, session, json={"verify_id": verify_id})
+
+    realname_path = "/api/v1/me/realname"
+    bound = await named()
+    await call("post", realname_path, bound, json={"name": "李四", "id_number": bound.id_number[:-1] + (
+        "0" if bound.id_number[-1] != "0" else "1")})
+    await call("post", realname_path, await login(api), json={"name": "李4", "id_number": bound.id_number})
+    await call("post", realname_path, bound, json={"name": "李四", "id_number": bound.id_number})
+    await call("post", realname_path, await login(api), json={"name": bound.name, "id_number": bound.id_number})
+
+    phone_path = "/api/v1/me/phone"
+    await call("post", phone_path, await login(api), json={"code": "never-issued"})
+    for failure in wechat_failures:
+        await fault("getuserphonenumber", failure)
+        code = (await api.post("/sandbox/wechat/phone-code", json={"phone": "13800138000"})).json()["code"]
+        await call("post", phone_path, await login(api), json={"code": code})
+
+    for path, method, _ in _operations(document):
+        if path.startswith(IDENTITY_PREFIXES) and document["paths"][path][method].get("security"):
+            await call(method, path)  # no token
+            await call(method, path, headers={"Authorization": "Bearer not-a-token"})
+
+    identity_routes = {(p, m) for p, m, _ in _operations(document) if p.startswith(IDENTITY_PREFIXES)}
+    assert {(p, m) for p, m, _ in answered} == identity_routes
+    for path, method, answer in answered:
+        _assert_error_documented(document, path, method, answer)
+    codes = {answer.json()["error"]["code"] for _, _, answer in answered}
+    assert {"login_blocked", "upstream_error", "upstream_unavailable", "rate_limited", "realname_required",
+            "face_failed", "verify_id_expired", "id_number_taken", "refresh_token_reused"} <= codes

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -34,7 +35,7 @@ from app.errors import (
     UpstreamUnavailable,
     ValidationFailed,
 )
-from app.ports import Cache, Clock, WeChatError, WeChatMiniProgram
+from app.ports import Cache, Clock, WeChatAnswerInvalid, WeChatError, WeChatMiniProgram
 from app.services.catalogue.regions import unknown_regions
 from app.services.identity.audit import AuditLog
 from app.services.identity.idnumbers import InvalidIdNumber, validate_credit_code, validate_id_number
@@ -155,6 +156,10 @@ FACE_NOT_FINISHED = 90199
 # The errcode of "system busy", which the adapter also gives a call WeChat did not answer
 # (network, timeout, 5xx): trying again may work.
 WECHAT_NO_ANSWER = -1
+# What errcodes mean for a code exchange; elsewhere (40226 on a face check) they are WeChat
+# refusing the call like any errcode without an answer of ours: 502 upstream_error.
+LOGIN_ERRCODES: dict[int, type[AppError]] = {40029: CodeInvalid, 40163: CodeUsed, 40226: LoginBlocked}
+PHONE_ERRCODES: dict[int, type[AppError]] = {40029: CodeInvalid}
 # How long a computed profile is served from the cache at most; writes drop it at once.
 PROFILE_CACHE_SECONDS = 30.0
 AGENT_SCOPES = frozenset({"licences", "payments", "services"})
@@ -226,7 +231,7 @@ class IdentityService:
     async def login(self, *, code: str, client_ip: str) -> dict[str, Any]:
         limits = self.settings.rate_limits
         await self.limits.hit("login", "ip", client_ip, limit=limits.login_per_ip)
-        session = await self._wechat_call(self.wechat.code_to_session(code))
+        session = await self._wechat_call(self.wechat.code_to_session(code), errcodes=LOGIN_ERRCODES)
         await self.limits.hit("login", "openid", session.openid, limit=limits.login_per_openid)
         now = self.clock.now()
         family, refresh = secrets.token_hex(16), secrets.token_urlsafe(32)
@@ -510,7 +515,7 @@ class IdentityService:
         user = await self._user(who.user_id)
         await self.limits.hit("phone", "ip", client_ip, limit=limits.phone_per_ip)
         await self.limits.hit("phone", "openid", user.openid or f"user{user.id}", limit=limits.phone_per_openid)
-        phone = await self._wechat_call(self.wechat.get_phone_number(code))
+        phone = await self._wechat_call(self.wechat.get_phone_number(code), errcodes=PHONE_ERRCODES)
         async with in_transaction() as conn:  # the number and its audit record, or neither
             await User.filter(id=user.id).using_db(conn).update(
                 phone_enc=self.cipher.encrypt(phone, field="users.phone"), phone_index=self.blind.of(phone, field="phone")
@@ -880,22 +885,21 @@ class IdentityService:
     def _decrypt(self, value: str | None, field_name: str) -> str | None:
         return self.cipher.decrypt(value, field=field_name) if value else None
 
-    async def _wechat_call(self, call: Any) -> Any:
+    async def _wechat_call(self, call: Any, *, errcodes: Mapping[int, type[AppError]] | None = None) -> Any:
+        """`errcodes`: what WeChat's errcodes mean for this call, beyond those of every call."""
         try:
             return await call
         except WeChatError as exc:
-            raise _wechat_error(exc) from None
+            raise _wechat_error(exc, errcodes or {}) from None
 
 
-def _wechat_error(exc: WeChatError) -> AppError:
-    if exc.errcode == 40029:
-        return CodeInvalid()
-    if exc.errcode == 40163:
-        return CodeUsed()
+def _wechat_error(exc: WeChatError, errcodes: Mapping[int, type[AppError]]) -> AppError:
+    if isinstance(exc, WeChatAnswerInvalid):  # a proxy's page, `{}`: not WeChat, and not busy
+        return UpstreamRejected("WeChat's answer could not be read.", context={"partner": "wechat"})
+    if exc.errcode is not None and exc.errcode in errcodes:
+        return errcodes[exc.errcode]()
     if exc.errcode == 45011:
         return RateLimited(retry_after=60, message="WeChat is limiting this account; try again in a minute.")
-    if exc.errcode == 40226:
-        return LoginBlocked()
     if exc.errcode == WECHAT_NO_ANSWER:
         return UpstreamUnavailable(context={"partner": "wechat"})
     # Any other errcode is WeChat refusing the call: sending it again would not help.

@@ -8,12 +8,14 @@ import itertools
 import re
 import sqlite3
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.backends.sqlite import executor as _sqlite_executor  # noqa: F401  (registers its adapters first)
 from tortoise.exceptions import DBConnectionError
 
 from app.config import DatabaseSettings
@@ -21,6 +23,17 @@ from app.config import DatabaseSettings
 # Every table's id is a BigIntField: a signed 64-bit integer. A larger number names no row, and
 # neither SQLite nor asyncpg will take it as a parameter (OverflowError), so lookups check first.
 MAX_ID = 2**63 - 1
+
+
+def _utc_text(value: datetime) -> str:
+    return (value.astimezone(UTC) if value.tzinfo is not None else value).isoformat(" ")
+
+
+# SQLite keeps a time as text and compares it as text, so every stored time must be in one
+# offset: a channel's +08:00 success_time written as given sorted after UTC bounds it was
+# earlier than (a Beijing day's reconciliation lost its last eight hours). Tortoise's own
+# adapter writes the offset a value came with; this one, registered after it, writes UTC.
+sqlite3.register_adapter(datetime, _utc_text)
 
 # label -> models module. Migrations live in models/migrations/<label>/.
 FEATURE_APPS = {

@@ -48,6 +48,10 @@ class SessionAnswer(BaseModel):
     user: SignedInUser
 
 
+# Answers holding tokens are never stored by a cache (RFC 6749 §5.1); signed-in routes get this anyway.
+TOKENS = {"Cache-Control": "no-store"}
+
+
 @bp.post("/login")
 @endpoint(
     auth=PUBLIC,
@@ -59,7 +63,7 @@ class SessionAnswer(BaseModel):
     upstream=True,
 )
 async def login(request: Request, body: LoginBody) -> HTTPResponse:
-    return ok(await services(request).identity.login(code=body.code, client_ip=request.client_ip))
+    return ok(await services(request).identity.login(code=body.code, client_ip=request.client_ip), headers=TOKENS)
 
 
 @bp.post("/operator-login")
@@ -75,7 +79,7 @@ async def operator_login(request: Request, body: OperatorLoginBody) -> HTTPRespo
     result = await services(request).identity.operator_login(
         username=body.username, password=body.password, client_ip=request.client_ip
     )
-    return ok(result)
+    return ok(result, headers=TOKENS)
 
 
 @bp.post("/refresh")
@@ -88,7 +92,7 @@ async def operator_login(request: Request, body: OperatorLoginBody) -> HTTPRespo
     errors=("token_invalid", "token_expired", "refresh_token_reused"),
 )
 async def refresh(request: Request, body: RefreshBody) -> HTTPResponse:
-    return ok(await services(request).identity.refresh(refresh_token=body.refresh_token))
+    return ok(await services(request).identity.refresh(refresh_token=body.refresh_token), headers=TOKENS)
 
 
 @bp.post("/logout")

@@ -1,13 +1,15 @@
 """Login, refresh rotation and reuse, logout, and malformed requests."""
 
 import asyncio
+import secrets
 
 import pytest
 
 from app.adapters.http import HttpClient
 from app.adapters.wechat import WeChatApiClient
+from app.services.identity.operators import create_operator
 from models.identity import RefreshToken, User
-from tests.conftest import bind_realname, free_port, login, pass_face
+from tests.conftest import OPERATOR_PASSWORD, bind_realname, free_port, login, pass_face
 
 
 async def code_for(api, openid=None):
@@ -183,6 +185,21 @@ async def test_refresh_answers_the_user_as_login_does(api):
         assert documented == {"$ref": "#/components/schemas/SessionAnswer"}
         validator = jsonschema.Draft202012Validator({**documented, "components": document["components"]})
         assert [e.message for e in validator.iter_errors(answer)] == []
+
+
+async def test_answers_holding_tokens_are_never_cached(api, live):
+    """RFC 6749 §5.1: login, refresh and operator login answers say Cache-Control: no-store."""
+    first = await api.post("/api/v1/auth/login", json={"code": await code_for(api, None)})
+    refreshed = await api.post("/api/v1/auth/refresh", json={"refresh_token": first.json()["refresh_token"]})
+    username = "op_" + secrets.token_hex(4)
+    await create_operator(username=username, password=OPERATOR_PASSWORD, blind_key=live.settings.security.blind_index_key)
+    operator = await api.post("/api/v1/auth/operator-login", json={"username": username, "password": OPERATOR_PASSWORD})
+    again = await api.post("/api/v1/auth/login", json={"code": await code_for(api, None)})
+    for answer in (first, refreshed, operator, again):
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["cache-control"] == "no-store"
+    # Each answer its own request id: the shared header set is not written to.
+    assert first.headers["x-request-id"] != again.headers["x-request-id"]
 
 
 async def test_refresh_tokens_are_stored_hashed(api):

@@ -204,7 +204,7 @@ class WeChatPayChannel:
             raise NotifyRejected("signtest_probe")
         if lower.get("wechatpay-signature-type", SIGNATURE_TYPE) != SIGNATURE_TYPE:
             raise NotifyRejected("unsupported_signature_type")
-        if not timestamp.isdigit() or abs(self._clock() - int(timestamp)) > self.notify_max_age:
+        if not (timestamp.isascii() and timestamp.isdigit()) or abs(self._clock() - int(timestamp)) > self.notify_max_age:
             raise NotifyRejected("stale_timestamp")
         key = self._verifying_keys.get(serial)
         if key is None:

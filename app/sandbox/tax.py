@@ -158,7 +158,7 @@ class AgencyGateway:
         if not hmac.compare_digest(expected, fields.get("signature", "")):
             return secret, "bad_signature"
         now = time.time()
-        if not timestamp.isdigit() or abs(now - int(timestamp)) > self._max_skew:
+        if not (timestamp.isascii() and timestamp.isdigit()) or abs(now - int(timestamp)) > self._max_skew:
             return secret, "stale_timestamp"
         self._forget_old_nonces(now)
         if nonce in self._nonces:

@@ -272,7 +272,7 @@ class WeChatPaySandbox:
             problem = "mchid does not match"
         elif auth["serial_no"] != self.merchant_serial:
             problem = "unknown merchant certificate serial"
-        elif not auth["timestamp"].isdigit() or abs(time.time() - int(auth["timestamp"])) > self.config.auth_window:
+        elif not (auth["timestamp"].isascii() and auth["timestamp"].isdigit()) or abs(time.time() - int(auth["timestamp"])) > self.config.auth_window:
             problem = "timestamp outside the allowed window"
         else:
             message = wechatpay_request_message(

@@ -257,6 +257,11 @@ async def test_verify_notify_rejects_tampering_staleness_and_probes_directly():
     with pytest.raises(NotifyRejected) as caught:
         channel.verify_notify(headers, body + b" ")
     assert caught.value.reason == "bad_signature"
+    # str.isdigit() takes "²" (a header is Latin-1), which int() refuses: still a stale timestamp.
+    for odd in ("\u00b2", "1\u00b9", "\u0661\u0662"):
+        with pytest.raises(NotifyRejected) as caught:
+            channel.verify_notify({**headers, "Wechatpay-Timestamp": odd}, body)
+        assert caught.value.reason == "stale_timestamp"
     with pytest.raises(NotifyRejected) as caught:
         channel.verify_notify({k: v for k, v in headers.items() if k != "Wechatpay-Nonce"}, body)
     assert caught.value.reason == "missing_signature_headers"

@@ -167,7 +167,7 @@ AGENT_SCOPES = frozenset({"licences", "payments", "services"})
 # extensions B and later beyond the Basic Multilingual Plane); "·" joins transliterated names.
 _NAME = re.compile(r"^[\u3007\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f\u00b7A-Za-z ]{2,30}$")
 # An inspector's region: a GB/T 2260 code, or its province (2) or city (4) prefix for the area below.
-_SCOPE_REGION = re.compile(r"\d{2}(\d{2}(\d{2})?)?")
+_SCOPE_REGION = re.compile(r"[0-9]{2}([0-9]{2}([0-9]{2})?)?")
 
 
 def cert_hash(cert_type: str, cert_name: str, cert_no: str) -> str:

@@ -17,7 +17,7 @@ from app.batching import Coalescer, SharedCall
 from app.config import LicenceSettings
 from app.db import insert_rows, text_in
 from app.lc1.verifier import InspectorScope, Reason, VerificationResult
-from app.ports import Cache, Clock, PresentationVerifier, WeChatError, WeChatMiniProgram
+from app.ports import Cache, Clock, PresentationVerifier, WeChatAnswerInvalid, WeChatError, WeChatMiniProgram
 from app.services.identity.protection import mask_name
 from app.services.identity.service import IdentityService
 from app.services.licences.service import SHANGHAI, effective_status
@@ -265,6 +265,9 @@ class InspectionService:
                     },
                     page=f"pages/licences/usage?id={licence.id}",
                 )
+        except WeChatAnswerInvalid as exc:  # errmsg names the field, never a value
+            log.info("licence check not notified: WeChat's answer was not understood (%s)", exc.errmsg,
+                     extra={"licence_id": licence.id})
         except WeChatError as exc:  # e.g. 43101: the holder has no subscribe credit left
             log.info("licence check not notified: WeChat errcode %s", exc.errcode, extra={"licence_id": licence.id})
         except Exception:  # a failed notification must never affect the inspection

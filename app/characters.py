@@ -50,20 +50,20 @@ def unstorable_fields(data: Any) -> list[str]:
     pydantic names fields ("data.permit_no", "records.0.holder.name"); a bad object key is
     reported at its object ("(key)" appended)."""
     found: list[str] = []
-    _walk(data, (), found)
+    # Depth-first with a stack of its own: orjson accepts 1,023 levels of nesting, more than
+    # Python's recursion limit leaves room for under a request's frames.
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if not is_storable(value):
+                found.append(".".join(map(str, path)))
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                if isinstance(key, str) and not is_storable(key):
+                    found.append(".".join(map(str, (*path, "(key)"))))
+                else:
+                    stack.append((item, (*path, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, index)) for index, item in reversed(list(enumerate(value))))
     return found
-
-
-def _walk(value: Any, path: tuple[str | int, ...], found: list[str]) -> None:
-    if isinstance(value, str):
-        if not is_storable(value):
-            found.append(".".join(map(str, path)))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(key, str) and not is_storable(key):
-                found.append(".".join(map(str, (*path, "(key)"))))
-            else:
-                _walk(item, (*path, key), found)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _walk(item, (*path, index), found)

@@ -252,3 +252,18 @@ async def test_an_imported_item_code_is_ascii(api, operator: Session):
     assert response.status_code == 422, response.text
     problems = response.json()["error"]["context"]["report"][0]["problems"]
     assert {"field": "code", "problem": "must be 6 to 40 letters or digits"} in problems
+
+
+async def test_the_deepest_body_json_allows_is_checked_without_recursion(api: httpx.AsyncClient, world: World) -> None:  # noqa: F811
+    """orjson reads 1,023 levels of nesting; the check walks them with its own stack (a recursive
+    walk hit Python's limit there and answered 500)."""
+    deep = "[" * 1022 + '"a\\u0000b"' + "]" * 1022
+    body = '{"department": "某局", "purpose": "核验", "extra": ' + deep + "}"
+    business = await make_business(api, world)
+    owner = await pass_face(api, business.owner)
+    response = await api.post(
+        f"/api/v1/licences/{business.licence_id}/consents", content=body.encode(),
+        headers={**owner.headers, "Content-Type": "application/json"},
+    )
+    assert refused_fields(response) == ["extra" + ".0" * 1022]
+    assert await ConsentGrant.filter(licence_id=business.licence_id).count() == 0

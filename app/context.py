@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,11 @@ class AppContext(SimpleNamespace):
     adapters: Adapters
     services: Services
     closers: list[Any]
+
+
+# A caller's X-Request-ID of this shape is the request's id (answers, error envelopes, logs);
+# anything else gets a new one.
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
 class RequestContext(SimpleNamespace):

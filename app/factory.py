@@ -21,7 +21,7 @@ from sanic.response import HTTPResponse
 from app.adapters.cache import is_cache_outage
 from app.adapters.http import HttpClient
 from app.config import Settings, load_settings
-from app.context import Adapters, App, AppContext, Request
+from app.context import REQUEST_ID, Adapters, App, AppContext, Request
 from app.db import is_database_outage, outage_in
 from app.errors import (
     AppError,
@@ -34,8 +34,6 @@ from app.errors import (
 )
 from app.logs import access_log, configure_logging, error_log
 from app.routing import Router
-
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
 def create_app(
@@ -177,7 +175,7 @@ def _register_request_middleware(app: App) -> None:
     async def start_request(request: Request) -> None:
         incoming = request.headers.get("x-request-id")
         ctx = request.ctx
-        ctx.request_id = incoming if incoming and _REQUEST_ID.match(incoming) else _new_request_id()
+        ctx.request_id = incoming if incoming and REQUEST_ID.match(incoming) else _new_request_id()
         ctx.started = time.perf_counter()
 
     @app.on_response(priority=100)  # type: ignore[call-arg]

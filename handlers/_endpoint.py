@@ -89,6 +89,22 @@ class Lookup:
 
 
 @dataclass(frozen=True)
+class Header:
+    """A request header the route reads, as /openapi.json documents it:
+
+        IDEMPOTENCY = Header("Idempotency-Key", "...", {"type": "string", "pattern": "..."}, required=True)
+
+    Declared on the route (`headers=`), read by the handler and checked by its service.
+    (If-None-Match, on routes that answer 304, and X-Request-ID, on every route, are
+    documented by handlers/_openapi.py itself.)"""
+
+    name: str
+    description: str
+    schema: dict[str, Any]
+    required: bool = False
+
+
+@dataclass(frozen=True)
 class EndpointSpec:
     auth: Policy
     summary: str
@@ -103,6 +119,7 @@ class EndpointSpec:
     responses: dict[str, dict[str, Any]] = field(default_factory=dict)
     upstream: bool = False
     documented_body: dict[str, type[BaseModel] | dict[str, Any]] = field(default_factory=dict)
+    headers: tuple[Header, ...] = ()
 
 
 # What a route that calls an outside party while it answers may answer when that party fails
@@ -129,6 +146,7 @@ def endpoint(
     responses: dict[str, dict[str, Any]] | None = None,
     upstream: bool = False,
     documented_body: dict[str, type[BaseModel] | dict[str, Any]] | None = None,
+    headers: tuple[Header, ...] = (),
 ) -> Callable[[Handler], Handler]:
     """`status`: the success status or statuses the route answers with (201 for a create, 204
     without a body, (201, 200) when it may find the thing already made), as documented.
@@ -139,7 +157,10 @@ def endpoint(
     `upstream`: the route calls an outside party (WeChat, a pay channel, a billing agency) while it
     answers, so it may answer 502 `upstream_error` (UPSTREAM_ERRORS), documented with its errors.
     `documented_body`: the request body as documented, a model or a JSON Schema by media type, for
-    a route that reads its raw body itself (an import that takes JSON or CSV)."""
+    a route that reads its raw body itself (an import that takes JSON or CSV).
+    `response`: the model of the JSON body of each success status but 204 and 304, as documented
+    (the handler answers it; the model is not applied to the answer).
+    `headers`: the request headers the route reads (see Header)."""
     statuses = (status,) if isinstance(status, int) else status
     if upstream:
         errors = (*errors, *(code for code in UPSTREAM_ERRORS if code not in errors))
@@ -147,7 +168,7 @@ def endpoint(
     def decorate(handler: Handler) -> Handler:
         spec = EndpointSpec(
             auth, summary, body, query, response, tags, errors, statuses, _path_lookups(handler), documented_path,
-            dict(responses or {}), upstream, dict(documented_body or {}),
+            dict(responses or {}), upstream, dict(documented_body or {}), headers,
         )
         wrapper = _guarded(handler, spec)
         wrapper.__endpoint__ = spec  # type: ignore[attr-defined]

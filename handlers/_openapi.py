@@ -10,6 +10,7 @@ from typing import Any
 
 from sanic import Sanic
 
+from app.context import REQUEST_ID
 from app.db import MAX_ID
 from app.errors import AppError
 from handlers._endpoint import EndpointSpec, Lookup
@@ -43,6 +44,18 @@ _ERROR_REF = {"content": {"application/json": {"schema": {"$ref": "#/components/
 _WAIT = "seconds to wait before sending the request again"
 _BAD_GATEWAY = ": an outside party (WeChat, a pay channel, a billing agency) failed or refused the request"
 _RETRY_AFTER: dict[str, Any] = {"description": _WAIT, "schema": {"type": "integer", "minimum": 1}}
+# A route that answers 304 compares If-None-Match with the ETag it sends (handlers/_endpoint.not_modified).
+_IF_NONE_MATCH = {
+    "name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"},
+    "description": "an ETag this route answered before (or *): 304 without a body while it still applies",
+}
+_ETAG = {"ETag": {"description": "send it back in If-None-Match", "schema": {"type": "string"}}}
+# Every route honours it (app/factory.py); inline, so each operation lists every header it reads.
+_REQUEST_ID = {
+    "name": "X-Request-ID", "in": "header", "required": False,
+    "schema": {"type": "string", "pattern": REQUEST_ID.pattern},
+    "description": "the caller's own request id for the answer, its error envelope and the logs; else a new one",
+}
 
 
 def _shared_responses() -> dict[str, Any]:
@@ -159,8 +172,11 @@ def _operation(
         schemas[spec.response.__name__] = _schema(spec.response, schemas)
         body_ref = {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{spec.response.__name__}"}}}}
     responses: dict[str, Any] = {}
+    conditional = 304 in spec.statuses
     for status in spec.statuses:
         responses[str(status)] = {"description": HTTPStatus(status).phrase}
+        if conditional and status in (200, 304):
+            responses[str(status)]["headers"] = copy.deepcopy(_ETAG)
         if body_ref is not None and status not in _NO_BODY:
             responses[str(status)].update(body_ref)
     responses["4XX"] = {"description": "Error: " + (", ".join(client_errors) or "see code"), **error_ref}
@@ -181,7 +197,7 @@ def _operation(
         "summary": spec.summary,
         "operationId": route.name.replace(".", "_"),
         "tags": list(spec.tags) or [route.name.split(".")[1] if "." in route.name else "default"],
-        "parameters": list(params),
+        "parameters": [*params, *_header_parameters(spec), copy.deepcopy(_REQUEST_ID)],
         "x-auth-policy": spec.auth.name,
         "description": f"Who may call: {spec.auth.description}",
         "responses": responses,
@@ -217,6 +233,16 @@ def _operation(
             required = name in spec.query.model_json_schema().get("required", [])
             operation["parameters"].append({"name": name, "in": "query", "required": required, "schema": prop})
     return operation
+
+
+def _header_parameters(spec: EndpointSpec) -> list[dict[str, Any]]:
+    found = [
+        {"name": h.name, "in": "header", "required": h.required, "schema": dict(h.schema), "description": h.description}
+        for h in spec.headers
+    ]
+    if 304 in spec.statuses:
+        found.append(dict(_IF_NONE_MATCH))
+    return found
 
 
 def _schema(model: Any, schemas: dict[str, Any]) -> dict[str, Any]:

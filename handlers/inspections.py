@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from datetime import date, datetime
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, RootModel
 from sanic import Blueprint
 from sanic.response import HTTPResponse
 
@@ -44,9 +45,57 @@ class InspectionBody(BaseModel):
     location: Location | None = None
 
 
+class InspectedType(BaseModel):
+    code: str
+    name: str
+
+
+class InspectedHolder(BaseModel):
+    kind: Literal["person", "enterprise"]
+    name: str = Field(description="a person's name masked")
+    credit_code: str | None
+
+
+class InspectedLicence(BaseModel):
+    """What this inspector's scope may see of the licence."""
+
+    identifier: str
+    type: InspectedType
+    issuer: str
+    holder: InspectedHolder
+    region_code: str
+    status: Literal["active", "suspended", "revoked", "expired"]
+    valid_until: date | None
+    data: dict[str, str | None] = Field(description="the fields the licence type shows inspectors")
+
+
+class ValidCode(BaseModel):
+    valid: Literal[True]
+    licence: InspectedLicence
+    checked_at: datetime
+
+
+class RefusedCode(BaseModel):
+    valid: Literal[False]
+    reason: str = Field(description="why (README: the inspection reasons), e.g. replayed, expired, revoked")
+    checked_at: datetime
+
+
+class InspectionAnswer(RootModel[ValidCode | RefusedCode]):
+    """Every scanned text is answered 200 and recorded: valid with the licence, or not with a reason."""
+
+
+class TrustListAnswer(BaseModel):
+    """A JWS-like signed document (README: the trust list): base64url header, payload and signature."""
+
+    protected: str
+    payload: str
+    signature: str
+
+
 @inspections_bp.post("/inspections")
 @endpoint(auth=INSPECTOR, body=InspectionBody, summary="Check a presented QR payload (扫码核验)",
-          tags=("inspections",))
+          tags=("inspections",), response=InspectionAnswer)
 async def inspect(request: Request, body: InspectionBody) -> HTTPResponse:
     result = await services(request).licences.inspections.inspect(
         inspector_id=principal(request).user_id, payload=body.payload,
@@ -69,7 +118,7 @@ async def redeem_consent(request: Request, body: RedeemBody) -> HTTPResponse:
 
 @trust_bp.get("/licence-trust-list")
 @endpoint(auth=PUBLIC, summary="Signed issuer keys and revocations for offline verifiers", tags=("inspections",),
-          status=(200, 304), errors=("signing_key_unavailable",))
+          status=(200, 304), errors=("signing_key_unavailable",), response=TrustListAnswer)
 async def trust_list(request: Request) -> HTTPResponse:
     signed = await services(request).licences.trust.signed_document()
     headers = {"ETag": signed.etag, "Cache-Control": "public, max-age=60"}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
 from pydantic import BaseModel, Field, StrictBool
@@ -16,6 +17,7 @@ from handlers._endpoint import (
     OPERATOR,
     PUBLIC,
     RESIDENT,
+    Header,
     Lookup,
     endpoint,
     ok,
@@ -39,22 +41,107 @@ IssuerCode = Annotated[str, Lookup(IssuerNotFound, max_length=18)]
 IssuerKeyId = Annotated[str, Lookup(IssuerKeyNotFound, max_length=16)]
 
 
+LicenceStatus = Literal["active", "suspended", "revoked", "expired"]
+
+
+class LicenceTypeView(BaseModel):
+    code: str
+    name: str
+    department: str
+
+
+class LicenceHolder(BaseModel):
+    kind: Literal["person", "enterprise"]
+    name: str = Field(description="a person's name is masked where others see it")
+    credit_code: str | None = Field(description="an enterprise's unified social credit code")
+
+
+class LicenceView(BaseModel):
+    id: int
+    identifier: str
+    type: LicenceTypeView
+    issuer: str = Field(description="the issuer's credit code")
+    holder: LicenceHolder
+    region_code: str
+    status: LicenceStatus
+    valid_from: date
+    valid_until: date | None
+    identity_class: bool
+    locked: bool = Field(description="an identity licence without a recent face check: data is {}")
+    data: dict[str, str | None]
+
+
+class Wallet(BaseModel):
+    licences: list[LicenceView]
+
+
+class Presentation(BaseModel):
+    payload: str = Field(description="the LC1 QR payload")
+    expires_at: datetime
+    refresh_after: datetime = Field(description="when to mint the next one")
+
+
+class UsageReader(BaseModel):
+    id: int | None
+    name: str | None = Field(description="masked")
+
+
+class UsageLocation(BaseModel):
+    latitude: float
+    longitude: float
+    address: str | None = None
+
+
+class UsageConsent(BaseModel):
+    id: int
+    department: str
+    purpose: str
+
+
+class UsageEntry(BaseModel):
+    kind: Literal["inspection", "consent"] = Field(description="a scanned code, or a read through a consent")
+    at: datetime
+    inspector: UsageReader
+    valid: bool
+    reason: str | None = Field(description="why a scanned code was refused")
+    location: UsageLocation | None
+    consent: UsageConsent | None = Field(default=None, description="kind consent")
+
+
+class Usage(BaseModel):
+    inspections: list[UsageEntry] = Field(description="newest first")
+
+
+_IMAGES: dict[str, dict[str, Any]] = {
+    "200": {
+        "description": "The QR code",
+        "content": {
+            "image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}},
+            "image/svg+xml": {"schema": {"type": "string", "contentMediaType": "image/svg+xml"}},
+        },
+    }
+}
+
+
 # --------------------------------------------------------------------------- holders
 @holder_bp.get("")
-@endpoint(auth=RESIDENT, summary="The wallet: own licences and those of enterprises one acts for", tags=TAGS)
+@endpoint(auth=RESIDENT, summary="The wallet: own licences and those of enterprises one acts for", tags=TAGS,
+          response=Wallet)
 async def wallet(request: Request) -> HTTPResponse:
     return ok({"licences": await services(request).licences.holders.wallet(principal(request))})
 
 
 @holder_bp.get("/<licence_id:int>")
-@endpoint(auth=RESIDENT, summary="One licence of the wallet", tags=TAGS, errors=("licence_not_found",))
+@endpoint(auth=RESIDENT, summary="One licence of the wallet", tags=TAGS, errors=("licence_not_found",),
+          response=LicenceView)
 async def get_licence(request: Request, licence_id: LicenceId) -> HTTPResponse:
     return ok(await services(request).licences.holders.get_for_holder(principal(request), licence_id))
 
 
 @holder_bp.post("/<licence_id:int>/presentations")
 @endpoint(auth=RESIDENT, summary="Mint a signed, short-lived QR payload (LC1)", tags=TAGS, status=201,
-          errors=("licence_not_found", "licence_not_active", "face_verification_required", "signing_key_unavailable"))
+          errors=("licence_not_found", "licence_not_active", "face_verification_required", "signing_key_unavailable"),
+          response=Presentation)
 async def present(request: Request, licence_id: LicenceId) -> HTTPResponse:
     presentation = await services(request).licences.holders.present(principal(request), licence_id=licence_id)
     return ok(presentation, status=201, headers={"Cache-Control": "no-store"})
@@ -70,7 +157,7 @@ _IMAGE_SUFFIXES = ("png", "svg")
 @holder_bp.get("/<licence_id:int>/presentations/<payload:path>", ctx_secret_params=("payload",))  # not in access logs
 @endpoint(auth=RESIDENT, query=RenderQuery, summary="Render a presentation payload as PNG (default) or SVG",
           tags=TAGS, errors=("licence_not_found", "licence_not_active", "face_verification_required", "payload_invalid"),
-          documented_path="/api/v1/licences/{licence_id}/presentations/{payload}.png")
+          documented_path="/api/v1/licences/{licence_id}/presentations/{payload}.png", responses=_IMAGES)
 async def render(request: Request, licence_id: LicenceId, payload: str, query: RenderQuery) -> HTTPResponse:
     # Sanic hands the segment over still percent-encoded; base45 has "%", " ", "/", "+", ":" and
     # ".", but no lower-case letters, so a ".png" or ".svg" ending is the suffix, never payload.
@@ -87,7 +174,7 @@ async def render(request: Request, licence_id: LicenceId, payload: str, query: R
 
 @holder_bp.get("/<licence_id:int>/usage")
 @endpoint(auth=RESIDENT, summary="Who checked or read (by consent) this licence, when, with what result", tags=TAGS,
-          errors=("licence_not_found",))
+          errors=("licence_not_found",), response=Usage)
 async def usage(request: Request, licence_id: LicenceId) -> HTTPResponse:
     return ok({"inspections": await services(request).licences.holders.usage(principal(request), licence_id=licence_id)})
 
@@ -302,9 +389,18 @@ class FeedBatch(BaseModel):
     records: list[FeedRecord] = Field(min_length=1, max_length=500)
 
 
+FEED_SIGNATURE = Header(
+    "X-Licence-Feed-Signature",
+    "kid=<hex kid of a registered key of the batch's issuer>, sig=<base64url ES256 r||s over the exact body>; "
+    "missing or not verifying: 400 feed_rejected",
+    {"type": "string"},
+    required=True,
+)
+
+
 @feed_bp.post("")
 @endpoint(auth=PUBLIC, body=FeedBatch, summary="An issuing agency pushes issued licences (signed batch)",
-          tags=ADMIN_TAGS, errors=("feed_rejected",))
+          tags=ADMIN_TAGS, errors=("feed_rejected",), headers=(FEED_SIGNATURE,))
 async def intake_feed(request: Request, body: FeedBatch) -> HTTPResponse:
     result = await services(request).licences.holders.intake_feed(
         raw_body=request.body, signature=request.headers.get("x-licence-feed-signature", ""),

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Literal
+
 from pydantic import BaseModel, Field, StrictBool
 from sanic import Blueprint
 from sanic.response import HTTPResponse
 
 from app.context import Request
 from handlers._endpoint import RESIDENT, endpoint, ok, principal, services
+from handlers.auth import SignedInUser
 
 bp = Blueprint("me", url_prefix="/api/v1/me")
 
@@ -25,8 +29,39 @@ class PreferencesBody(BaseModel):
     notify_on_licence_check: StrictBool
 
 
+class ActingFor(BaseModel):
+    credit_code: str
+    name: str
+    region_code: str
+    relation: Literal["legal_representative", "agent"]
+    scopes: list[str]
+    expires_at: datetime | None = Field(description="an agent's authorisation ends then")
+
+
+class InspectorScope(BaseModel):
+    licence_types: list[str]
+    regions: list[str]
+
+
+class Profile(SignedInUser):
+    """The caller's profile (personal data masked)."""
+
+    name_masked: str | None
+    id_number_masked: str | None
+    phone_masked: str | None
+    realname_verified_at: datetime | None
+    notify_on_licence_check: bool
+    enterprises: list[ActingFor]
+    inspector_scope: InspectorScope | None = Field(description="an inspector's licence types and regions")
+
+
+class PhoneBound(BaseModel):
+    phone_masked: str
+
+
 @bp.get("")
-@endpoint(auth=RESIDENT, summary="Profile, roles and the enterprises the user may act for", tags=("identity",))
+@endpoint(auth=RESIDENT, summary="Profile, roles and the enterprises the user may act for", tags=("identity",),
+          response=Profile)
 async def me(request: Request) -> HTTPResponse:
     return ok(await services(request).identity.profile(principal(request)))
 
@@ -38,6 +73,7 @@ async def me(request: Request) -> HTTPResponse:
     summary="Bind the real name and ID number",
     tags=("identity",),
     errors=("id_number_invalid", "name_invalid", "id_number_taken", "realname_already_bound"),
+    response=Profile,
 )
 async def bind_realname(request: Request, body: RealNameBody) -> HTTPResponse:
     return ok(
@@ -53,6 +89,7 @@ async def bind_realname(request: Request, body: RealNameBody) -> HTTPResponse:
     tags=("identity",),
     errors=("code_invalid", "rate_limited", "upstream_unavailable"),
     upstream=True,
+    response=PhoneBound,
 )
 async def bind_phone(request: Request, body: PhoneBody) -> HTTPResponse:
     return ok(
@@ -61,7 +98,8 @@ async def bind_phone(request: Request, body: PhoneBody) -> HTTPResponse:
 
 
 @bp.put("/preferences")
-@endpoint(auth=RESIDENT, body=PreferencesBody, summary="Notification preferences", tags=("identity",))
+@endpoint(auth=RESIDENT, body=PreferencesBody, summary="Notification preferences", tags=("identity",),
+          response=Profile)
 async def preferences(request: Request, body: PreferencesBody) -> HTTPResponse:
     result = await services(request).identity.set_preferences(
         principal(request), notify_on_licence_check=body.notify_on_licence_check

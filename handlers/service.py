@@ -6,8 +6,9 @@ import asyncio
 import contextvars
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from sanic import Blueprint
 from sanic.response import HTTPResponse, html
 
@@ -74,9 +75,26 @@ _UNHEALTHY: dict[str, dict[str, Any]] = {
 }
 
 
+class Healthy(BaseModel):
+    status: Literal["ok"]
+    checks: dict[str, bool]
+
+
+class OpenApiDocument(BaseModel):
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
+
+
+_PAGE: dict[str, dict[str, Any]] = {
+    "200": {"description": "An HTML page", "content": {"text/html": {"schema": {"type": "string"}}}},
+}
+
+
 @bp.get("/healthz")
 @endpoint(auth=PUBLIC, summary="200 when the database and Redis answer, 503 otherwise", tags=("service",),
-          responses=_UNHEALTHY)
+          responses=_UNHEALTHY, response=Healthy)
 async def healthz(request: Request) -> HTTPResponse:
     recent = getattr(request.app.ctx, "recent_health", None)
     if recent is None:
@@ -87,7 +105,7 @@ async def healthz(request: Request) -> HTTPResponse:
 
 
 @bp.get("/openapi.json")
-@endpoint(auth=PUBLIC, summary="This API as an OpenAPI 3.1 document", tags=("service",))
+@endpoint(auth=PUBLIC, summary="This API as an OpenAPI 3.1 document", tags=("service",), response=OpenApiDocument)
 async def openapi(request: Request) -> HTTPResponse:
     document = getattr(request.app.ctx, "openapi", None)
     if document is None:
@@ -96,7 +114,7 @@ async def openapi(request: Request) -> HTTPResponse:
 
 
 @bp.get("/docs")
-@endpoint(auth=PUBLIC, summary="A browsable page of the API", tags=("service",))
+@endpoint(auth=PUBLIC, summary="A browsable page of the API", tags=("service",), responses=_PAGE)
 async def docs(request: Request) -> HTTPResponse:
     return html(
         DOCS_PAGE,

@@ -48,6 +48,19 @@ class SessionAnswer(BaseModel):
     user: SignedInUser
 
 
+class FaceCheckStarted(BaseModel):
+    verify_id: str = Field(description="for wx.requestFacialVerify, then face/finish")
+    expires_in: int = Field(description="seconds the verify_id lives")
+
+
+class FaceVerified(BaseModel):
+    """A new access token whose claims say face-verified, and when."""
+
+    access_token: str
+    expires_in: int = Field(description="seconds the access token lives")
+    face_verified_at: datetime
+
+
 # Answers holding tokens are never stored by a cache (RFC 6749 §5.1); signed-in routes get this anyway.
 TOKENS = {"Cache-Control": "no-store"}
 
@@ -109,6 +122,7 @@ async def logout(request: Request) -> HTTPResponse:
     tags=("identity",),
     errors=("realname_required", "rate_limited", "upstream_unavailable"),
     upstream=True,
+    response=FaceCheckStarted,
 )
 async def face_start(request: Request) -> HTTPResponse:
     return ok(await services(request).identity.start_face_check(principal(request), client_ip=request.client_ip))
@@ -125,6 +139,7 @@ async def face_start(request: Request) -> HTTPResponse:
         "rate_limited", "upstream_unavailable",
     ),
     upstream=True,
+    response=FaceVerified,
 )
 async def face_finish(request: Request, body: FaceFinishBody) -> HTTPResponse:
     return ok(await services(request).identity.finish_face_check(principal(request), verify_id=body.verify_id))

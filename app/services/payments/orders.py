@@ -179,7 +179,8 @@ class OrderDesk:
     async def create_payment(
         self, *, user_id: int, payer_openid: str | None, idempotency_key: str | None, request: PaymentRequest
     ) -> tuple[int, dict[str, Any]]:
-        """(HTTP status, body): 201 for a new order, 200 for a replay or a resumed order."""
+        """(HTTP status, body): 201 for a new order, 200 for the payer's live order found again under a
+        new key; a replay of a key answers the status and body stored for it."""
         if not idempotency_key or not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
             raise IdempotencyKeyRequired()
         if request.channel not in self.channels:

@@ -226,7 +226,10 @@ async def test_child_killed_between_batches(fresh, caplog):
     with caplog.at_level(logging.WARNING, logger="app.adapters.verifier"):
         assert_same(await fresh.verify(code, TRUST, NOW, skew=SKEW), code, TRUST, NOW)
     assert fresh.codes_verified_inline == 1
-    assert len(caplog.records) == 1 and code not in caplog.text
+    # Only the verifier's own line counts: asyncio's child watcher may add "Unknown child process
+    # pid" for the killed child, depending on which reaps it first.
+    ours = [record for record in caplog.records if record.name == "app.adapters.verifier"]
+    assert len(ours) == 1 and code not in caplog.text
     await until(lambda: gone(old))
 
     async def restarted():  # calls meanwhile are answered inline, and correctly

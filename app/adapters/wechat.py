@@ -22,7 +22,7 @@ from app.ports import Cache, FaceCheckResult, WeChatAnswerInvalid, WeChatError, 
 
 _TOKEN_ERRORS = {40001, 40014, 42001}
 _TOKEN_KEY = "wechat:access_token"
-_PHONE = re.compile(r"\d{5,20}")
+_PHONE = re.compile(r"[0-9]{5,20}")
 
 
 class _Answer:

@@ -39,6 +39,7 @@ from tests.handlers.test_licences import (  # noqa: F401  (world: the shared mod
     World,
     inspect,
     issue_food,
+    issue_residence_permit,
     make_business,
     present,
     world,
@@ -112,14 +113,7 @@ async def test_a_code_is_not_drawn_once_its_licence_may_not_be_shown(api, world,
 
 async def test_an_identity_licences_code_is_drawn_only_after_a_recent_face_check(api, world):  # noqa: F811
     person = await bind_realname(api, await login(api), name="赵六")
-    issued = await api.post("/api/v1/admin/licences", json={
-        "type_code": PERMIT, "issuer_code": PSB, "serial": "JZ" + secrets.token_hex(5).upper(),
-        "holder": {"name": "赵六", "id_number": person.id_number}, "region_code": "440106",
-        "data": {"permit_no": "440106199001010011", "address": "广州市天河区某路2号"},
-        "valid_from": "2025-06-01", "valid_until": "2028-06-01",
-    }, headers=world.operator.headers)
-    assert issued.status_code == 201, issued.text
-    licence_id = issued.json()["id"]
+    licence_id = await issue_residence_permit(api, world, person)
     without_face = dict(person.headers)
     payload = await present(api, await pass_face(api, person), licence_id)
     url = _png_url(licence_id, payload)

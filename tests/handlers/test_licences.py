@@ -346,8 +346,8 @@ async def test_presentations_refused_for_others_and_inactive(api, world):
     assert again.status_code == 409 and again.json()["error"]["code"] == "transition_not_allowed"
 
 
-async def test_identity_class_licence_needs_recent_face_check(api, world, live):
-    person = await bind_realname(api, await login(api), name="赵六")
+async def issue_residence_permit(api, world: World, person: Session) -> int:
+    """An identity-class licence (居住证) held by `person` (real name 赵六): its id."""
     issued = await api.post("/api/v1/admin/licences", json={
         "type_code": PERMIT, "issuer_code": PSB, "serial": "JZ" + secrets.token_hex(5).upper(),
         "holder": {"name": "赵六", "id_number": person.id_number}, "region_code": "440106",
@@ -355,7 +355,12 @@ async def test_identity_class_licence_needs_recent_face_check(api, world, live):
         "valid_from": "2025-06-01", "valid_until": "2028-06-01",
     }, headers=world.operator.headers)
     assert issued.status_code == 201, issued.text
-    licence_id = issued.json()["id"]
+    return issued.json()["id"]
+
+
+async def test_identity_class_licence_needs_recent_face_check(api, world, live):
+    person = await bind_realname(api, await login(api), name="赵六")
+    licence_id = await issue_residence_permit(api, world, person)
     wallet = (await api.get("/api/v1/licences", headers=person.headers)).json()["licences"]
     [entry] = [item for item in wallet if item["id"] == licence_id]
     assert entry["locked"] is True and entry["data"] == {}

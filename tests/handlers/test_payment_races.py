@@ -61,12 +61,7 @@ async def test_same_key_racing_executes_once(api: httpx.AsyncClient, resident: S
 
 async def test_concurrent_duplicate_notifies_make_one_transition(api: httpx.AsyncClient, live: LiveServer,
                                                                   resident: Session) -> None:
-    fine = await make_fine(api)
-    order = (await open_payment(api, resident.headers, fine)).json()
-    await api.post("/sandbox/wechatpay/faults", json={"notifies": [{"kind": "drop", "order_no": order["order_no"]}]})
-    await pay_in_sandbox(api, order["order_no"])
-    state = live.sandbox("wechatpay")
-    headers, body = signed_wechat_notify(state, state.transaction(state.orders[order["order_no"]]))
+    fine, order, headers, body = await _paid_order_whose_notify_is_held(api, live, resident)
     answers = await asyncio.gather(*(api.post("/notify/wechatpay", content=body, headers=headers) for _ in range(10)))
     assert all(a.status_code in (200, 204) for a in answers), [a.text for a in answers]
     await wait_for_status(api, resident.headers, order["order_no"], "settled")
